@@ -1,0 +1,1 @@
+"""Evolutionary strategies built on DEAP operators: baselines and the four compression searches."""

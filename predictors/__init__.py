@@ -1,0 +1,1 @@
+"""Performance predictors and the predictor-guided search strategy."""

@@ -1,0 +1,1 @@
+"""Search spaces: genomes, their validity rules, encodings, and the networks they build."""

@@ -1,0 +1,21 @@
+"""Errors a user can cause and fix. The CLI prints `error: <message>` and exits 2 for these."""
+
+
+class SearchlabError(Exception):
+    """Base of every error caused by input: the message says what is wrong and how to fix it."""
+
+
+class InvalidArchitecture(SearchlabError):
+    """A genome breaks a rule of its search space; the message names the rule."""
+
+
+class DataError(SearchlabError):
+    """A data set, image or data file cannot be used; the message names the file."""
+
+
+class ConfigError(SearchlabError):
+    """A flag, config file or option value is wrong."""
+
+
+class RunStoreError(SearchlabError):
+    """A run directory or its store is missing, locked, corrupt or from another version."""

@@ -1,0 +1,131 @@
+"""Names -> spaces, strategies, evaluators and predictors.
+
+The engine knows no particular space or strategy: plug-in modules register themselves here when
+imported. The CLI imports the built-in modules; third-party packages add theirs through the
+`searchlab.plugins` entry-point group (each entry point names a module to import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, Iterable
+
+from searchlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SpaceEntry:
+    name: str
+    factory: Callable[..., Any]  # (config, ctx: Context) -> SearchSpace
+    config: type | None
+    default_strategy: str
+    default_evaluator: str
+    finalize: Callable[..., dict] | None  # (space, evaluator, best_trial, ctx) -> summary dict
+    help: str
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    name: str
+    factory: Callable[..., Any]  # (space, config, *, seed: int, objectives: dict[str, str]) -> Strategy
+    config: type | None
+    help: str
+    spaces: tuple[str, ...] | None  # None: works on any space with sample/mutate
+
+
+@dataclass(frozen=True)
+class EvaluatorEntry:
+    name: str
+    factory: Callable[..., Any]  # (space, config, ctx: Context) -> Evaluator
+    config: type | None
+    help: str
+    spaces: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class PredictorEntry:
+    name: str
+    cls: type
+    help: str
+
+
+_SPACES: dict[str, SpaceEntry] = {}
+_STRATEGIES: dict[str, StrategyEntry] = {}
+_EVALUATORS: dict[str, EvaluatorEntry] = {}
+_PREDICTORS: dict[str, PredictorEntry] = {}
+_LOADED: set[str] = set()
+
+
+def register_space(name: str, *, factory: Callable, config: type | None = None, default_strategy: str,
+                   default_evaluator: str, finalize: Callable | None = None, help: str = "") -> None:
+    _SPACES[name] = SpaceEntry(name, factory, config, default_strategy, default_evaluator, finalize, help)
+
+
+def register_strategy(name: str, *, factory: Callable, config: type | None = None, help: str = "",
+                      spaces: Iterable[str] | None = None) -> None:
+    _STRATEGIES[name] = StrategyEntry(name, factory, config, help, tuple(spaces) if spaces else None)
+
+
+def register_evaluator(name: str, *, factory: Callable, config: type | None = None, help: str = "",
+                       spaces: Iterable[str] | None = None) -> None:
+    _EVALUATORS[name] = EvaluatorEntry(name, factory, config, help, tuple(spaces) if spaces else None)
+
+
+def register_predictor(name: str, *, cls: type, help: str = "") -> None:
+    _PREDICTORS[name] = PredictorEntry(name, cls, help)
+
+
+def _lookup(table: dict, kind: str, name: str):
+    if name not in table:
+        known = ", ".join(sorted(table)) or "none registered"
+        raise ConfigError(f"unknown {kind} {name!r}; known {kind}s: {known}")
+    return table[name]
+
+
+def space(name: str) -> SpaceEntry:
+    return _lookup(_SPACES, "space", name)
+
+
+def strategy(name: str) -> StrategyEntry:
+    return _lookup(_STRATEGIES, "strategy", name)
+
+
+def evaluator(name: str) -> EvaluatorEntry:
+    return _lookup(_EVALUATORS, "evaluator", name)
+
+
+def predictor(name: str) -> PredictorEntry:
+    return _lookup(_PREDICTORS, "predictor", name)
+
+
+def check_compatible(space_name: str, entry: StrategyEntry | EvaluatorEntry, kind: str) -> None:
+    if entry.spaces is not None and space_name not in entry.spaces:
+        raise ConfigError(f"{kind} {entry.name!r} works on {', '.join(entry.spaces)}, not on space "
+                          f"{space_name!r}; run `searchlab list` to see what fits")
+
+
+def spaces() -> dict[str, SpaceEntry]:
+    return dict(_SPACES)
+
+
+def strategies() -> dict[str, StrategyEntry]:
+    return dict(_STRATEGIES)
+
+
+def evaluators() -> dict[str, EvaluatorEntry]:
+    return dict(_EVALUATORS)
+
+
+def predictors() -> dict[str, PredictorEntry]:
+    return dict(_PREDICTORS)
+
+
+def load_plugins(modules: Iterable[str] = ()) -> None:
+    """Import the given modules and every `searchlab.plugins` entry point (each once)."""
+    names = list(modules) + [ep.value for ep in entry_points(group="searchlab.plugins")]
+    for module in names:
+        if module not in _LOADED:
+            importlib.import_module(module)
+            _LOADED.add(module)
