@@ -2,12 +2,14 @@
 
 The engine knows no particular space or strategy: plug-in modules register themselves here when
 imported. The CLI imports the built-in modules; third-party packages add theirs through the
-`searchlab.plugins` entry-point group (each entry point names a module to import).
+`searchlab.plugins` entry-point group (each entry point names a module to import), and a user can
+name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable
@@ -123,9 +125,16 @@ def predictors() -> dict[str, PredictorEntry]:
 
 
 def load_plugins(modules: Iterable[str] = ()) -> None:
-    """Import the given modules and every `searchlab.plugins` entry point (each once)."""
-    names = list(modules) + [ep.value for ep in entry_points(group="searchlab.plugins")]
+    """Import the given modules, every `searchlab.plugins` entry point and $SEARCHLAB_PLUGINS (each once)."""
+    extra = [m.strip() for m in os.environ.get("SEARCHLAB_PLUGINS", "").split(",") if m.strip()]
+    names = list(modules) + [ep.value for ep in entry_points(group="searchlab.plugins")] + extra
     for module in names:
-        if module not in _LOADED:
+        if module in _LOADED:
+            continue
+        try:
             importlib.import_module(module)
-            _LOADED.add(module)
+        except ImportError as exc:
+            if module in extra:
+                raise ConfigError(f"plug-in module {module!r} from SEARCHLAB_PLUGINS cannot be imported: {exc}") from None
+            raise
+        _LOADED.add(module)

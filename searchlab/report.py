@@ -1,0 +1,114 @@
+"""Summaries of a run for `status` and `report`: counts, best so far, budget use, Pareto front, plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from searchlab.run_store import RunStore, Trial
+from searchlab.runner import best_trial
+
+
+def status(store: RunStore) -> dict:
+    """Counts by state, best trial, and budget used against its limits."""
+    config = store.config
+    trials = store.trials()
+    objectives = config.get("objectives", {})
+    best = best_trial(trials, objectives)
+    told = [t for t in trials if t.result is not None]
+    used = {"max_evals": sum(1 for t in trials if t.cached_from is None),
+            "max_time": store.elapsed,
+            "max_epochs": sum(t.result.cost.get("epochs", 0.0) for t in told),
+            "max_cost": sum(t.result.cost.get("simulated_seconds", 0.0) for t in told)}
+    budget = {k: {"used": used[k], "limit": v} for k, v in config.get("budget", {}).items()}
+    return {"run": str(store.run_dir), "space": config["space"], "strategy": config["strategy"],
+            "evaluator": config["evaluator"], "seed": store.seed, "backend": config.get("backend"),
+            "workers": config.get("workers"), "objectives": objectives, "trials": store.count_trials(),
+            "budget": budget, "best": best.to_json() if best else None}
+
+
+def best_so_far(trials: list[Trial], objectives: dict[str, str]) -> list[tuple[int, float]]:
+    """(number of evaluated candidates, best primary objective so far) after each new best."""
+    name, mode = next(iter(objectives.items()))
+    sign = 1.0 if mode == "max" else -1.0
+    curve, best, evaluated = [], -math.inf, 0
+    for t in trials:
+        if t.cached_from is None:
+            evaluated += 1
+        if t.result is not None and t.result.ok and name in t.result.objectives:
+            value = sign * t.result.objectives[name]
+            if value > best:
+                best = value
+                curve.append((evaluated, sign * best))
+    return curve
+
+
+def pareto_front(points: list[tuple[float, float]], modes: tuple[str, str]) -> list[int]:
+    """Indices of the non-dominated points for two objectives with the given directions."""
+    signs = [1.0 if m == "max" else -1.0 for m in modes]
+    pts = [(signs[0] * a, signs[1] * b) for a, b in points]
+    front = []
+    for i, (a, b) in enumerate(pts):
+        dominated = any((c >= a and d >= b) and (c > a or d > b) for j, (c, d) in enumerate(pts) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: pts[i][0])
+
+
+def report(store: RunStore) -> dict:
+    config = store.config
+    trials = store.trials()
+    objectives = config.get("objectives", {})
+    out = status(store)
+    out["best_so_far"] = [{"evaluated": n, "value": v} for n, v in best_so_far(trials, objectives)] if objectives else []
+    names = list(objectives)
+    if len(names) >= 2:
+        ok = [t for t in trials if t.cached_from is None and t.result and t.result.ok
+              and names[0] in t.result.objectives and names[1] in t.result.objectives]
+        pts = [(t.result.objectives[names[0]], t.result.objectives[names[1]]) for t in ok]
+        idx = pareto_front(pts, (objectives[names[0]], objectives[names[1]]))
+        out["pareto_front"] = [{"trial": ok[i].id, names[0]: pts[i][0], names[1]: pts[i][1]} for i in idx]
+    return out
+
+
+def plot(store: RunStore, path: str | Path) -> Path:
+    """Best-so-far curve, plus the Pareto front of the first two objectives when there are two."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    config = store.config
+    trials = store.trials()
+    objectives = config.get("objectives", {})
+    names = list(objectives)
+    panels = 2 if len(names) >= 2 else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
+    ax = axes[0][0]
+    curve = best_so_far(trials, objectives)
+    if curve:
+        xs = [c[0] for c in curve] + [sum(1 for t in trials if t.cached_from is None)]
+        ys = [c[1] for c in curve] + [curve[-1][1]]
+        ax.step(xs, ys, where="post")
+    ax.set_xlabel("evaluated candidates")
+    ax.set_ylabel(f"best {names[0]}" if names else "best")
+    ax.set_title(f"{config['space']} / {config['strategy']}: best so far")
+    ax.grid(alpha=0.3)
+    if panels == 2:
+        ax = axes[0][1]
+        ok = [t for t in trials if t.cached_from is None and t.result and t.result.ok
+              and names[0] in t.result.objectives and names[1] in t.result.objectives]
+        pts = [(t.result.objectives[names[1]], t.result.objectives[names[0]]) for t in ok]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=10, alpha=0.5, label="evaluated")
+        idx = pareto_front([(p[1], p[0]) for p in pts], (objectives[names[0]], objectives[names[1]]))
+        front = sorted((pts[i] for i in idx), key=lambda p: p[0])
+        ax.plot([p[0] for p in front], [p[1] for p in front], "r.-", label="Pareto front")
+        ax.set_xlabel(names[1])
+        ax.set_ylabel(names[0])
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

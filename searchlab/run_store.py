@@ -1,0 +1,258 @@
+"""The run store: one SQLite file (WAL mode) that is the single source of truth of a run.
+
+Tables (see DESIGN.md, "A run"): `meta` (schema version), `run` (resolved configuration),
+`trials` (one row per asked candidate), `snapshots` (strategy state after a tell) and `progress`
+(wall-clock seconds used). A trial is inserted as `asked` before it is evaluated, and written
+`done`/`failed` in the same transaction as the strategy snapshot that follows its tell, so a
+process killed at any instant leaves a consistent store. WAL with synchronous=NORMAL survives a
+killed process; pass `durable=True` for fsync on every commit (survives power loss too).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from searchlab.errors import RunStoreError
+from searchlab.protocols import Result
+
+SCHEMA_VERSION = 1
+STORE_NAME = "run.sqlite"
+LOCK_NAME = "run.lock"
+SQLITE_HEADER = b"SQLite format 3\x00"
+KEEP_SNAPSHOTS = 3
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE run (id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, seed INTEGER NOT NULL,
+                  versions TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE trials (id INTEGER PRIMARY KEY, key TEXT NOT NULL, genome TEXT NOT NULL,
+                     state TEXT NOT NULL CHECK (state IN ('asked', 'running', 'done', 'failed')),
+                     seed INTEGER NOT NULL, result TEXT, cost TEXT, worker TEXT, device TEXT,
+                     cached_from INTEGER, created REAL NOT NULL, started REAL, finished REAL);
+CREATE INDEX trials_key ON trials (key);
+CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, told_through INTEGER NOT NULL,
+                        asked_through INTEGER NOT NULL, state TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE progress (id INTEGER PRIMARY KEY CHECK (id = 1), elapsed REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One row of `trials`; `result` is None until the trial is told."""
+
+    id: int
+    key: str
+    genome: Any
+    state: str
+    seed: int
+    result: Result | None
+    worker: str | None
+    device: str | None
+    cached_from: int | None
+    created: float
+    started: float | None
+    finished: float | None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "key": self.key, "genome": self.genome, "state": self.state, "seed": self.seed,
+                "result": self.result.to_json() if self.result else None, "worker": self.worker,
+                "device": self.device, "cached_from": self.cached_from, "created": self.created,
+                "started": self.started, "finished": self.finished}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    told_through: int
+    asked_through: int
+    state: dict
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+class RunStore:
+    """Read and write one run directory's `run.sqlite`. Use `create` or `open`, not the constructor."""
+
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection):
+        self.run_dir = run_dir
+        self.path = run_dir / STORE_NAME
+        self._conn = conn
+        self._lock_fd: int | None = None
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def create(cls, run_dir: str | Path, config: dict, seed: int, versions: dict, durable: bool = False) -> "RunStore":
+        run_dir = Path(run_dir)
+        if (run_dir / STORE_NAME).exists():
+            raise RunStoreError(f"{run_dir} already holds a run; continue it with `searchlab resume {run_dir}` "
+                                f"or pass another --run directory")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunStoreError(f"{run_dir} is a file, not a directory; pass a new directory to --run")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / (STORE_NAME + ".creating")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?)", (_dumps(config), int(seed), _dumps(versions), time.time()))
+        conn.execute("INSERT INTO progress VALUES (1, 0.0)")
+        conn.execute("COMMIT")
+        conn.close()
+        with open(tmp, "rb+") as f:  # the store appears complete or not at all
+            os.fsync(f.fileno())
+        os.replace(tmp, run_dir / STORE_NAME)
+        return cls.open(run_dir, durable=durable)
+
+    @classmethod
+    def open(cls, run_dir: str | Path, durable: bool = False) -> "RunStore":
+        run_dir = Path(run_dir)
+        if not run_dir.exists():
+            raise RunStoreError(f"run directory {run_dir} does not exist; start a run with `searchlab search ... --run {run_dir}`")
+        if not run_dir.is_dir():
+            raise RunStoreError(f"{run_dir} is not a run directory (it is a file); pass the directory given to --run")
+        path = run_dir / STORE_NAME
+        if not path.exists():
+            raise RunStoreError(f"{run_dir} holds no run store ({STORE_NAME} is missing); pass the directory given to --run")
+        with open(path, "rb") as f:
+            header = f.read(100)
+        if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+            raise RunStoreError(f"{path} is not a searchlab run store (not an SQLite database, or truncated); "
+                                f"it was left untouched")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"meta", "run", "trials", "snapshots", "progress"} <= tables:
+                conn.close()
+                raise RunStoreError(f"{path} is an SQLite file but not a searchlab run store; it was left untouched")
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else -1
+            if conn.execute("SELECT COUNT(*) FROM run").fetchone()[0] != 1:
+                raise sqlite3.DatabaseError("the run table has no configuration row")
+        except sqlite3.DatabaseError as exc:
+            raise RunStoreError(f"{path} is corrupt ({exc}); it was left untouched — restore it from a copy "
+                                f"or start a new run") from None
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise RunStoreError(f"{path} was written by a newer searchlab (store schema {version}, this version "
+                                f"reads {SCHEMA_VERSION}); upgrade searchlab to continue this run")
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise RunStoreError(f"{path} has unknown store schema {version}; it was left untouched")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        return cls(run_dir, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def lock(self) -> None:
+        """Take the run's exclusive lock for this process's lifetime (released even on kill -9)."""
+        fd = os.open(self.run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunStoreError(f"run {self.run_dir} is in use by another searchlab process; wait for it to end "
+                                f"(or stop it) before resuming") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    # ---------------------------------------------------------------- run config
+    @property
+    def config(self) -> dict:
+        return json.loads(self._conn.execute("SELECT config FROM run WHERE id=1").fetchone()[0])
+
+    @property
+    def seed(self) -> int:
+        return int(self._conn.execute("SELECT seed FROM run WHERE id=1").fetchone()[0])
+
+    @property
+    def created(self) -> float:
+        return float(self._conn.execute("SELECT created FROM run WHERE id=1").fetchone()[0])
+
+    def update_config(self, config: dict) -> None:
+        self._conn.execute("UPDATE run SET config=? WHERE id=1", (_dumps(config),))
+
+    @property
+    def elapsed(self) -> float:
+        return float(self._conn.execute("SELECT elapsed FROM progress WHERE id=1").fetchone()[0])
+
+    # ---------------------------------------------------------------- trials
+    def add_trial(self, trial_id: int, key: str, genome: Any, seed: int, cached_from: int | None = None) -> None:
+        self._conn.execute(
+            "INSERT INTO trials (id, key, genome, state, seed, cached_from, created) VALUES (?, ?, ?, 'asked', ?, ?, ?)",
+            (trial_id, key, _dumps(genome), seed, cached_from, time.time()))
+
+    def mark_running(self, trial_id: int, worker: str, device: str) -> None:
+        self._conn.execute("UPDATE trials SET state='running', worker=?, device=?, started=? WHERE id=? AND state "
+                           "IN ('asked', 'running')", (worker, device, time.time(), trial_id))
+
+    def finish_trial(self, trial_id: int, result: Result, snapshot: Snapshot | None, elapsed: float) -> None:
+        """Record a told trial and the strategy snapshot after its tell, atomically."""
+        state = "done" if result.ok else "failed"
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE trials SET state=?, result=?, cost=?, finished=? WHERE id=?",
+                         (state, _dumps(result.to_json()), _dumps(result.cost), time.time(), trial_id))
+            if snapshot is not None:
+                self._write_snapshot(snapshot)
+            conn.execute("UPDATE progress SET elapsed=? WHERE id=1", (float(elapsed),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def save_snapshot(self, snapshot: Snapshot, elapsed: float) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_snapshot(snapshot)
+            conn.execute("UPDATE progress SET elapsed=? WHERE id=1", (float(elapsed),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _write_snapshot(self, snapshot: Snapshot) -> None:
+        cur = self._conn.execute(
+            "INSERT INTO snapshots (told_through, asked_through, state, created) VALUES (?, ?, ?, ?)",
+            (snapshot.told_through, snapshot.asked_through, _dumps(snapshot.state), time.time()))
+        self._conn.execute("DELETE FROM snapshots WHERE id <= ?", (cur.lastrowid - KEEP_SNAPSHOTS,))
+
+    def last_snapshot(self) -> Snapshot | None:
+        row = self._conn.execute(
+            "SELECT told_through, asked_through, state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
+        return Snapshot(int(row[0]), int(row[1]), json.loads(row[2])) if row else None
+
+    def trials(self, since: int = 0) -> list[Trial]:
+        return list(self.iter_trials(since))
+
+    def iter_trials(self, since: int = 0) -> Iterator[Trial]:
+        for row in self._conn.execute(
+                "SELECT id, key, genome, state, seed, result, worker, device, cached_from, created, started, finished "
+                "FROM trials WHERE id > ? ORDER BY id", (since,)):
+            yield Trial(row[0], row[1], json.loads(row[2]), row[3], row[4],
+                        Result.from_json(json.loads(row[5])) if row[5] else None,
+                        row[6], row[7], row[8], row[9], row[10], row[11])
+
+    def count_trials(self) -> dict[str, int]:
+        counts = dict(self._conn.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())
+        counts["cached"] = self._conn.execute("SELECT COUNT(*) FROM trials WHERE cached_from IS NOT NULL").fetchone()[0]
+        return counts

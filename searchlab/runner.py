@@ -1,0 +1,323 @@
+"""The run loop: ask, record `asked`, evaluate, tell in trial order, record result + snapshot.
+
+Determinism: trial j is asked only once trials up to j - W have been told (W = the run's window,
+its `workers` at creation), and results reach the strategy in trial order. So the sequence of
+ask/tell calls, and with it every trial, depends only on the seed, whatever order evaluations
+finish in. Resume reloads the last snapshot and re-runs the same loop; trials already in the store
+are reused (asked genomes are checked to match, finished results are replayed), unfinished ones are
+evaluated again with the same per-trial seed.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from searchlab import __version__, registry
+from searchlab.assembly import build_evaluator, build_space, build_strategy
+from searchlab.backends import LocalBackend, ProcessBackend, default_devices
+from searchlab.errors import ConfigError, InvalidArchitecture, RunStoreError
+from searchlab.protocols import Context, Result
+from searchlab.run_store import RunStore, Snapshot, Trial
+from searchlab.seeding import trial_seed
+
+MAX_CONSECUTIVE_REPEATS = 10_000
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits checked between trials; None means unlimited."""
+
+    max_evals: int | None = None
+    max_time: float | None = None
+    max_epochs: float | None = None
+    max_cost: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+    def merged(self, override: "Budget | None") -> "Budget":
+        if override is None:
+            return self
+        return Budget(**{k: (v if v is not None else getattr(self, k)) for k, v in asdict(override).items()})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why a run loop ended (budget name, "finished", "exhausted", "interrupted") and what it did."""
+
+    reason: str
+    told: int
+    evaluated: int
+    best: dict | None
+
+
+def package_versions() -> dict:
+    versions = {"searchlab": __version__, "python": platform.python_version()}
+    for name in ("torch", "numpy", "deap", "networkx", "scipy"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = getattr(module, "__version__", "?")
+    return versions
+
+
+def create_run(run_dir: str | Path, *, space: str, strategy: str, evaluator: str, space_config: dict,
+               strategy_config: dict, evaluator_config: dict, seed: int, budget: Budget, backend: str = "local",
+               workers: int = 1, device: str = "auto", plugins: list[str] = (), extra: dict | None = None) -> RunStore:
+    """Validate the configuration by building every object once, then create the run store."""
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if backend not in ("local", "processes", "ray"):
+        raise ConfigError(f"unknown backend {backend!r}; choose local, processes or ray")
+    config = {"space": space, "strategy": strategy, "evaluator": evaluator, "space_config": space_config,
+              "strategy_config": strategy_config, "evaluator_config": evaluator_config, "budget": asdict(budget),
+              "backend": backend, "workers": int(workers), "window": int(workers), "device": device,
+              "plugins": list(plugins), **(extra or {})}
+    run_dir = Path(run_dir)
+    ctx = Context(run_dir=run_dir, seed=seed, device=device)
+    space_obj = build_space(config, ctx)
+    evaluator_obj = build_evaluator(space_obj, config, ctx)
+    config["objectives"] = dict(evaluator_obj.objectives)
+    build_strategy(space_obj, config, config["objectives"], seed)
+    return RunStore.create(run_dir, config, seed, package_versions())
+
+
+def best_trial(trials: list[Trial], objectives: dict[str, str]) -> Trial | None:
+    """The finished trial with the best primary objective (ties: the earliest)."""
+    if not objectives:
+        return None
+    name, mode = next(iter(objectives.items()))
+    sign = 1.0 if mode == "max" else -1.0
+    best, best_value = None, -math.inf
+    for t in trials:
+        if t.result is not None and t.result.ok and name in t.result.objectives:
+            value = sign * t.result.objectives[name]
+            if value > best_value:
+                best, best_value = t, value
+    return best
+
+
+class _Loop:
+    """State of one session of the run loop (see the module docstring)."""
+
+    def __init__(self, store: RunStore, config: dict, budget: Budget, backend: Any, strategy: Any, space: Any,
+                 progress: Callable[[dict], None] | None):
+        self.store, self.config, self.budget = store, config, budget
+        self.backend, self.strategy, self.space, self.progress = backend, strategy, space, progress
+        self.window = int(config.get("window", config.get("workers", 1)))
+        self.seed = store.seed
+        self.objectives = config.get("objectives", {})
+        self.rows: dict[int, Trial] = {t.id: t for t in store.trials()}
+        self.key_first: dict[str, int] = {}
+        self.results: dict[int, Result] = {}
+        for t in self.rows.values():
+            self.key_first.setdefault(t.key, t.id)
+            if t.result is not None:
+                self.results[t.id] = t.result
+        snap = store.last_snapshot()
+        if snap is not None:
+            strategy.load_state_dict(snap.state)
+        self.next_tell = (snap.told_through if snap else 0) + 1
+        self.next_id = (snap.asked_through if snap else 0) + 1
+        self.genomes: dict[int, Any] = {i: self.rows[i].genome for i in range(self.next_tell, self.next_id)}
+        self.dispatched: set[int] = set()
+        self.elapsed_before = store.elapsed
+        self.session_start = time.monotonic()
+        self.repeats = 0
+        self.evaluated = sum(1 for t in self.rows.values() if t.cached_from is None and t.id < self.next_id)
+        self.used_epochs = sum(r.cost.get("epochs", 0.0) for i, r in self.results.items() if i < self.next_tell)
+        self.used_cost = sum(r.cost.get("simulated_seconds", 0.0) for i, r in self.results.items() if i < self.next_tell)
+        self.best = best_trial([t for t in self.rows.values() if t.id < self.next_tell], self.objectives)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.session_start)
+
+    def budget_reason(self) -> str | None:
+        b = self.budget
+        if b.max_time is not None and self.elapsed() >= b.max_time:
+            return "max_time"
+        if b.max_epochs is not None and self.used_epochs >= b.max_epochs:
+            return "max_epochs"
+        if b.max_cost is not None and self.used_cost >= b.max_cost:
+            return "max_cost"
+        if b.max_evals is not None and self.evaluated >= b.max_evals:
+            return "max_evals"
+        return None
+
+    def ask_one(self) -> bool:
+        """Ask the strategy for trial `next_id`; False when it has nothing to offer right now."""
+        genomes = self.strategy.ask(1)
+        if not genomes:
+            return False
+        trial_id = self.next_id
+        try:
+            genome = self.space.validate(genomes[0])
+            key = self.space.key(genome)
+        except InvalidArchitecture as exc:  # a strategy bug must not end the search
+            genome, key = genomes[0], f"invalid:{trial_id}"
+            self.results.setdefault(trial_id, Result.failed(f"invalid architecture: {exc}"))
+        stored = self.rows.get(trial_id)
+        if stored is not None:
+            if stored.key != key:
+                raise RunStoreError(
+                    f"trial {trial_id} was stored with key {stored.key} but the strategy now proposes {key}; the "
+                    f"strategy is not deterministic for its state, so this run cannot be resumed exactly")
+        else:
+            first = self.key_first.get(key)
+            self.store.add_trial(trial_id, key, genome, trial_seed(self.seed, trial_id), cached_from=first)
+            self.rows[trial_id] = Trial(trial_id, key, genome, "asked", trial_seed(self.seed, trial_id), None,
+                                        None, None, first, time.time(), None, None)
+            self.key_first.setdefault(key, trial_id)
+        row = self.rows[trial_id]
+        self.genomes[trial_id] = genome
+        if row.cached_from is None:
+            self.evaluated += 1
+        self.next_id += 1
+        return True
+
+    def dispatch(self) -> None:
+        for trial_id in range(self.next_tell, self.next_id):
+            row = self.rows[trial_id]
+            if trial_id in self.dispatched or trial_id in self.results or row.cached_from is not None:
+                continue
+            worker, device = self.backend.placement(trial_id)
+            self.store.mark_running(trial_id, worker, device)
+            self.backend.submit(trial_id, row.genome, row.seed)
+            self.dispatched.add(trial_id)
+
+    def result_of(self, trial_id: int) -> Result:
+        row = self.rows[trial_id]
+        if row.cached_from is not None:
+            original = self.results[row.cached_from]
+            return Result(original.status, original.objectives, {}, original.error)
+        while trial_id not in self.results:
+            for tid, result, _worker, _device in self.backend.wait():
+                self.results[tid] = result
+        return self.results[trial_id]
+
+    def tell_next(self) -> None:
+        trial_id = self.next_tell
+        result = self.result_of(trial_id)
+        self.results[trial_id] = result
+        self.strategy.tell(self.genomes.pop(trial_id), result)
+        snapshot = Snapshot(trial_id, self.next_id - 1, self.strategy.state_dict())
+        row = self.rows[trial_id]
+        if row.result is None:
+            self.store.finish_trial(trial_id, result, snapshot, self.elapsed())
+        else:
+            self.store.save_snapshot(snapshot, self.elapsed())
+        self.rows[trial_id] = Trial(row.id, row.key, row.genome, "done" if result.ok else "failed", row.seed,
+                                    result, row.worker, row.device, row.cached_from, row.created, row.started,
+                                    time.time())
+        self.used_epochs += result.cost.get("epochs", 0.0)
+        self.used_cost += result.cost.get("simulated_seconds", 0.0)
+        self.repeats = self.repeats + 1 if row.cached_from is not None else 0
+        self.best = best_trial([b for b in (self.best, self.rows[trial_id]) if b is not None], self.objectives)
+        self.next_tell += 1
+        if self.progress:
+            self.progress({"told": trial_id, "evaluated": self.evaluated, "best": self.best,
+                           "elapsed": self.elapsed()})
+
+    def run(self) -> str:
+        while True:
+            reason = self.budget_reason()
+            if reason == "max_time":
+                return reason
+            asked_nothing = False
+            while reason is None and self.next_id - self.next_tell < self.window:
+                if self.strategy.finished() or self.repeats > MAX_CONSECUTIVE_REPEATS:
+                    break
+                if not self.ask_one():
+                    asked_nothing = True
+                    break
+                reason = self.budget_reason()
+            self.dispatch()
+            if self.next_tell == self.next_id:
+                if reason is not None:
+                    return reason
+                if self.strategy.finished():
+                    return "finished"
+                if asked_nothing or self.repeats > MAX_CONSECUTIVE_REPEATS:
+                    return "exhausted"
+                continue
+            self.tell_next()
+
+
+def run(run_dir: str | Path, *, plugins: list[str] = (), budget: Budget | None = None, workers: int | None = None,
+        backend: str | None = None, progress: Callable[[dict], None] | None = None, verbose: bool = False) -> Outcome:
+    """Run (or resume) the run in `run_dir` until a budget, the strategy's end or an interrupt."""
+    store = RunStore.open(run_dir)
+    store.lock()
+    try:
+        config = store.config
+        new_budget = Budget(**config["budget"]).merged(budget)
+        changed = dict(config, budget=asdict(new_budget))
+        if workers is not None:
+            changed["workers"] = int(workers)
+        if backend is not None:
+            changed["backend"] = backend
+        if changed != config:
+            store.update_config(changed)
+            config = changed
+        registry.load_plugins(list(plugins) + list(config.get("plugins", [])))
+        devices = default_devices(config.get("device", "auto"))
+        ctx = Context(run_dir=Path(run_dir), seed=store.seed, device=devices[0], verbose=verbose)
+        space = build_space(config, ctx)
+        objectives = config.get("objectives") or {}
+        strategy = build_strategy(space, config, objectives, store.seed)
+        backend_obj = _make_backend(config, space, ctx, list(plugins) + list(config.get("plugins", [])), devices)
+        loop = _Loop(store, config, new_budget, backend_obj, strategy, space, progress)
+        try:
+            reason = loop.run()
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            backend_obj.close()
+        best = loop.best.to_json() if loop.best else None
+        return Outcome(reason, loop.next_tell - 1, loop.evaluated, best)
+    finally:
+        store.close()
+
+
+def _make_backend(config: dict, space: Any, ctx: Context, plugins: list[str], devices: list[str]) -> Any:
+    kind = config.get("backend", "local")
+    workers = int(config.get("workers", 1))
+    if kind == "local":
+        if workers != 1:
+            raise ConfigError("the local backend runs one trial at a time; use --backend processes for --workers > 1")
+        return LocalBackend(build_evaluator(space, config, ctx), devices[0])
+    if kind == "processes":
+        return ProcessBackend(workers, plugins, config, ctx.run_dir, ctx.seed, devices)
+    if kind == "ray":
+        from searchlab.ray_backend import RayBackend
+        return RayBackend(workers, plugins, config, ctx.run_dir, ctx.seed)
+    raise ConfigError(f"unknown backend {kind!r}; choose local, processes or ray")
+
+
+def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = False) -> dict | None:
+    """Call the space's finalize hook (rebuild and fine-tune the best, write reports) if it has one."""
+    store = RunStore.open(run_dir)
+    try:
+        config = store.config
+        entry = registry.space(config["space"])
+        if entry.finalize is None:
+            return None
+        best = best_trial(store.trials(), config.get("objectives", {}))
+        if best is None:
+            return None
+        registry.load_plugins(list(plugins) + list(config.get("plugins", [])))
+        devices = default_devices(config.get("device", "auto"))
+        ctx = Context(run_dir=Path(run_dir), seed=store.seed, device=devices[0], verbose=verbose)
+        space = build_space(config, ctx)
+        evaluator = build_evaluator(space, config, ctx)
+        return entry.finalize(space, evaluator, {"id": best.id, "key": best.key, "genome": best.genome,
+                                                 "result": best.result}, ctx)
+    finally:
+        store.close()
