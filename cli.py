@@ -20,6 +20,7 @@ from searchlab.errors import ConfigError, SearchlabError
 BUILTIN_PLUGINS = [
     "evolvers.random_search",
     "evolvers.aging_evolution",
+    "evolvers.gan_coevolution",
 ]
 
 
@@ -31,6 +32,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples in descriptions as written."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (`error: ...`, exit 2) like every other error."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
@@ -40,7 +48,344 @@ def _print_json(obj) -> None:
 # --------------------------------------------------------------------------------------------------
 
 def add_engine_commands(sub) -> None:
-    pass
+    p = sub.add_parser(
+        "search", formatter_class=_Formatter, add_help=False,
+        help="start a search run (see `searchlab search SPACE --help` for a space's options)",
+        description="Start a search: a strategy proposes candidates from SPACE, an evaluator scores them, and\n"
+                    "every trial is stored in DIR/run.sqlite. Stop it at any time; `searchlab resume DIR` goes on.\n\n"
+                    "Examples:\n"
+                    "  searchlab search nasbench101 --strategy evolution --max-evals 150 --seed 0 --run runs/evo\n"
+                    "  searchlab search nasbench101 --strategy random --max-time 2m --run runs/rand\n"
+                    "  searchlab search nasbench101 --help      # every option of that space\n")
+    p.add_argument("space", nargs="?", help="search space name (see `searchlab list`)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.add_argument("-h", "--help", action="store_true", dest="want_help", help="show this help")
+    p.set_defaults(handler=_cmd_search)
+
+    p = sub.add_parser(
+        "resume", formatter_class=_Formatter, help="continue a stopped or killed run",
+        description="Continue a run exactly where it stopped: the strategy state is reloaded, trials that\n"
+                    "were in flight are evaluated again with the same seed, nothing is lost or repeated.\n"
+                    "Budgets given here replace the stored ones (e.g. raise --max-evals).\n\n"
+                    "Example:\n  searchlab resume runs/evo --max-evals 300\n")
+    p.add_argument("run_dir", metavar="DIR")
+    _add_budget_flags(p)
+    p.add_argument("--backend", choices=["local", "processes", "ray"], help="change the backend")
+    p.add_argument("--workers", type=int, help="change the number of worker processes")
+    _add_output_flags(p)
+    p.set_defaults(handler=_cmd_resume)
+
+    p = sub.add_parser("status", formatter_class=_Formatter, help="trials, best so far and budget used of a run",
+                       description="Show a run's trial counts, best trial and budget use.\n\n"
+                                   "Example:\n  searchlab status runs/evo --json\n")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(handler=_cmd_status)
+
+    p = sub.add_parser("report", formatter_class=_Formatter, help="best-so-far curve and Pareto front of a run",
+                       description="Summarise a run: best-so-far curve and, with several objectives, the\n"
+                                   "Pareto front; optionally as a PNG plot.\n\n"
+                                   "Example:\n  searchlab report runs/evo --plot runs/evo/report.png\n")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--plot", metavar="PNG", help="write a plot to this PNG file")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(handler=_cmd_report)
+
+    p = sub.add_parser("list", help="registered spaces, strategies, evaluators and predictors",
+                       description="List what can be searched and how.\n\nExample:\n  searchlab list --json\n",
+                       formatter_class=_Formatter)
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(handler=_cmd_list)
+
+
+ENGINE_FLAGS = {"strategy", "evaluator", "seed", "run", "backend", "workers", "device", "config", "max_evals",
+                "max_time", "max_epochs", "max_cost", "quiet", "json", "verbose", "finalize"}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    from searchlab.options import parse_duration
+    try:
+        value = parse_duration(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _add_budget_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budgets (any combination; checked between trials)")
+    g.add_argument("--max-evals", type=_positive_int, help="unique candidates to evaluate (the 'queries' of NAS papers)")
+    g.add_argument("--max-time", type=_duration, help="wall clock, e.g. 90s, 20m, 2h")
+    g.add_argument("--max-epochs", type=_positive_float, help="total training epochs over all trials")
+    g.add_argument("--max-cost", type=_positive_float, help="simulated seconds reported by a table evaluator")
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--verbose", action="store_true", help="progress bars inside each evaluation too")
+    p.add_argument("--no-finalize", dest="finalize", action="store_false",
+                   help="skip the space's final step (e.g. fine-tuning the best) after the search")
+
+
+def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> argparse.ArgumentParser:
+    from searchlab import options
+    space = registry.space(space_name)
+    strat = registry.strategy(strategy_name)
+    evaluator = registry.evaluator(evaluator_name)
+    p = _Parser(
+        prog=f"searchlab search {space_name}", formatter_class=_Formatter,
+        description=f"{space.help}\n\nStrategy {strat.name}: {strat.help}\nEvaluator {evaluator.name}: {evaluator.help}\n\n"
+                    f"Example:\n  searchlab search {space_name} --strategy {strategy_name} --max-evals 100 "
+                    f"--seed 0 --run runs/{space_name}\n")
+    g = p.add_argument_group("run")
+    g.add_argument("--strategy", default=space.default_strategy,
+                   help=f"search strategy (default: {space.default_strategy}); known: {', '.join(registry.strategies())}")
+    g.add_argument("--evaluator", default=space.default_evaluator,
+                   help=f"how candidates are scored (default: {space.default_evaluator}); known: "
+                        f"{', '.join(registry.evaluators())}")
+    g.add_argument("--seed", type=int, default=0, help="run seed; every trial's seed derives from it (default: 0)")
+    g.add_argument("--run", metavar="DIR", help="run directory (default: runs/SPACE-STRATEGY-TIME)")
+    g.add_argument("--backend", default="local", choices=["local", "processes", "ray"],
+                   help="where evaluations run (default: local)")
+    g.add_argument("--workers", type=_positive_int, default=1, help="trials in flight at once (default: 1)")
+    g.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda:0, or a "
+                                                     "comma list, one per worker (default: auto)")
+    g.add_argument("--config", metavar="FILE", help="JSON or TOML file of option values; flags override it")
+    _add_budget_flags(p)
+    _add_output_flags(p)
+    options.add_flags(p, [space.config, strat.config, evaluator.config], seen=set(ENGINE_FLAGS))
+    return p
+
+
+def _cmd_search(args) -> int:
+    import time as _time
+    from searchlab import options, runner
+
+    if not args.space:
+        if args.want_help:
+            print("usage: searchlab search SPACE [options]\n\nSpaces:")
+            for name, entry in sorted(registry.spaces().items()):
+                print(f"  {name:14s} {entry.help}")
+            print("\nRun `searchlab search SPACE --help` for the options of a space.")
+            return 0
+        raise ConfigError("name a search space: `searchlab search SPACE ...`; known spaces: "
+                          + ", ".join(sorted(registry.spaces())))
+    rest = list(args.rest) + (["--help"] if args.want_help else [])
+    space_entry = registry.space(args.space)
+    pre = _Parser(add_help=False, prog=f"searchlab search {args.space}")
+    pre.add_argument("--strategy")
+    pre.add_argument("--evaluator")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(rest)
+    file_values = options.read_config_file(known.config) if known.config else {}
+    strategy_name = known.strategy or file_values.get("strategy") or space_entry.default_strategy
+    evaluator_name = known.evaluator or file_values.get("evaluator") or space_entry.default_evaluator
+    strat_entry, eval_entry = registry.strategy(strategy_name), registry.evaluator(evaluator_name)
+    registry.check_compatible(args.space, strat_entry, "strategy")
+    registry.check_compatible(args.space, eval_entry, "evaluator")
+    parser = _search_parser(args.space, strategy_name, evaluator_name)
+    flags = vars(parser.parse_args(rest))
+    given = {k for k in flags if any(a.lstrip("-").replace("-", "_").split("=")[0] == k for a in rest)}
+    known_keys = (ENGINE_FLAGS | options.field_names(space_entry.config) | options.field_names(strat_entry.config)
+                  | options.field_names(eval_entry.config))
+    unknown = sorted(set(file_values) - known_keys)
+    if unknown:
+        raise ConfigError(f"config file {known.config}: unknown option(s) {', '.join(unknown)}; "
+                          f"see `searchlab search {args.space} --help`")
+    values = dict(file_values)
+    values.update({k: v for k, v in flags.items() if k in given or k not in file_values})
+    where = f"config file {known.config}" if known.config else "options"
+    space_cfg = options.to_dict(options.build(space_entry.config, values, where))
+    strat_cfg = options.to_dict(options.build(strat_entry.config, values, where))
+    eval_cfg = options.to_dict(options.build(eval_entry.config, values, where))
+    budget = runner.Budget(max_evals=values.get("max_evals"), max_time=_duration_value(values.get("max_time")),
+                           max_epochs=values.get("max_epochs"), max_cost=values.get("max_cost"))
+    run_dir = values.get("run") or f"runs/{args.space}-{strategy_name}-{_time.strftime('%Y%m%d-%H%M%S')}"
+    runner.create_run(run_dir, space=args.space, strategy=strategy_name, evaluator=evaluator_name,
+                      space_config=space_cfg, strategy_config=strat_cfg, evaluator_config=eval_cfg,
+                      seed=int(values.get("seed", 0)), budget=budget, backend=values.get("backend", "local"),
+                      workers=int(values.get("workers", 1)), device=values.get("device", "auto"),
+                      plugins=BUILTIN_PLUGINS)
+    if not values.get("quiet"):
+        print(f"run stored in {run_dir}", file=sys.stderr)
+    return _drive(run_dir, None, None, None, quiet=bool(values.get("quiet")), as_json=bool(values.get("json")),
+                  verbose=bool(values.get("verbose")), do_finalize=values.get("finalize", True))
+
+
+def _duration_value(value):
+    if value is None or isinstance(value, (int, float)):
+        return value
+    from searchlab.options import parse_duration
+    return parse_duration(value)
+
+
+def _cmd_resume(args) -> int:
+    from searchlab import runner
+    budget = runner.Budget(max_evals=args.max_evals, max_time=args.max_time, max_epochs=args.max_epochs,
+                           max_cost=args.max_cost)
+    return _drive(args.run_dir, budget, args.workers, args.backend, quiet=args.quiet, as_json=args.json,
+                  verbose=args.verbose, do_finalize=args.finalize)
+
+
+def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, verbose: bool, do_finalize: bool) -> int:
+    from searchlab import runner
+    from searchlab.run_store import RunStore
+
+    with RunStore.open(run_dir) as _peek:
+        config = _peek.config
+    objectives = config.get("objectives", {})
+    limit = (budget.max_evals if budget and budget.max_evals else None) or config["budget"].get("max_evals")
+    bar = None if quiet else _progress_bar(limit, objectives)
+    outcome = runner.run(run_dir, plugins=BUILTIN_PLUGINS, budget=budget, workers=workers, backend=backend,
+                         progress=bar.update if bar else None, verbose=verbose)
+    if bar:
+        bar.close()
+    final = None
+    if do_finalize and outcome.reason in ("finished", "max_evals", "max_time", "max_epochs", "max_cost") and outcome.best:
+        final = runner.finalize(run_dir, plugins=BUILTIN_PLUGINS, verbose=verbose)
+    summary = {"run": str(run_dir), "stopped_by": outcome.reason, "trials": outcome.told,
+               "evaluated": outcome.evaluated, "best": outcome.best, "final": final}
+    if as_json:
+        _print_json(summary)
+    else:
+        print(_describe_outcome(summary, objectives))
+    return 130 if outcome.reason == "interrupted" else 0
+
+
+_REASONS = {"finished": "the strategy finished", "max_evals": "--max-evals reached", "max_time": "--max-time reached",
+            "max_epochs": "--max-epochs reached", "max_cost": "--max-cost reached",
+            "exhausted": "the strategy has no new candidates", "interrupted": "interrupted (resumable)"}
+
+
+def _describe_outcome(summary: dict, objectives: dict) -> str:
+    lines = [f"run {summary['run']}: {summary['trials']} trials, {summary['evaluated']} evaluated; stopped: "
+             f"{_REASONS.get(summary['stopped_by'], summary['stopped_by'])}"]
+    best = summary["best"]
+    if best:
+        objs = ", ".join(f"{k}={_fmt(v)}" for k, v in best["result"]["objectives"].items())
+        lines.append(f"best: trial {best['id']}  {objs}")
+        lines.append(f"      key {best['key']}")
+        lines.append(f"      genome {json.dumps(best['genome'])}")
+    else:
+        lines.append("best: no successful trial yet")
+    if summary.get("final"):
+        for k, v in summary["final"].items():
+            lines.append(f"{k}: {_fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v, default=str)}")
+    lines.append(f"resume with: searchlab resume {summary['run']} [--max-evals N]   report: searchlab report {summary['run']}")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+class _progress_bar:
+    """tqdm bar on stderr showing evaluated candidates and the best primary objective so far."""
+
+    def __init__(self, total, objectives):
+        from tqdm import tqdm
+        self.name = next(iter(objectives), None)
+        self.bar = tqdm(total=total, unit="eval", file=sys.stderr, dynamic_ncols=True, leave=False)
+        self.seen = 0
+
+    def update(self, info: dict) -> None:
+        self.bar.update(info["evaluated"] - self.seen)
+        self.seen = info["evaluated"]
+        best = info.get("best")
+        if best is not None and self.name and best.result and self.name in best.result.objectives:
+            self.bar.set_postfix_str(f"best {self.name}={best.result.objectives[self.name]:.5g}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _cmd_status(args) -> int:
+    from searchlab import report
+    from searchlab.run_store import RunStore
+    with RunStore.open(args.run_dir) as store:
+        info = report.status(store)
+    if args.json:
+        _print_json(info)
+        return 0
+    counts = info["trials"]
+    print(f"run {info['run']}: space {info['space']}, strategy {info['strategy']}, evaluator {info['evaluator']}, "
+          f"seed {info['seed']}")
+    print("trials: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for name, b in info["budget"].items():
+        if b["limit"] is not None:
+            print(f"budget {name}: {_fmt(b['used'])} of {_fmt(b['limit'])}")
+    if info["best"]:
+        best = info["best"]
+        print(f"best: trial {best['id']}  " + ", ".join(f"{k}={_fmt(v)}" for k, v in best["result"]["objectives"].items()))
+    else:
+        print("best: no successful trial yet")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from searchlab import report
+    from searchlab.run_store import RunStore
+    with RunStore.open(args.run_dir) as store:
+        info = report.report(store)
+        if args.plot:
+            report.plot(store, args.plot)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"run {info['run']}: {info['space']} / {info['strategy']} / {info['evaluator']}")
+    print("best so far (evaluated -> value):")
+    for point in info["best_so_far"]:
+        print(f"  {point['evaluated']:6d}  {_fmt(point['value'])}")
+    if info.get("pareto_front"):
+        print(f"Pareto front ({len(info['pareto_front'])} trials):")
+        for point in info["pareto_front"]:
+            print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in point.items()))
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    info = {
+        "spaces": {n: {"help": e.help, "default_strategy": e.default_strategy, "default_evaluator": e.default_evaluator}
+                   for n, e in sorted(registry.spaces().items())},
+        "strategies": {n: {"help": e.help, "spaces": e.spaces or "any"} for n, e in sorted(registry.strategies().items())},
+        "evaluators": {n: {"help": e.help, "spaces": e.spaces or "any"} for n, e in sorted(registry.evaluators().items())},
+        "predictors": {n: {"help": e.help} for n, e in sorted(registry.predictors().items())},
+    }
+    if args.json:
+        _print_json(info)
+        return 0
+    for group, entries in info.items():
+        print(f"{group}:")
+        for name, e in entries.items():
+            extra = f"  [spaces: {', '.join(e['spaces'])}]" if isinstance(e.get("spaces"), tuple) else ""
+            print(f"  {name:16s} {e['help']}{extra}")
+    return 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -67,7 +412,7 @@ COMMAND_GROUPS = [add_engine_commands, add_nasbench101_commands, add_predictor_c
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="searchlab", formatter_class=_Formatter,
         description="Neural architecture search and evolutionary model compression.\n\n"
                     "Examples:\n"
@@ -94,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     except SearchlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # --help and --version end here
+        return int(exc.code or 0)
     except KeyboardInterrupt:
         print("interrupted; the run can be resumed with `searchlab resume DIR`", file=sys.stderr)
         return 130

@@ -154,6 +154,12 @@ class RunStore:
         conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         return cls(run_dir, conn)
 
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         self._conn.close()
         if self._lock_fd is not None:

@@ -1,0 +1,132 @@
+"""The run loop: determinism, resume from any stored state, repeated keys, budgets, backends."""
+
+import json
+import sqlite3
+
+import pytest
+
+import plugins_for_tests  # noqa: F401  (registers the bit-string space)
+from evolvers import aging_evolution, random_search  # noqa: F401
+from searchlab import runner
+from searchlab.errors import ConfigError, RunStoreError
+from searchlab.run_store import RunStore
+
+
+def make_run(tmp_path, name="run", strategy="evolution", max_evals=40, backend="local", workers=1, seed=3, **kw):
+    runner.create_run(tmp_path / name, space="bits", strategy=strategy, evaluator="weighted-ones",
+                      space_config={"length": 12}, strategy_config={"population": 8, "sample_size": 3}
+                      if strategy == "evolution" else {}, evaluator_config=kw.pop("evaluator_config", {}),
+                      seed=seed, budget=runner.Budget(max_evals=max_evals, **kw), backend=backend,
+                      workers=workers, device="cpu")
+    return tmp_path / name
+
+
+def comparable(result):
+    """A result without its measured wall-clock seconds (the only part that may differ between runs)."""
+    data = result.to_json()
+    data["cost"].pop("seconds", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def trial_rows(run_dir):
+    with RunStore.open(run_dir) as store:
+        return [(t.id, t.key, t.state, t.cached_from, t.seed, comparable(t.result) if t.result else None)
+                for t in store.trials()]
+
+
+def test_same_seed_same_trials_and_budget_counts_unique(tmp_path):
+    a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b")
+    out_a, out_b = runner.run(a), runner.run(b)
+    assert out_a.reason == "max_evals" and out_a.evaluated == 40
+    assert trial_rows(a) == trial_rows(b)
+    rows = trial_rows(a)
+    assert sum(1 for r in rows if r[3] is None) == 40          # unique evaluations == budget
+    cached = [r for r in rows if r[3] is not None]
+    assert cached, "a 12-bit space with evolution repeats keys; they must be answered from the store"
+    by_id = {r[0]: r for r in rows}
+    for r in cached:                                          # same objectives as the original, no cost
+        original = json.loads(by_id[r[3]][5])
+        assert json.loads(r[5])["objectives"] == original["objectives"] and json.loads(r[5])["cost"] == {}
+
+
+def test_different_seed_differs(tmp_path):
+    a, b = make_run(tmp_path, "c", seed=1), make_run(tmp_path, "d", seed=2)
+    runner.run(a), runner.run(b)
+    assert [r[1] for r in trial_rows(a)] != [r[1] for r in trial_rows(b)]
+
+
+def test_resume_raises_budget_and_matches_uninterrupted(tmp_path):
+    whole = make_run(tmp_path, "whole", max_evals=40)
+    runner.run(whole)
+    part = make_run(tmp_path, "part", max_evals=15)
+    assert runner.run(part).reason == "max_evals"
+    assert runner.run(part, budget=runner.Budget(max_evals=40)).evaluated == 40
+    assert trial_rows(part) == trial_rows(whole)
+    with RunStore.open(part) as store:
+        assert store.config["budget"]["max_evals"] == 40
+
+
+def test_resume_reevaluates_unfinished_trials(tmp_path):
+    """Simulate a crash after trials were asked but before they were told."""
+    whole = make_run(tmp_path, "whole", max_evals=30)
+    runner.run(whole)
+    part = make_run(tmp_path, "part", max_evals=30)
+    runner.run(part, budget=runner.Budget(max_evals=12))
+    conn = sqlite3.connect(part / "run.sqlite")
+    with RunStore.open(part) as store:
+        last = store.last_snapshot()
+    # Roll the store back by hand to "trials asked, then killed": extra asked rows, no results.
+    conn.execute("DELETE FROM snapshots WHERE told_through > ?", (last.told_through - 3,))
+    told = conn.execute("SELECT MAX(told_through) FROM snapshots").fetchone()[0]
+    conn.execute("UPDATE trials SET state='running', result=NULL, cost=NULL WHERE id > ?", (told,))
+    conn.commit()
+    conn.close()
+    runner.run(part, budget=runner.Budget(max_evals=30))
+    assert trial_rows(part) == trial_rows(whole)
+
+
+def test_processes_backend_matches_local(tmp_path):
+    local = make_run(tmp_path, "local", max_evals=24, workers=1)
+    runner.run(local)
+    procs = make_run(tmp_path, "procs", max_evals=24, backend="processes", workers=2)
+    runner.run(procs)
+    pool2 = make_run(tmp_path, "pool2", max_evals=24, backend="processes", workers=2)
+    runner.run(pool2)
+    assert trial_rows(procs) == trial_rows(pool2)               # reproducible for its seed with 2 workers
+    # Random search asks independently of results, so any window gives the same candidates.
+    r1 = make_run(tmp_path, "r1", strategy="random", max_evals=20)
+    r2 = make_run(tmp_path, "r2", strategy="random", max_evals=20, backend="processes", workers=2)
+    runner.run(r1), runner.run(r2)
+    assert trial_rows(r1) == trial_rows(r2)
+
+
+def test_other_budgets(tmp_path):
+    run = make_run(tmp_path, "epochs", max_evals=None, max_epochs=7)
+    out = runner.run(run)
+    assert out.reason == "max_epochs" and out.told == 7
+    run = make_run(tmp_path, "cost", max_evals=None, max_cost=50)
+    assert runner.run(run).reason == "max_cost"
+    run = make_run(tmp_path, "time", max_evals=None, max_time=0.3, evaluator_config={"sleep": 0.05})
+    out = runner.run(run)
+    assert out.reason == "max_time" and 2 <= out.told <= 8
+
+
+def test_bad_budgets_and_names(tmp_path):
+    with pytest.raises(ConfigError, match="--max-evals must be positive"):
+        runner.Budget(max_evals=0)
+    with pytest.raises(ConfigError, match="known strategys|known strategies|known strategy"):
+        runner.create_run(tmp_path / "x", space="bits", strategy="nope", evaluator="weighted-ones", space_config={},
+                          strategy_config={}, evaluator_config={}, seed=0, budget=runner.Budget(max_evals=3))
+    with pytest.raises(ConfigError, match="population"):
+        runner.create_run(tmp_path / "y", space="bits", strategy="evolution", evaluator="weighted-ones",
+                          space_config={}, strategy_config={"population": 1}, evaluator_config={}, seed=0,
+                          budget=runner.Budget(max_evals=3))
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    run = make_run(tmp_path, "r", max_evals=5)
+    runner.run(run)
+    before = (run / "run.sqlite").read_bytes()
+    with pytest.raises(RunStoreError, match="already holds a run"):
+        make_run(tmp_path, "r", max_evals=5)
+    assert (run / "run.sqlite").read_bytes() == before
