@@ -140,9 +140,9 @@ def coerce(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
         if base is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         if base in (int, float, str):
-            return base(value)
-        if base is Path:
-            return str(value)
+            value = base(value)
+        elif base is Path:
+            value = str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: {f.name} should be {getattr(base, '__name__', base)}, got {value!r}") from None
     if "choices" in f.metadata and value not in f.metadata["choices"]:
