@@ -20,11 +20,15 @@ from searchlab.errors import ConfigError, SearchlabError
 BUILTIN_PLUGINS = [
     "evolvers.random_search",
     "evolvers.aging_evolution",
+    "searchlab.train_evaluator",
     "evolvers.gan_coevolution",
+    "evolvers.filter_pruning",
+    "evolvers.binary_channel_search",
 ]
 
 
 def _load_plugins() -> None:
+    """Import the plug-in modules; only the commands that need the registry pay for it."""
     registry.load_plugins(m for m in BUILTIN_PLUGINS)
 
 
@@ -183,6 +187,7 @@ def _cmd_search(args) -> int:
     import time as _time
     from searchlab import options, runner
 
+    _load_plugins()
     if not args.space:
         if args.want_help:
             print("usage: searchlab search SPACE [options]\n\nSpaces:")
@@ -370,6 +375,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_list(args) -> int:
+    _load_plugins()
     info = {
         "spaces": {n: {"help": e.help, "default_strategy": e.default_strategy, "default_evaluator": e.default_evaluator}
                    for n, e in sorted(registry.spaces().items())},
@@ -429,7 +435,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        _load_plugins()
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):
