@@ -24,6 +24,7 @@ BUILTIN_PLUGINS = [
     "evolvers.gan_coevolution",
     "evolvers.filter_pruning",
     "evolvers.binary_channel_search",
+    "evolvers.sr_block_search",
 ]
 
 
