@@ -77,6 +77,7 @@ def add_engine_commands(sub) -> None:
     _add_budget_flags(p)
     p.add_argument("--backend", choices=["local", "processes", "ray"], help="change the backend")
     p.add_argument("--workers", type=int, help="change the number of worker processes")
+    _add_ray_flags(p)
     _add_output_flags(p)
     p.set_defaults(handler=_cmd_resume)
 
@@ -104,7 +105,8 @@ def add_engine_commands(sub) -> None:
 
 
 ENGINE_FLAGS = {"strategy", "evaluator", "seed", "run", "backend", "workers", "device", "config", "max_evals",
-                "max_time", "max_epochs", "max_cost", "quiet", "json", "verbose", "finalize"}
+                "max_time", "max_epochs", "max_cost", "quiet", "json", "verbose", "finalize", "ray_address",
+                "gpus_per_trial", "cpus_per_trial"}
 
 
 def _positive_int(text: str) -> int:
@@ -178,6 +180,7 @@ def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> 
     g.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda:0, or a "
                                                      "comma list, one per worker (default: auto)")
     g.add_argument("--config", metavar="FILE", help="JSON or TOML file of option values; flags override it")
+    _add_ray_flags(g)
     _add_budget_flags(p)
     _add_output_flags(p)
     options.add_flags(p, [space.config, strat.config, evaluator.config], seen=set(ENGINE_FLAGS))
@@ -233,7 +236,7 @@ def _cmd_search(args) -> int:
                       space_config=space_cfg, strategy_config=strat_cfg, evaluator_config=eval_cfg,
                       seed=int(values.get("seed", 0)), budget=budget, backend=values.get("backend", "local"),
                       workers=int(values.get("workers", 1)), device=values.get("device", "auto"),
-                      plugins=BUILTIN_PLUGINS)
+                      plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
     if not values.get("quiet"):
         print(f"run stored in {run_dir}", file=sys.stderr)
     return _drive(run_dir, None, None, None, quiet=bool(values.get("quiet")), as_json=bool(values.get("json")),
@@ -252,10 +255,11 @@ def _cmd_resume(args) -> int:
     budget = runner.Budget(max_evals=args.max_evals, max_time=args.max_time, max_epochs=args.max_epochs,
                            max_cost=args.max_cost)
     return _drive(args.run_dir, budget, args.workers, args.backend, quiet=args.quiet, as_json=args.json,
-                  verbose=args.verbose, do_finalize=args.finalize)
+                  verbose=args.verbose, do_finalize=args.finalize, overrides=_ray_resume_overrides(args))
 
 
-def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, verbose: bool, do_finalize: bool) -> int:
+def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, verbose: bool, do_finalize: bool,
+           overrides: dict | None = None) -> int:
     from searchlab import runner
     from searchlab.run_store import RunStore
 
@@ -265,7 +269,7 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
     limit = (budget.max_evals if budget and budget.max_evals else None) or config["budget"].get("max_evals")
     bar = None if quiet else _progress_bar(limit, objectives)
     outcome = runner.run(run_dir, plugins=BUILTIN_PLUGINS, budget=budget, workers=workers, backend=backend,
-                         progress=bar.update if bar else None, verbose=verbose)
+                         progress=bar.update if bar else None, verbose=verbose, overrides=overrides)
     if bar:
         bar.close()
     final = None
@@ -412,10 +416,102 @@ def add_predictor_commands(sub) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# cyclegan commands: prune a generator with a mask
+# --------------------------------------------------------------------------------------------------
+
+def add_cyclegan_commands(sub) -> None:
+    p = sub.add_parser(
+        "cyclegan", formatter_class=_Formatter, help="CycleGAN generator tools (apply a searched mask)",
+        description="Cut a CycleGAN generator down to a channel mask (a run's cyclegan/masks.json or a 0/1 file).\n\n"
+                    "Example:\n"
+                    "  searchlab cyclegan prune --checkpoint ckpt/latest_net_G_A.pth --mask runs/cg/cyclegan/masks.json \\\n"
+                    "      --side A --out G_A_small.pth\n")
+    csub = p.add_subparsers(dest="cyclegan_command", metavar="COMMAND")
+    pr = csub.add_parser("prune", help="write the physically pruned generator of a mask", formatter_class=_Formatter,
+                         description=p.description)
+    pr.add_argument("--checkpoint", required=True, help="the full generator state_dict (.pth)")
+    pr.add_argument("--mask", required=True, help="mask file: 0/1 text, JSON list, or JSON object keyed by side")
+    pr.add_argument("--side", default="A", choices=("A", "B"), help="which mask of a JSON object to use (default: A)")
+    pr.add_argument("--out", required=True, help="where to write the pruned state_dict (.pth)")
+    pr.set_defaults(handler=_cyclegan_prune)
+    p.set_defaults(handler=lambda args: p.print_help() or 2)
+
+
+def _cyclegan_prune(args) -> int:
+    import torch
+    from search_spaces import cyclegan as cg
+
+    gen = cg.load_generator(args.checkpoint)
+    bits = cg.read_mask_file(args.mask, gen, args.side)
+    small = cg.prune(gen, bits)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(small.state_dict(), tmp)
+    tmp.replace(out)
+    full, pruned = cg.describe_generator(gen), cg.describe_generator(small)
+    _print_json({"out": str(out), "full": full, "pruned": pruned, "param_ratio": full["params"] / pruned["params"]})
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# ray flags of search and resume (distributed evaluation, see docs/distributed.md)
+# --------------------------------------------------------------------------------------------------
+
+RAY_FLAGS = ("ray_address", "gpus_per_trial", "cpus_per_trial")
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _add_ray_flags(g) -> None:
+    g.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="with --backend ray: join this Ray cluster (auto = the one `ray start` made here); "
+                        "default: start a local Ray instance for the run")
+    g.add_argument("--gpus-per-trial", type=_non_negative_float, metavar="G",
+                   help="with --backend ray: GPUs Ray reserves for each trial, which uses exactly those (default: 0)")
+    g.add_argument("--cpus-per-trial", type=_positive_float, metavar="C",
+                   help="with --backend ray: CPUs Ray reserves for each trial (default: 1)")
+
+
+def _ray_search_extra(values: dict) -> dict | None:
+    given = [k for k in RAY_FLAGS if values.get(k) is not None]
+    if values.get("backend", "local") != "ray":
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} only applies to --backend ray; add --backend ray")
+        return None
+    from searchlab.ray_backend import ray_config
+    return ray_config(values.get("ray_address"), values.get("gpus_per_trial"), values.get("cpus_per_trial"),
+                      values.get("device", "auto"))
+
+
+def _ray_resume_overrides(args) -> dict | None:
+    given = {k: getattr(args, k) for k in RAY_FLAGS if getattr(args, k) is not None}
+    if args.backend != "ray" and not given:
+        return None
+    from searchlab.run_store import RunStore
+    with RunStore.open(args.run_dir) as peek:
+        config = peek.config
+    if (args.backend or config.get("backend")) != "ray":
+        raise ConfigError(f"--{next(iter(given)).replace('_', '-')} only applies to --backend ray; add --backend ray")
+    merged = {k: given.get(k, config.get(k)) for k in RAY_FLAGS}
+    from searchlab.ray_backend import ray_config
+    return ray_config(merged["ray_address"], merged["gpus_per_trial"], merged["cpus_per_trial"],
+                      config.get("device", "auto"))
+
+
+# --------------------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------------------
 
-COMMAND_GROUPS = [add_engine_commands, add_nasbench101_commands, add_predictor_commands]
+COMMAND_GROUPS = [add_engine_commands, add_nasbench101_commands, add_predictor_commands, add_cyclegan_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
