@@ -251,8 +251,12 @@ class _Loop:
 
 
 def run(run_dir: str | Path, *, plugins: list[str] = (), budget: Budget | None = None, workers: int | None = None,
-        backend: str | None = None, progress: Callable[[dict], None] | None = None, verbose: bool = False) -> Outcome:
-    """Run (or resume) the run in `run_dir` until a budget, the strategy's end or an interrupt."""
+        backend: str | None = None, progress: Callable[[dict], None] | None = None, verbose: bool = False,
+        overrides: dict | None = None) -> Outcome:
+    """Run (or resume) the run in `run_dir` until a budget, the strategy's end or an interrupt.
+
+    `overrides` replaces stored backend settings (e.g. `ray_address`, `gpus_per_trial`) from now on.
+    """
     store = RunStore.open(run_dir)
     store.lock()
     try:
@@ -263,6 +267,7 @@ def run(run_dir: str | Path, *, plugins: list[str] = (), budget: Budget | None =
             changed["workers"] = int(workers)
         if backend is not None:
             changed["backend"] = backend
+        changed.update(overrides or {})
         if changed != config:
             store.update_config(changed)
             config = changed
