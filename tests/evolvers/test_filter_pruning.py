@@ -1,0 +1,213 @@
+"""The prune space on real MNIST digits: GA mechanics and resume, the masked fitness, finalize, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cli
+from evolvers.filter_pruning import (MaskedFitness, PruneConfig, PruneGA, PruneGAConfig, load_pruned, make_space,
+                                     mut_segment_flip)
+from search_spaces.filter_masks import prune_model
+from searchlab.errors import ConfigError
+from searchlab.protocols import Context, Result
+from searchlab.seeding import trial_seed
+
+MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
+DATA = f"mnist:{MNIST}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small nets train far faster on one thread than on two contended ones."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    run = tmp_path_factory.mktemp("prune")
+    cfg = PruneConfig(data=DATA, test_size=200, val_size=200, pretrain_epochs=10, lr=0.05, batch_size=32)
+    ctx = Context(run_dir=run, seed=0, device="cpu")
+    space = make_space(cfg, ctx)
+    return space, MaskedFitness(space, ctx), cfg, ctx
+
+
+def _drive(strategy, evaluator, n_tells, start=0):
+    """Ask/tell one at a time like the engine's local backend; returns the asked genomes."""
+    asked = []
+    for i in range(n_tells):
+        (g,) = strategy.ask(1)
+        asked.append(g)
+        strategy.tell(g, evaluator.evaluate(g, seed=trial_seed(0, start + i + 1), device="cpu"))
+    return asked
+
+
+def test_pretraining_is_stored_once_and_reused(problem, monkeypatch):
+    space, _, cfg, ctx = problem
+    assert (ctx.run_dir / "pretrained.safetensors").is_file()
+    import searchlab.trainer as trainer
+
+    monkeypatch.setattr(trainer, "train_classifier", lambda *a, **k: pytest.fail("pretrained twice"))
+    again = make_space(cfg, ctx)
+    for a, b in zip(again.model.state_dict().values(), space.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_masked_fitness_formula_and_equivalence_with_pruned_network(problem):
+    space, ev, cfg, _ = problem
+    from searchlab.trainer import evaluate_classifier
+
+    full = ev.evaluate("1" * space.n_bits, seed=1, device="cpu")
+    acc_full = evaluate_classifier(space.model, space.problem.val, device="cpu")["accuracy"]
+    assert full.objectives["accuracy"] == pytest.approx(acc_full)
+    assert full.objectives["accuracy"] > 0.5  # a trained LeNet-5 on real digits
+    assert full.objectives["fitness"] == pytest.approx((1 - cfg.lam) * acc_full)
+    genome = "110111" + "1010101010101010"
+    r = ev.evaluate(genome, seed=1, device="cpu")
+    pruned = prune_model(space.model, space.plan, genome)
+    assert r.objectives["accuracy"] == pytest.approx(evaluate_classifier(pruned, space.problem.val, device="cpu")["accuracy"])
+    removed = 9 / 22
+    assert r.objectives["fitness"] == pytest.approx((1 - cfg.lam) * r.objectives["accuracy"] + cfg.lam * removed)
+    assert r.objectives["flops"] < full.objectives["flops"]
+
+
+def test_ga_evolves_generations_keeps_elites_and_resumes_identically(problem):
+    space, ev, _, _ = problem
+    cfg = PruneGAConfig(population=6, generations=3, elite=1, mut_prob=0.8, segment_prob=0.5)
+    ga = PruneGA(space, cfg, seed=3, objectives=ev.objectives)
+    assert ga.population[0] == "1" * space.n_bits
+    first = _drive(ga, ev, 6)
+    assert len(set(len(g) for g in first)) == 1
+    best_gen0 = ga.history[0]["best_genome"]
+    assert ga.population[0] == best_gen0  # the elite survives unchanged
+    _drive(ga, ev, 2, start=6)
+    state = json.loads(json.dumps(ga.state_dict()))  # JSON only
+    rest = _drive(ga, ev, 10, start=8)
+    assert ga.finished() and ga.ask(1) == []
+    assert [h["generation"] for h in ga.history] == [0, 1, 2]
+    assert ga.history[2]["best"] >= ga.history[0]["best"]
+
+    resumed = PruneGA(space, cfg, seed=99, objectives=ev.objectives)
+    resumed.load_state_dict(state)
+    assert _drive(resumed, ev, 10, start=8) == rest
+    assert resumed.state_dict() == ga.state_dict()
+
+
+def test_ga_waits_for_the_generation_and_checks_tell_order(problem):
+    space, ev, _, _ = problem
+    ga = PruneGA(space, PruneGAConfig(population=3, generations=2, selection="tournament", elite=0),
+                 seed=0, objectives=ev.objectives)
+    batch = ga.ask(5)
+    assert len(batch) == 3 and ga.ask(1) == []
+    with pytest.raises(ValueError):
+        ga.tell(batch[1], Result("ok", {"fitness": 0.5}))
+    for g in batch:
+        ga.tell(g, Result.failed("boom"))  # failures score 0 and the GA goes on
+    assert len(ga.ask(3)) == 3 and not ga.finished()
+
+
+def test_segment_flip_flips_one_contiguous_run():
+    rng = np.random.default_rng(0)
+    bits = [1] * 40
+    for _ in range(20):
+        out = mut_segment_flip(bits, rng)
+        zeros = [i for i, b in enumerate(out) if b == 0]
+        assert 1 <= len(zeros) <= 4 and zeros == list(range(zeros[0], zeros[-1] + 1))
+
+
+def test_config_ranges():
+    with pytest.raises(ConfigError, match="lam"):
+        PruneConfig(data=DATA, lam=1.5)
+    with pytest.raises(ConfigError, match="data"):
+        PruneConfig()
+    with pytest.raises(ConfigError, match="elite"):
+        PruneGAConfig(population=4, elite=4)
+
+
+def _cli(capsys, *args):
+    code = cli.main(list(args))
+    return code, capsys.readouterr()
+
+
+def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
+    run = tmp_path / "run"
+    weights = problem[3].run_dir / "pretrained.safetensors"
+    args = ["search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200", "--weights", str(weights),
+            "--batch-size", "32", "--population", "6", "--generations", "2", "--finetune-epochs", "1", "--lam", "0.2",
+            "--seed", "1", "--run", str(run), "--quiet", "--json"]
+    code, out = _cli(capsys, *args)
+    assert code == 0, out.err
+    summary = json.loads(out.out)
+    assert summary["stopped_by"] == "finished" and summary["trials"] == 12
+    final = summary["final"]
+    report = json.loads((run / "pruned" / "report.json").read_text())
+    assert (run / "pruned" / "filters.png").stat().st_size > 1000
+    net = load_pruned(run / "pruned")
+    from search_spaces.filter_masks import measured_flops
+    assert measured_flops(net, torch.zeros(1, 1, 28, 28)) == report["flops_after"] == final["flops_after"]
+    assert report["flops_after"] <= report["flops_before"]
+    assert sum(p.numel() for p in net.parameters()) == report["params_after"]
+    # the rebuilt network is the fine-tuned one: it reproduces the reported test accuracy
+    from evolvers.filter_pruning import _splits, PruneConfig as PC
+    _, _, test, _ = _splits(PC(data=DATA, test_size=200, val_size=200))
+    from searchlab.trainer import evaluate_classifier
+    assert evaluate_classifier(net, test, device="cpu")["accuracy"] == pytest.approx(report["test_accuracy_after_finetune"])
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
+    common = ["--data", DATA, "--test-size", "200", "--val-size", "200", "--pretrain-epochs", "1", "--batch-size", "64",
+              "--population", "5", "--generations", "3", "--seed", "2", "--quiet", "--json", "--no-finalize"]
+    code, out = _cli(capsys, "search", "prune", *common, "--run", str(tmp_path / "a"))
+    assert code == 0, out.err
+    code, out = _cli(capsys, "search", "prune", *common, "--max-evals", "4", "--run", str(tmp_path / "b"))
+    assert code == 0 and json.loads(out.out)["stopped_by"] == "max_evals"
+    code, out = _cli(capsys, "resume", str(tmp_path / "b"), "--max-evals", "1000", "--quiet", "--json", "--no-finalize")
+    assert code == 0, out.err
+    from searchlab.run_store import RunStore
+    with RunStore.open(tmp_path / "a") as a, RunStore.open(tmp_path / "b") as b:
+        ta, tb = a.trials(), b.trials()
+    assert [(t.key, t.result.objectives) for t in ta] == [(t.key, t.result.objectives) for t in tb]
+    assert len(ta) == 15
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lam", "1.5"], "lam must be in"),
+    (["--layers", "conv9"], "not a convolution"),
+    (["--weights", "NOTAFILE"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    code, out = _cli(capsys, "search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200",
+                     "--pretrain-epochs", "1", "--run", str(tmp_path / "r"), "--quiet", *extra)
+    assert code == 2
+    assert out.err.startswith("error: ") and message in out.err and out.err.count("\n") == 1
+    assert not (tmp_path / "r" / "run.sqlite").exists()
+
+
+def test_weights_that_are_not_a_state_dict_or_do_not_match(tmp_path, capsys):
+    from search_spaces.classifiers import build_classifier
+
+    whole = tmp_path / "whole.pt"
+    torch.save(build_classifier("lenet5"), whole)  # a pickled module, not a state dict
+    wrong = tmp_path / "wrong.pt"
+    torch.save(build_classifier("lenet5", num_classes=7).state_dict(), wrong)
+    listed = tmp_path / "list.pt"
+    torch.save([torch.zeros(2)], listed)
+    for path, message in ((whole, "not a state dict"), (wrong, "does not match the model"),
+                          (listed, "not a state dict")):
+        code, out = _cli(capsys, "search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200",
+                         "--weights", str(path), "--run", str(tmp_path / "r"), "--quiet")
+        assert code == 2 and message in out.err and out.err.count("\n") == 1, out.err
+
+
+def test_empty_data_set_is_reported(tmp_path, capsys):
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    code, out = _cli(capsys, "search", "prune", "--data", f"imagefolder:{tmp_path / 'empty'}", "--pretrain-epochs", "1",
+                     "--run", str(tmp_path / "r"), "--quiet")
+    assert code == 2 and out.err.startswith("error: ")
