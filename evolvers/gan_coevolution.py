@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import random
 import time
@@ -50,19 +51,25 @@ def _deap_random(rng: np.random.Generator) -> Iterator[None]:
         random.setstate(saved)
 
 
-def _individuals(masks: list[str], fitness: list[float]) -> list:
+@functools.cache
+def _deap_types() -> tuple[type, type]:
     from deap import base
 
     class Fitness(base.Fitness):
         weights = (1.0,)
 
     class Individual(list):
-        pass
+        fitness: Fitness
 
+    return Fitness, Individual
+
+
+def _individuals(masks: list[str], fitness: list[float]) -> list:
+    fitness_cls, individual_cls = _deap_types()
     out = []
     for mask, fit in zip(masks, fitness):
-        ind = Individual(int(c) for c in mask)
-        ind.fitness = Fitness((max(float(fit), 1e-12),))
+        ind = individual_cls(int(c) for c in mask)
+        ind.fitness = fitness_cls((max(float(fit), 1e-12),))  # roulette needs positive weights
         out.append(ind)
     return out
 
@@ -437,13 +444,7 @@ def fidelity(space: cg.CycleganSpace, side: str, gen: cg.ResnetGenerator, device
     imgs = space.images[f"test{side}"]
     if len(imgs) == 0:
         imgs = space.images[f"train{side}"]
-    full = space.generators[side].to(device)
-    x = cg.to_unit(imgs).to(device)
-    with torch.no_grad():
-        ref = torch.cat([full(x[i:i + 1]) for i in range(len(x))])
-        out = torch.cat([gen.to(device)(x[i:i + 1]) for i in range(len(x))])
-    mse = float(torch.mean((out - ref) ** 2))
-    return {"psnr": cg.psnr(out, ref), "mse": mse, "images": len(x)}
+    return cg.compare_outputs(space.generators[side], gen, imgs, device)
 
 
 def save_grid(path: Path, rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:

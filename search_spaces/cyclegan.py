@@ -448,6 +448,25 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
 
 
+def compare_outputs(full: ResnetGenerator, small: ResnetGenerator, images: torch.Tensor,
+                    device: str | torch.device = "cpu") -> dict:
+    """PSNR (dB, mean and per image) and MSE of `small`'s outputs against `full`'s on uint8 images."""
+    per_image, mse = [], 0.0
+    full, small = full.to(device).eval(), small.to(device).eval()
+    with torch.no_grad():
+        for i in range(len(images)):
+            x = to_unit(images[i:i + 1]).to(device)
+            a, b = full(x), small(x)
+            per_image.append(psnr(b, a))
+            mse += float(torch.mean((a - b) ** 2))
+    mse /= max(len(images), 1)
+    return {"psnr": psnr_from_mse(mse), "mse": mse, "psnr_per_image": per_image, "images": len(images)}
+
+
+def psnr_from_mse(mse: float) -> float:
+    return float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse))
+
+
 # ------------------------------------------------------------------------------------------------
 # the search space
 # ------------------------------------------------------------------------------------------------

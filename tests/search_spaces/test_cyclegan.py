@@ -52,6 +52,8 @@ def test_full_size_layout_matches_the_reference_counts():
     assert cg.param_count(plain.widths, 9) == cg.count_params(plain)
     bits = "1" * 640
     assert len(cg.layer_masks(bits, plain)) == 23 and cg.channels_pruned(bits, plain) == 0
+    one_each = "".join("1" + "0" * (w - 1) for w in plain.widths)
+    assert cg.channels_pruned(one_each, plain) == 64 + 128 + 19 * 256 + 128 + 64 - 23
 
 
 def test_masked_forward_equals_physically_pruned_generator():
