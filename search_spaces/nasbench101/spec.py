@@ -114,11 +114,16 @@ def labels(ops: list[str]) -> list[int]:
 
 
 def spec_hash(genome: Any) -> str:
-    """The official NAS-Bench-101 module hash (32 hex chars) of the pruned cell."""
-    from nasbench_pytorch.model.graph_util import hash_module
+    """The official NAS-Bench-101 module hash (32 hex chars) of the pruned cell.
+
+    Computed by `hashing.hash_graphs`, bit-identical to `nasbench_pytorch`'s
+    `graph_util.hash_module` (tests compare them) but without importing torch, so a cold query
+    stays fast.
+    """
+    from search_spaces.nasbench101.hashing import hash_graphs
 
     g = validate(genome)
-    return hash_module(np.asarray(g["matrix"], dtype=np.int64), labels(g["ops"]))
+    return hash_graphs(np.asarray(g["matrix"], dtype=np.uint8)[None], np.asarray([labels(g["ops"])]))[0]
 
 
 def from_arrays(matrix: np.ndarray, op_codes: Any) -> dict:

@@ -1,0 +1,148 @@
+"""The official NAS-Bench-101 module hash, vectorised over many graphs at once.
+
+`graph_util.hash_module` runs a Weisfeiler-Lehman refinement whose vertex labels are MD5 hex
+strings: start from md5(str((out_degree, in_degree, op_label))), then `n` times replace each label
+by md5(sorted in-neighbour labels joined + '|' + sorted out-neighbour labels joined + '|' + own),
+and finish with md5(str(sorted(labels))). Done one graph at a time that is ~0.7 ms per graph.
+
+Here every label is an integer id into a table of distinct hex strings, numbered in string order
+(so sorting ids sorts the strings). Each round builds, for all vertices of all graphs at once, the
+row (sorted in-neighbour ids, sorted out-neighbour ids, own id), keeps the distinct rows only, and
+computes MD5 once per distinct row. Isomorphic graphs share all their labels, so the MD5 work
+grows with the number of distinct cells, not with the number of graphs passed in. The result is
+bit-for-bit the official hash (a test compares with `hash_module`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+try:  # CPython's built-in MD5 skips OpenSSL's per-call set-up: ~1.6x faster on short strings
+    from _md5 import md5 as _md5
+except ImportError:  # pragma: no cover
+    _md5 = hashlib.md5
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_BIG = np.int64(2**40)  # padding id, sorts after every real id
+_BAR, _QUOTE, _COMMA, _SPACE = ord("|"), ord("'"), ord(","), ord(" ")
+
+
+def _to_hex(digests: np.ndarray) -> np.ndarray:
+    """uint8 [m, 16] digests -> uint8 [m, 32] lowercase hex characters."""
+    out = np.empty((len(digests), 32), np.uint8)
+    out[:, 0::2] = _HEX[digests >> 4]
+    out[:, 1::2] = _HEX[digests & 15]
+    return out
+
+
+def _rank(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ids in hex-string order for digests [m, 16] (repeats allowed); returns (ids, hex table)."""
+    hi = digests[:, :8].copy().view(">u8").ravel().astype(np.uint64)
+    lo = digests[:, 8:].copy().view(">u8").ravel().astype(np.uint64)
+    order = np.argsort(hi)
+    sorted_hi = hi[order]
+    new = np.empty(len(hi), bool)
+    new[:1] = True
+    np.not_equal(sorted_hi[1:], sorted_hi[:-1], out=new[1:])
+    ids = np.empty(len(hi), np.int64)
+    ids[order] = np.cumsum(new) - 1
+    first = order[new]
+    if not np.array_equal(lo[first][ids], lo):  # two digests share 64 bits: order by all 128
+        _, first, ids = np.unique(np.stack([hi, lo], 1), axis=0, return_index=True, return_inverse=True)
+        ids = ids.ravel()
+    return ids, _to_hex(digests[first])
+
+
+def _md5_all(buf: np.ndarray) -> np.ndarray:
+    """MD5 digest of each row of a uint8 [m, L] array -> uint8 [m, 16]."""
+    m, length = buf.shape
+    if m == 0:
+        return np.empty((0, 16), np.uint8)
+    data = buf.tobytes()
+    joined = b"".join([_md5(data[i:i + length]).digest() for i in range(0, m * length, length)])
+    return np.frombuffer(joined, np.uint8).reshape(m, 16)
+
+
+def hash_graphs(adjacency: np.ndarray, labels: np.ndarray, workers: int = 1) -> list[str]:
+    """Official hashes of G graphs with n vertices each: adjacency [G, n, n] 0/1, labels [G, n] ints.
+
+    `workers` > 1 splits large batches over that many forked processes.
+    """
+    adj = np.asarray(adjacency).astype(bool)
+    lab = np.asarray(labels).astype(np.int64)
+    g, n = lab.shape
+    if g == 0:
+        return []
+    if workers > 1 and g >= 20000:
+        import multiprocessing
+
+        chunks = np.array_split(np.arange(g), workers)
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.starmap(hash_graphs, [(adj[c], lab[c]) for c in chunks])
+        return [h for part in parts for h in part]
+    # round 0: md5(str((out, in, label))) for each distinct triple
+    triple = np.stack([adj.sum(2), adj.sum(1), lab], -1).reshape(-1, 3)
+    uniq, inverse = np.unique(triple, axis=0, return_inverse=True)
+    texts = [str(tuple(int(x) for x in row)).encode() for row in uniq]
+    ids, table = _rank(np.frombuffer(b"".join(_md5(t).digest() for t in texts), np.uint8).reshape(-1, 16))
+    flat_vid = ids[inverse.ravel()]
+    adj_in = adj.transpose(0, 2, 1).reshape(g * n, n)  # adj_in[g*n + v, w] = edge w -> v
+    adj_out = adj.reshape(g * n, n)
+    graph_of = np.repeat(np.arange(g), n)
+    count, rep = len(table), None
+    for _ in range(n):
+        # once the partition stops splitting, one vertex per label is enough: relabel through it
+        sub = slice(None) if rep is None else rep
+        nb = flat_vid.reshape(g, n)[graph_of[sub]]
+        ins = np.sort(np.where(adj_in[sub], nb, _BIG), axis=1)
+        outs = np.sort(np.where(adj_out[sub], nb, _BIG), axis=1)
+        rows = np.concatenate([ins, outs, flat_vid[sub, None]], axis=1)
+        ids, table = _rank(_round_digests(rows, table, n))
+        if rep is None:
+            flat_vid = ids
+            if len(table) == count:  # refinement only splits: an equal count is a stable partition
+                rep = np.empty(len(table), np.int64)
+                rep[flat_vid] = np.arange(g * n)
+        else:
+            flat_vid = ids[flat_vid]
+            moved = np.empty_like(rep)
+            moved[ids] = rep  # row j (old label j) now carries label ids[j]
+            rep = moved
+        count = len(table)
+    vid = flat_vid.reshape(g, n)
+    # final: md5(str(sorted(hex labels))), i.e. "['h1', 'h2', ...]"
+    ordered = np.sort(vid, axis=1)
+    width = 2 + 32 * n + 4 * (n - 1) + 2
+    buf = np.empty((g, width), np.uint8)
+    buf[:, 0], buf[:, 1], buf[:, -2], buf[:, -1] = ord("["), _QUOTE, _QUOTE, ord("]")
+    for k in range(n):
+        start = 2 + 36 * k
+        buf[:, start:start + 32] = table[ordered[:, k]]
+        if k < n - 1:
+            buf[:, start + 32:start + 36] = (_QUOTE, _COMMA, _SPACE, _QUOTE)
+    hexes = _to_hex(_md5_all(buf)).view("S32").ravel()
+    return [h.decode() for h in hexes]
+
+
+def _round_digests(rows: np.ndarray, table: np.ndarray, n: int) -> np.ndarray:
+    """MD5 of 'in-labels|out-labels|own' for each row (grouped by in/out degree: fixed widths)."""
+    n_in = (rows[:, :n] != _BIG).sum(1)
+    n_out = (rows[:, n:2 * n] != _BIG).sum(1)
+    digests = np.empty((len(rows), 16), np.uint8)
+    group = (n_in * (n + 1) + n_out).astype(np.uint8)
+    order = np.argsort(group, kind="stable")  # radix sort on uint8
+    keys, starts = np.unique(group[order], return_index=True)
+    for key, lo, hi in zip(keys, starts, list(starts[1:]) + [len(order)]):
+        idx = order[lo:hi]
+        a, b = divmod(int(key), n + 1)
+        sub = rows[idx]
+        buf = np.empty((len(idx), 32 * (a + b + 1) + 2), np.uint8)
+        buf[:, :32 * a] = table[sub[:, :a]].reshape(len(idx), -1)
+        buf[:, 32 * a] = _BAR
+        buf[:, 32 * a + 1:32 * (a + b) + 1] = table[sub[:, n:n + b]].reshape(len(idx), -1)
+        buf[:, 32 * (a + b) + 1] = _BAR
+        buf[:, -32:] = table[sub[:, 2 * n]]
+        digests[idx] = _md5_all(buf)
+    return digests
