@@ -23,6 +23,7 @@ from searchlab.errors import ConfigError, SearchlabError
 from searchlab.protocols import Context, Result
 
 INSTALL_HINT = "pip install 'searchlab[ray]'"
+RESUBMITS = 2  # times the driver re-runs a trial on a fresh actor after Ray's own retries ran out
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
 
 
@@ -158,7 +159,12 @@ class RayBackend:
             num_cpus=self.options.cpus_per_trial, num_gpus=self.options.gpus_per_trial,
             max_restarts=self.options.max_retries, max_task_retries=self.options.max_retries,
             max_concurrency=1)
-        self._actors = [self._new_actor(i) for i in range(workers)]
+        self._actors: list[Any] = []
+        self._info: list[Any] = []  # per actor: an ObjectRef of its info() until known, then the dict
+        for index in range(workers):
+            self._actors.append(None)
+            self._info.append(None)
+            self._start_actor(index)
         self._busy = [0] * workers
         self._inflight: dict[Any, tuple[int, Any, int, int]] = {}  # ref -> (trial id, genome, seed, actor index)
         self._attempts: dict[int, int] = {}
@@ -192,14 +198,31 @@ class RayBackend:
                 raise ConfigError(f"{flag} {need:g} asks for more than the Ray cluster has ({have:g}); lower it or "
                                   f"add nodes with `ray start --address HEAD:PORT`")
 
-    def _new_actor(self, index: int) -> Any:
-        return self._actor_cls.remote(*self._args, index)
+    def _start_actor(self, index: int) -> None:
+        self._actors[index] = actor = self._actor_cls.remote(*self._args, index)
+        self._info[index] = actor.info.remote()
+
+    def actor_info(self, index: int, timeout: float | None = 0) -> dict | None:
+        """Name, device and GPU ids of worker `index` once it has started (None before)."""
+        info = self._info[index]
+        if info is not None and not isinstance(info, dict):
+            ready, _ = self.ray.wait([info], timeout=timeout)
+            if not ready:
+                return None
+            try:
+                info = self._info[index] = self.ray.get(info)
+            except self.ray.exceptions.RayError:
+                return None
+            if info["error"] is not None:
+                raise ConfigError(f"a Ray worker could not build the evaluator: {info['error']}")
+        return info
 
     # ------------------------------------------------------------------ seam used by the run loop
     def placement(self, trial_id: int) -> tuple[str, str]:
         index = min(range(len(self._actors)), key=lambda i: (self._busy[i], i))
         self._planned[trial_id] = index
-        return f"ray{index}", "assigned by ray"
+        info = self.actor_info(index)
+        return (info["name"], info["device"]) if info else (f"ray{index}", "assigned by ray")
 
     def submit(self, trial_id: int, genome: Any, seed: int) -> None:
         index = self._planned.pop(trial_id, None)
@@ -231,7 +254,7 @@ class RayBackend:
                 self._replace_actor(index)
                 attempts = self._attempts.get(trial_id, 0) + 1
                 self._attempts[trial_id] = attempts
-                if attempts > self.options.max_retries:
+                if attempts > RESUBMITS:
                     out.append((trial_id, Result.failed(
                         f"the Ray worker evaluating this trial died {attempts} times ({_first_line(exc)})"),
                         f"ray{index}", "?"))
@@ -249,7 +272,7 @@ class RayBackend:
             self.ray.kill(self._actors[index], no_restart=True)
         except Exception:  # noqa: BLE001 - it is already dead
             pass
-        self._actors[index] = self._new_actor(index)
+        self._start_actor(index)
 
     def close(self) -> None:
         ray = self.ray
