@@ -363,76 +363,65 @@ class GanFitness:
 def finetune(space: cg.CycleganSpace, small: dict[str, cg.ResnetGenerator], *, steps: int, lr: float = 2e-4,
              batch_size: int = 1, seed: int = 0, device: str | torch.device = "auto", cycle_weight: float = 10.0,
              progress: bool = False) -> dict:
-    """Fine-tune pruned generators in place with the CycleGAN losses.
+    """Fine-tune pruned generators in place with the CycleGAN losses, on the shared trainer.
 
-    A side with its discriminator trains adversarially (LSGAN, a copy of the original D updated in
-    turn); a side without one is pulled towards the full generator's output (L1), the fallback.
-    When both generators are present the cycle loss (L1, weight 10) ties them. Adam, betas 0.5/0.999.
+    A side with its discriminator trains adversarially (LSGAN) against a copy of the original D, which
+    learns alongside; a side without one is pulled towards the full generator's output (L1), the
+    fallback. With both generators the cycle loss (L1, weight 10) ties them. One Adam (2e-4, betas
+    0.5/0.999) steps all parameters at once: the generator loss reaches D only through detached
+    weights and the D loss sees detached fakes, so this equals the reference's G step then D step.
     """
-    dev = _device(str(device))
-    gen_rng = torch.Generator().manual_seed(int(seed))
+    from torch.func import functional_call
+
+    from searchlab.trainer import TrainConfig, fit, resolve_device
+
+    dev = resolve_device(device)
     sides = list(small)
-    full = {s: space.generators[s].to(dev).eval() for s in sides}
-    discs = {s: copy.deepcopy(space.discriminators[s]).to(dev).train() for s in sides if s in space.discriminators}
+    modules = nn.ModuleDict({f"G_{s}": small[s] for s in sides})
     for s in sides:
-        small[s].to(dev).train()
-    opt_g = torch.optim.Adam([p for s in sides for p in small[s].parameters()], lr=lr, betas=(0.5, 0.999))
-    opt_d = (torch.optim.Adam([p for d in discs.values() for p in d.parameters()], lr=lr, betas=(0.5, 0.999))
-             if discs else None)
+        if s in space.discriminators:
+            modules[f"D_{s}"] = copy.deepcopy(space.discriminators[s])
+    full = {s: space.generators[s].to(dev).eval() for s in sides}
     data = {s: space.images[f"train{s}"] for s in cg.SIDES if len(space.images.get(f"train{s}", ()))}
     mse, l1 = nn.MSELoss(), nn.L1Loss()
-    losses: list[float] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=steps, desc="fine-tune", unit="step", leave=False, disable=None)
-    for _ in range(steps):
-        batch = {}
-        for s, imgs in data.items():
-            idx = torch.randint(len(imgs), (batch_size,), generator=gen_rng)
-            x = cg.to_unit(imgs[idx])
-            flip = torch.rand(batch_size, generator=gen_rng) < 0.5
-            x[flip] = x[flip].flip(-1)
-            batch[s] = x.to(dev)
-        fakes: dict[str, torch.Tensor] = {}
-        loss_g = torch.zeros((), device=dev)
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(int(seed))
+        for _ in range(steps):
+            batch = {}
+            for s, imgs in data.items():
+                x = cg.to_unit(imgs[torch.randint(len(imgs), (batch_size,), generator=gen)])
+                flip = torch.rand(batch_size, generator=gen) < 0.5
+                x[flip] = x[flip].flip(-1)
+                batch[s] = x.to(dev)
+            yield batch
+
+    def loss_fn(m: nn.ModuleDict, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        total = torch.zeros((), device=dev)
         for s in sides:
-            fake = small[s](batch[s])
-            fakes[s] = fake
-            if s in discs:
-                pred = discs[s](fake)
-                loss_g = loss_g + mse(pred, torch.ones_like(pred))
+            o = "B" if s == "A" else "A"
+            fake = m[f"G_{s}"](batch[s])
+            if f"D_{s}" in m:
+                disc = m[f"D_{s}"]
+                frozen = {k: v.detach() for k, v in disc.named_parameters()}
+                pred = functional_call(disc, frozen, (fake,))
+                total = total + mse(pred, torch.ones_like(pred))
+                real, faked = disc(batch[o]), disc(fake.detach())
+                total = total + 0.5 * (mse(real, torch.ones_like(real)) + mse(faked, torch.zeros_like(faked)))
             else:
                 with torch.no_grad():
                     target = full[s](batch[s])
-                loss_g = loss_g + l1(fake, target)
-            o = "B" if s == "A" else "A"
-            if o in small:
-                loss_g = loss_g + cycle_weight * l1(small[o](fake), batch[s])
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        if opt_d is not None:
-            loss_d = torch.zeros((), device=dev)
-            for s, disc in discs.items():
-                o = "B" if s == "A" else "A"
-                if o not in batch:
-                    continue
-                real, fake = disc(batch[o]), disc(fakes[s].detach())
-                loss_d = loss_d + 0.5 * (mse(real, torch.ones_like(real)) + mse(fake, torch.zeros_like(fake)))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-        if not torch.isfinite(loss_g):
-            raise FloatingPointError("fine-tuning diverged (non-finite generator loss)")
-        losses.append(loss_g.item())
-        if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
+                total = total + l1(fake, target)
+            if f"G_{o}" in m:
+                total = total + cycle_weight * l1(m[f"G_{o}"](fake), batch[s])
+        return total
+
+    cfg = TrainConfig.preset("gan", lr=lr, batch_size=batch_size, max_steps=steps, epochs=1.0)
+    stats = fit(modules, batches, loss_fn, cfg, steps_per_epoch=max(steps, 1), seed=seed, device=dev,
+                verbose=progress, desc="fine-tune")
     for s in sides:
         small[s].eval()
-    return {"steps": steps, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+    return {"steps": stats.steps, "seconds": stats.seconds, "mean_loss": stats.final_loss}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -503,11 +492,17 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
                               "param_ratio": full_desc["params"] / desc["params"],
                               "flops_ratio": full_desc["flops"] / desc["flops"],
                               "fidelity_before": fidelity(space, s, small[s], dev)}
-    t0 = time.perf_counter()
     if steps:
-        report["finetune"] = finetune(space, small, steps=steps, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
-                                      seed=ctx.seed, device=dev, progress=True)
-        report["finetune"]["seconds"] = time.perf_counter() - t0
+        from searchlab.trainer import TrainingFailed
+
+        saved = {s: copy.deepcopy(g.state_dict()) for s, g in small.items()}
+        try:
+            report["finetune"] = finetune(space, small, steps=steps, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
+                                          seed=ctx.seed, device=dev, progress=True)
+        except TrainingFailed as exc:  # keep the searched weights; say why in the report
+            report["finetune"] = {"failed": str(exc)}
+            for s, g in small.items():
+                g.load_state_dict(saved[s])
         for s in pair:
             report["sides"][s]["fidelity_after"] = fidelity(space, s, small[s], dev)
     rows = []

@@ -222,3 +222,14 @@ def test_command_line_search_and_bad_input(ckpt, tmp_path, capsys):
     compared = json.loads(capsys.readouterr().out)
     assert compared["train"]["images"] == 2 and compared["test"]["images"] == 1
     assert 0 < compared["test"]["psnr"] < 100
+
+
+def test_fallback_finetuning_moves_pruned_outputs_towards_the_full_generator(tmp_path):
+    space = make_space(write_checkpoints(tmp_path / "g", discriminators=False))
+    rng = np.random.default_rng(0)
+    small = {"A": cg.prune(space.generators["A"], space.random_mask("A", rng))}
+    before = co.fidelity(space, "A", small["A"], torch.device("cpu"))
+    stats = co.finetune(space, small, steps=30, lr=1e-3, seed=0, device="cpu")
+    after = co.fidelity(space, "A", small["A"], torch.device("cpu"))
+    assert stats["steps"] == 30 and np.isfinite(stats["mean_loss"])
+    assert after["psnr"] > before["psnr"] + 0.5
