@@ -14,6 +14,15 @@ from search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse,
 from searchlab.errors import ConfigError, InvalidArchitecture
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small nets run far faster on one thread than on two contended ones."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class CatDepthwise(nn.Module):
     """Two branches joined by a concat, a depthwise conv on the concat, then a 1x1 conv and a linear."""
 
@@ -48,11 +57,11 @@ def _model(name: str) -> tuple[nn.Module, torch.Tensor]:
     if name == "lenet5":
         return build_classifier("lenet5").eval(), torch.randn(4, 1, 28, 28)
     if name == "resnet20":
-        return _randomise_bn(build_classifier("resnet20")), torch.randn(4, 3, 32, 32)
+        return _randomise_bn(build_classifier("resnet20")), torch.randn(2, 3, 32, 32)
     if name == "resnet20b":
-        return _randomise_bn(build_classifier("resnet20", shortcut="B")), torch.randn(4, 3, 32, 32)
+        return _randomise_bn(build_classifier("resnet20", shortcut="B")), torch.randn(2, 3, 32, 32)
     if name == "vgg":
-        return _randomise_bn(build_classifier("vgg_small", width=0.125)), torch.randn(4, 3, 32, 32)
+        return _randomise_bn(build_classifier("vgg_small", width=0.125)), torch.randn(2, 3, 32, 32)
     return _randomise_bn(CatDepthwise()), torch.randn(4, 3, 8, 8)
 
 
@@ -98,7 +107,7 @@ def test_pruned_model_equals_masked_model(name):
     space = FilterMaskSpace(model, plan)
     masked = MaskedNetwork(model, plan)
     rng = np.random.default_rng(1)
-    for _ in range(3):
+    for _ in range(2):
         genome = space.sample(rng)
         pruned = prune_model(model, plan, genome)
         with torch.no_grad():
