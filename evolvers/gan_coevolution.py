@@ -34,6 +34,7 @@ from searchlab.errors import ConfigError
 from searchlab.options import opt
 from searchlab.protocols import Context, Genome, Result, Strategy
 from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.trainer import resolve_device
 
 # ------------------------------------------------------------------------------------------------
 # genetic operators (DEAP), fed from an explicit generator
@@ -257,12 +258,6 @@ class GanFitnessConfig:
             raise ConfigError(f"--candidate-steps must be >= 0, got {self.candidate_steps}")
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class GanFitness:
     """Scores one side's mask against the full generator on a fixed validation set (cached full outputs)."""
 
@@ -308,7 +303,7 @@ class GanFitness:
         start = time.perf_counter()
         g = self.space.validate(genome)
         side, other = g["side"], self.space.other(g["side"])
-        dev = _device(device)
+        dev = resolve_device(device)
         ref = self._reference(side, dev)
         gen, ctx_main = self._apply(side, g["mask"], dev)
         partner_gen, ctx_partner = (None, contextlib.nullcontext())
@@ -373,7 +368,7 @@ def finetune(space: cg.CycleganSpace, small: dict[str, cg.ResnetGenerator], *, s
     """
     from torch.func import functional_call
 
-    from searchlab.trainer import TrainConfig, fit, resolve_device
+    from searchlab.trainer import TrainConfig, fit
 
     dev = resolve_device(device)
     sides = list(small)
@@ -479,7 +474,7 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
     """Prune the best pair physically, fine-tune it, and write generators, report and grid to the run."""
     cfg = config or space.config
     steps = cfg.finetune_steps if cfg else 0
-    dev = _device(ctx.device)
+    dev = resolve_device(ctx.device)
     out_dir = Path(ctx.run_dir or ".") / "cyclegan"
     out_dir.mkdir(parents=True, exist_ok=True)
     pair = best_pair(space, best_trial, ctx.run_dir)
