@@ -455,7 +455,8 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
         b, f, s = (results[k][metric] for k in ("binary-1x", "full-precision", "best"))
         summary["binary_1x_" + metric] = b
         summary["full_precision_" + metric] = f
-        summary["gap_closed"] = (s - b) / (f - b) if f != b else float("nan")
+        # share of the (full precision - 1x binary) gap the searched net closes; undefined without a gap
+        summary["gap_closed"] = (s - b) / (f - b) if f > b else None
     tmp = run_dir / "final.json.tmp"
     tmp.write_text(json.dumps({"summary": summary, "models": results, "candidates": points}, indent=2, default=str))
     import os

@@ -47,6 +47,47 @@ PRESETS: dict[str, dict] = {
 # binary layers
 # ------------------------------------------------------------------------------------------------
 
+class _SignSTE(torch.autograd.Function):
+    """sign(x) in {-1, +1} forward; gradient passed where |x| <= 1 (clipped straight-through)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype) * 2 - 1
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+class _DoReFaSTE(torch.autograd.Function):
+    """round(clip(x, 0, 1)) in {0, 1} forward; gradient passed on [0, 1]."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x > 0.5).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= 0) & (x <= 1)).to(grad.dtype)
+
+
+class _ScaledSignSTE(torch.autograd.Function):
+    """+-mean|w| per output channel forward; identity gradient to the latent weights."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor) -> torch.Tensor:
+        alpha = w.abs().mean(dim=tuple(range(1, w.dim())), keepdim=True)
+        return torch.where(w >= 0, alpha, -alpha)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
 def binarize_activation(x: torch.Tensor, mode: str = "sign") -> torch.Tensor:
     """Two-valued activations with a clipped straight-through gradient.
 
@@ -54,14 +95,10 @@ def binarize_activation(x: torch.Tensor, mode: str = "sign") -> torch.Tensor:
     "dorefa": the 1-bit DoReFa quantiser, round(clip(x, 0, 1)) in {0, 1}; gradient 1 on [0, 1].
     """
     if mode == "sign":
-        clipped = x.clamp(-1.0, 1.0)
-        hard = torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
-    elif mode == "dorefa":
-        clipped = x.clamp(0.0, 1.0)
-        hard = torch.round(clipped)
-    else:
-        raise ConfigError(f"unknown binary activation {mode!r}; use one of {', '.join(ACTIVATIONS)}")
-    return hard.detach() + (clipped - clipped.detach())  # value exactly `hard`, gradient of `clipped`
+        return _SignSTE.apply(x)
+    if mode == "dorefa":
+        return _DoReFaSTE.apply(x)
+    raise ConfigError(f"unknown binary activation {mode!r}; use one of {', '.join(ACTIVATIONS)}")
 
 
 def binarize_weight(w: torch.Tensor) -> torch.Tensor:
@@ -69,9 +106,7 @@ def binarize_weight(w: torch.Tensor) -> torch.Tensor:
 
     Each output channel's weights take exactly two values, +alpha and -alpha.
     """
-    alpha = w.abs().mean(dim=tuple(range(1, w.dim())), keepdim=True)
-    hard = torch.where(w >= 0, alpha, -alpha)
-    return hard.detach() + (w - w.detach())  # value exactly +-alpha, identity gradient
+    return _ScaledSignSTE.apply(w)
 
 
 class BinaryConv2d(nn.Conv2d):
