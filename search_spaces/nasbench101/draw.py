@@ -11,8 +11,8 @@ from search_spaces.nasbench101 import spec as nb_spec
 
 COLORS = {nb_spec.INPUT: "#9ecae1", nb_spec.OUTPUT: "#9ecae1", nb_spec.CONV3X3: "#fdae6b",
           nb_spec.CONV1X1: "#fdd0a2", nb_spec.MAXPOOL3X3: "#a1d99b"}
-SHORT = {nb_spec.INPUT: "input", nb_spec.OUTPUT: "output", nb_spec.CONV3X3: "conv 3x3",
-         nb_spec.CONV1X1: "conv 1x1", nb_spec.MAXPOOL3X3: "max-pool 3x3"}
+SHORT = {nb_spec.INPUT: "input", nb_spec.OUTPUT: "output", nb_spec.CONV3X3: "conv\n3x3",
+         nb_spec.CONV1X1: "conv\n1x1", nb_spec.MAXPOOL3X3: "max-pool\n3x3"}
 
 
 def to_networkx(genome: Any):
@@ -46,8 +46,13 @@ def draw_cell(genome: Any, out: str | Path, title: str = "") -> Path:
     pos = {v: (d, i - (len(vs) - 1) / 2) for d, vs in columns.items() for i, v in enumerate(vs)}
     ops = nx.get_node_attributes(graph, "op")
     fig, ax = plt.subplots(figsize=(1.9 * (max(depth.values()) + 1) + 1, 3.2))
-    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowsize=14, node_size=2600,
-                           connectionstyle="arc3,rad=0.12", edge_color="#555555")
+    # edges to the next column go straight; longer ones bend around the vertices between
+    for edges, style in ((
+            [(u, v) for u, v in graph.edges if depth[v] - depth[u] == 1], "arc3,rad=0.0"),
+            ([(u, v) for u, v in graph.edges if depth[v] - depth[u] > 1], "arc3,rad=-0.35")):
+        if edges:
+            nx.draw_networkx_edges(graph, pos, edgelist=edges, ax=ax, arrows=True, arrowsize=14, node_size=2600,
+                                   connectionstyle=style, edge_color="#555555")
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=2600, node_shape="s",
                            node_color=[COLORS[ops[v]] for v in graph.nodes], edgecolors="#333333")
     nx.draw_networkx_labels(graph, pos, ax=ax, labels={v: SHORT[ops[v]] for v in graph.nodes}, font_size=8)

@@ -383,20 +383,20 @@ def build_bundled_db(path: Path, arrays: dict[str, np.ndarray] | None = None) ->
         conn = create_db(tmp)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('source', 'bundled: run 0 of 3 at 108 epochs')")
         mats = bits_to_matrices(arrays["n_vertices"], arrays["adj_bits"])
-        hexes = [h.decode() for h in arrays["hash_hex"]]
-        nv = arrays["n_vertices"].tolist()
-        ops_text = {}
-        cells, runs = [], []
-        for i, h in enumerate(hexes):
-            n = nv[i]
-            key = tuple(arrays["ops"][i, :n].tolist())
-            if key not in ops_text:
-                ops_text[key] = ",".join(nb_spec.CODE_OP[c] for c in key)
-            adjacency = "".join("01"[v] for v in mats[i, :n, :n].ravel().tolist())
-            params = arrays["params"][i]
-            cells.append((h, n, adjacency, ops_text[key], None if np.isnan(params) else int(params),
-                          float(arrays["flops"][i])))
-            runs.append((h, 108, 0, float(arrays["test_accuracy"][i])))
+        nv = arrays["n_vertices"]
+        adjacency = np.empty(len(nv), dtype=object)
+        for n in np.unique(nv):  # '0'/'1' row-major strings, one vectorised pass per vertex count
+            rows = np.flatnonzero(nv == n)
+            chars = (mats[rows, :n, :n] + ord("0")).astype(np.uint8).reshape(len(rows), n * n)
+            adjacency[rows] = chars.view(f"S{n * n}").ravel().astype(f"U{n * n}")
+        codes = ((arrays["ops"].astype(np.int64) + 3) << (3 * np.arange(7))).sum(1)  # one int per op row
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        names = [",".join(nb_spec.CODE_OP[int(c)] for c in arrays["ops"][i] if c != -3) for i in first]
+        hexes = arrays["hash_hex"].astype("U32").tolist()
+        params = [None if np.isnan(p) else int(p) for p in arrays["params"].tolist()]
+        cells = zip(hexes, nv.tolist(), adjacency.tolist(), [names[i] for i in inverse.ravel()], params,
+                    arrays["flops"].astype(float).tolist())
+        runs = zip(hexes, [108] * len(hexes), [0] * len(hexes), arrays["test_accuracy"].astype(float).tolist())
         conn.executemany("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?)", cells)
         conn.executemany("INSERT INTO runs (hash, epochs, repeat, final_test_accuracy) VALUES (?, ?, ?, ?)", runs)
         finish_db(conn, tmp, path)

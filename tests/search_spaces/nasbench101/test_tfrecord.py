@@ -1,0 +1,103 @@
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+
+from search_spaces.nasbench101 import table as T
+from search_spaces.nasbench101 import tfrecord as R
+from searchlab.errors import DataError
+
+
+def test_crc32c_known_vectors():
+    assert R.crc32c(b"123456789") == 0xE3069283
+    assert R.crc32c(b"") == 0
+    chunks = [b"123456789", b"", b"a" * 300, bytes(range(256))]
+    assert R.crc32c_many(chunks).tolist() == [R.crc32c(c) for c in chunks]
+
+
+def test_protobuf_roundtrip():
+    ev = [{"current_epoch": 0.0, "training_time": 0.0, "train_accuracy": 0.1, "validation_accuracy": 0.1,
+           "test_accuracy": 0.1, "checkpoint_path": "gs://x/0"},
+          {"current_epoch": 54.0, "training_time": 900.5, "train_accuracy": 0.8, "validation_accuracy": 0.78,
+           "test_accuracy": 0.77},
+          {"current_epoch": 108.0, "training_time": 1800.25, "train_accuracy": 1.0, "validation_accuracy": 0.93,
+           "test_accuracy": 0.925}]
+    m = R.decode_model_metrics(R.encode_model_metrics(ev, 2_694_282, 1900.0))
+    assert m["trainable_parameters"] == 2_694_282 and m["total_time"] == 1900.0
+    assert m["evaluation_data"] == ev
+
+
+def make_release(rows, table, repeats=3, epochs=(12, 108)):
+    """Release-format records for some bundled rows: 3 repeats, accuracies jittered around run 0."""
+    rng = np.random.default_rng(0)
+    payloads = []
+    for i in rows:
+        g = table.genome(int(i))
+        n = len(g["ops"])
+        adjacency = "".join(str(v) for r in g["matrix"] for v in r)
+        for e in epochs:
+            for _ in range(repeats):
+                acc = float(table.test_accuracy[i]) + float(rng.normal(0, 0.002))
+                ev = [{"current_epoch": 0.0, "training_time": 0.0, "train_accuracy": 0.1,
+                       "validation_accuracy": 0.1, "test_accuracy": 0.1},
+                      {"current_epoch": e / 2, "training_time": 10.0 * e, "train_accuracy": 0.7,
+                       "validation_accuracy": 0.69, "test_accuracy": 0.68},
+                      {"current_epoch": float(e), "training_time": 20.0 * e, "train_accuracy": 1.0,
+                       "validation_accuracy": acc + 0.001, "test_accuracy": acc}]
+                metrics = base64.b64encode(R.encode_model_metrics(ev, 1000 + n, 20.0 * e)).decode()
+                payloads.append(json.dumps([str(table.hashes[i]), e, adjacency, ",".join(g["ops"]), metrics]).encode())
+    return payloads
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return T.load_table()
+
+
+def test_import_and_query(tmp_path, bundled):
+    rows = [0, 1, 6992, 200_000]
+    path = tmp_path / "nasbench_mini.tfrecord"
+    with open(path, "wb") as fh:
+        R.write_records(fh, make_release(rows, bundled))
+    out = R.import_tfrecord(path, tmp_path / "nb.sqlite", progress=False)
+    assert out == {"records": 24, "cells": 4, "db": str(tmp_path / "nb.sqlite")}
+    t = T.load_table(tmp_path / "nb.sqlite", seed=1)
+    assert list(t.hashes) == [bundled.hashes[i] for i in rows]
+    fixed, computed = t.get_metrics_from_hash(bundled.hashes[6992])
+    assert sorted(computed) == [12, 108] and len(computed[108]) == 3
+    assert fixed["trainable_parameters"] == 1002  # a 2-vertex cell
+    assert fixed["flops"] == pytest.approx(float(bundled.flops[6992]))  # filled in from the bundled table
+    g = t.genome(0)
+    q = t.query(g, epochs=12, stop_halfway=True)
+    assert q["training_time"] == 120.0 and q["test_accuracy"] == 0.68
+    assert t.total_epochs_spent == 6 and t.total_time == 120.0
+    q = t.query(g)
+    assert q["test_accuracy"] in [r["final_test_accuracy"] for r in t.get_metrics_from_hash(t.hashes[0])[1][108]]
+    assert t.total_epochs_spent == 114 and t.total_time == 120.0 + 2160.0
+    runs = [r["final_test_accuracy"] for r in computed[108]]
+    m2 = t.query_mean(t.genome(2))
+    assert m2["repeats"] == 3 and m2["test_accuracy"] == pytest.approx(np.mean(runs))
+    assert t.params.tolist() == [1000 + int(bundled.n_vertices[i]) for i in rows]
+    assert t.test_accuracy[2] == pytest.approx(runs[0])  # the arrays hold the first repeat
+
+
+def test_corrupt_and_truncated_files_name_the_offset(tmp_path, bundled):
+    buf = io.BytesIO()
+    payloads = make_release([0, 1], bundled, repeats=1, epochs=(108,))
+    R.write_records(buf, payloads)
+    data = bytearray(buf.getvalue())
+    second = 12 + len(payloads[0]) + 4
+    flipped = bytearray(data)
+    flipped[second + 12 + 5] ^= 0xFF  # a payload byte of the second record
+    with pytest.raises(DataError, match=f"byte offset {second}: payload CRC mismatch"):
+        list(R.read_records(io.BytesIO(bytes(flipped))))
+    with pytest.raises(DataError, match=f"truncated record at byte offset {second}"):
+        list(R.read_records(io.BytesIO(bytes(data[:-3]))))
+    bad = tmp_path / "bad.tfrecord"
+    bad.write_bytes(bytes(data[:-3]))
+    with pytest.raises(DataError, match="truncated"):
+        R.import_tfrecord(bad, tmp_path / "x.sqlite", progress=False)
+    assert not (tmp_path / "x.sqlite").exists()  # nothing half-written is left behind
+    assert [p for _, p in R.read_records(io.BytesIO(bytes(data)))] == payloads
