@@ -1,0 +1,144 @@
+"""The common predictor API: fit on labelled (and unlabelled) cells, predict, save and load.
+
+A predictor directory holds `predictor.json` (kind, config, seed, metadata) and
+`weights.safetensors` (every tensor needed to predict). Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from predictors.features import Cells
+from searchlab.errors import ConfigError
+
+FORMAT = "searchlab-predictor"
+FORMAT_VERSION = 1
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seeded_init(seed: int, build):
+    """Build a module with parameters drawn from `seed`, leaving the global torch RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build()
+
+
+class Predictor:
+    """Base class: `fit(cells, y, unlabeled=None)`, `predict(cells)`, `save(dir)`, `Predictor.load(dir)`.
+
+    Subclasses set `kind` and `Config` (a frozen dataclass) and implement `fit`, `predict`,
+    `tensors()` (what to save) and `load_tensors()` (inverse). Higher predictions mean better cells.
+    """
+
+    kind: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+
+    def __init__(self, config: Any = None, *, seed: int = 0, device: str = "auto") -> None:
+        self.config = config if config is not None else self.Config()
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.meta: dict[str, Any] = {}
+
+    # ---- to implement -------------------------------------------------------------------------
+    def fit(self, cells: Cells, y: np.ndarray, unlabeled: Cells | None = None) -> "Predictor":
+        raise NotImplementedError
+
+    def predict(self, cells: Cells) -> np.ndarray:
+        raise NotImplementedError
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    # ---- persistence --------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write predictor.json + weights.safetensors (each via a temporary file and rename)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.tensors().items()}
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".safetensors.tmp")
+        os.close(fd)
+        save_file(tensors, tmp)
+        os.replace(tmp, directory / "weights.safetensors")
+        info = {"format": FORMAT, "version": FORMAT_VERSION, "kind": self.kind, "seed": self.seed,
+                "config": dataclasses.asdict(self.config), "meta": self.meta}
+        _write_text(directory / "predictor.json", json.dumps(info, indent=2, default=float))
+        return directory
+
+    @staticmethod
+    def load(directory: str | Path, kind: str | None = None, device: str = "auto") -> "Predictor":
+        """Read a predictor directory; a missing, foreign or corrupt one raises ConfigError."""
+        from searchlab import registry
+        from searchlab.options import build
+
+        directory = Path(directory)
+        hint = "train one with `searchlab predictor train --kind renas --out DIR`"
+        if not directory.is_dir():
+            raise ConfigError(f"predictor directory {directory} does not exist; {hint}")
+        info_path, weights_path = directory / "predictor.json", directory / "weights.safetensors"
+        if not info_path.is_file():
+            raise ConfigError(f"{directory} is not a predictor directory (no predictor.json); {hint}")
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            assert isinstance(info, dict) and info.get("format") == FORMAT
+        except (ValueError, AssertionError, UnicodeDecodeError):
+            raise ConfigError(f"{info_path} is corrupt or not a searchlab predictor; retrain it ({hint})") from None
+        if info.get("version") != FORMAT_VERSION:
+            raise ConfigError(f"{directory} was saved by predictor format {info.get('version')}, this searchlab "
+                              f"reads format {FORMAT_VERSION}; retrain it")
+        registry.load_plugins(["predictors.plugin"])
+        if kind is not None and info.get("kind") != kind:
+            raise ConfigError(f"{directory} holds a {info.get('kind')!r} predictor, not {kind!r}")
+        entry = registry.predictor(str(info.get("kind")))
+        cls = entry.cls
+        config = build(cls.Config, info.get("config") or {}, where=f"{info_path} config")
+        pred = cls(config, seed=int(info.get("seed", 0)), device=device)
+        pred.meta = dict(info.get("meta") or {})
+        if not weights_path.is_file():
+            raise ConfigError(f"{directory} has no weights.safetensors; it is incomplete, retrain it")
+        try:
+            from safetensors.torch import load_file
+            tensors = load_file(str(weights_path))
+        except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+            raise ConfigError(f"{weights_path} is corrupt ({str(exc).splitlines()[0][:80]}); retrain it") from None
+        try:
+            pred.load_tensors(tensors)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"{weights_path} does not match its predictor.json "
+                              f"({str(exc).splitlines()[0][:80]}); retrain it") from None
+        return pred
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def standardize_targets(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+    y = np.asarray(y, dtype=np.float64)
+    mean, std = float(y.mean()), float(y.std()) or 1.0
+    return (y - mean) / std, mean, std

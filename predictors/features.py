@@ -1,0 +1,178 @@
+"""Cell encodings for the predictors: the padded 7x7 layout and the ReNAS 19x7x7 feature tensor.
+
+A cell batch is held as `Cells`: adjacency (N, 7, 7) uint8 and op codes (N, 7) int8 in the ReNAS
+layout, where a cell with fewer than 7 vertices gets zero rows/columns inserted *before* the output
+vertex, so the output vertex is always index 6. Per-vertex FLOPs and parameters of the 9 cells of
+the NAS-Bench-101 network (stem 128 channels, 3 stacks x 3 cells, 32x32 input) are computed in
+closed form from the per-vertex channel counts, vectorised over all cells, and cached on disk for
+the whole table (they are what the ReNAS tensor multiplies with the adjacency matrix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAX_VERTICES = 7
+# Op codes of the ReNAS type channel (0 marks a padding vertex).
+PAD, INPUT, CONV1X1, CONV3X3, MAXPOOL, OUTPUT = 0, 1, 2, 3, 4, 5
+OP_CODES = {"input": INPUT, "conv1x1-bn-relu": CONV1X1, "conv3x3-bn-relu": CONV3X3,
+            "maxpool3x3": MAXPOOL, "output": OUTPUT}
+# The table's op integers: -1 input, 0 conv3x3, 1 conv1x1, 2 maxpool, -2 output, -3 padding.
+_TABLE_OP_TO_CODE = {-1: INPUT, 0: CONV3X3, 1: CONV1X1, 2: MAXPOOL, -2: OUTPUT, -3: PAD}
+
+# (in channels, out channels, spatial positions H*W) of the 9 cells of the NAS-Bench-101 network.
+NETWORK_CELLS: tuple[tuple[int, int, int], ...] = (
+    (128, 128, 32 * 32), (128, 128, 32 * 32), (128, 128, 32 * 32),
+    (128, 256, 16 * 16), (256, 256, 16 * 16), (256, 256, 16 * 16),
+    (256, 512, 8 * 8), (512, 512, 8 * 8), (512, 512, 8 * 8),
+)
+N_CHANNELS = 1 + 2 * len(NETWORK_CELLS)  # 19
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cells:
+    """A batch of NAS-Bench-101 cells in the padded ReNAS layout (output vertex at index 6).
+
+    `table_index` (optional) holds each cell's row in the bundled table, so encodings can be read
+    from the on-disk cache instead of recomputed.
+    """
+
+    adjacency: np.ndarray  # (N, 7, 7) uint8, upper triangular
+    ops: np.ndarray  # (N, 7) int8 op codes (PAD, INPUT, CONV1X1, CONV3X3, MAXPOOL, OUTPUT)
+    table_index: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.adjacency.shape[0])
+
+    def take(self, idx) -> "Cells":
+        idx = np.asarray(idx)
+        return Cells(self.adjacency[idx], self.ops[idx],
+                     None if self.table_index is None else self.table_index[idx])
+
+    @staticmethod
+    def concat(parts: list["Cells"]) -> "Cells":
+        ti = None if any(p.table_index is None for p in parts) else np.concatenate([p.table_index for p in parts])
+        return Cells(np.concatenate([p.adjacency for p in parts]), np.concatenate([p.ops for p in parts]), ti)
+
+
+def table_ops_to_codes(table_ops: np.ndarray) -> np.ndarray:
+    """The bundled table's op integers (-1 input, 0 conv3x3, 1 conv1x1, 2 maxpool, -2 output, -3 pad)."""
+    lut = np.zeros(256, np.int8)
+    for k, v in _TABLE_OP_TO_CODE.items():
+        lut[k & 0xFF] = v
+    return lut[np.asarray(table_ops).astype(np.int16) & 0xFF]
+
+
+def vertex_channels(adjacency: np.ndarray, in_channels: int, out_channels: int) -> np.ndarray:
+    """Channels at each vertex of every cell (the NAS-Bench-101 rule), vectorised: (N, 7) int64.
+
+    Vertices feeding the output split its channels (the first ones in vertex order get the
+    remainder); other interior vertices take the max of the vertices they feed. Padding vertices
+    get 0, the input `in_channels`, the output `out_channels`.
+    """
+    adj = adjacency.astype(bool)
+    n = adj.shape[0]
+    out = MAX_VERTICES - 1
+    ch = np.zeros((n, MAX_VERTICES), np.int64)
+    ch[:, 0] = in_channels
+    ch[:, out] = out_channels
+    feeds_out = adj[:, 1:out, out]  # (N, 5)
+    degree = feeds_out.sum(axis=1)
+    safe = np.maximum(degree, 1)
+    base = out_channels // safe
+    extra = out_channels % safe
+    rank = np.cumsum(feeds_out, axis=1) - 1  # order among vertices feeding the output
+    inner = np.where(feeds_out, base[:, None] + (rank < extra[:, None]), 0)
+    ch[:, 1:out] = inner
+    for v in range(out - 1, 0, -1):
+        later = np.where(adj[:, v, v + 1:out], ch[:, v + 1:out], 0)
+        best = later.max(axis=1) if later.shape[1] else np.zeros(n, np.int64)
+        ch[:, v] = np.where(feeds_out[:, v - 1], ch[:, v], best)
+    return ch
+
+
+def vertex_costs(adjacency: np.ndarray, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex multiply-accumulates and parameters of each of the 9 network cells: two (N, 9, 7).
+
+    A vertex's cost is its op (conv3x3/conv1x1 with batch norm; max pooling is free) plus the 1x1
+    projection (conv + batch norm) from the cell input when the input feeds it; the output vertex
+    costs only its input projection. Matches the modules nasbench_pytorch builds.
+    """
+    adj = adjacency.astype(bool)
+    n = adj.shape[0]
+    out = MAX_VERTICES - 1
+    kernel = np.select([ops == CONV3X3, ops == CONV1X1], [9, 1], 0).astype(np.float64)  # (N, 7)
+    has_bn = (kernel > 0).astype(np.float64)
+    from_input = adj[:, 0, :].astype(np.float64)  # (N, 7) projection from the cell input
+    flops = np.zeros((n, len(NETWORK_CELLS), MAX_VERTICES), np.float64)
+    params = np.zeros_like(flops)
+    for c, (cin, cout, hw) in enumerate(NETWORK_CELLS):
+        ch = vertex_channels(adjacency, cin, cout).astype(np.float64)
+        ch[:, 0] = 0.0
+        op_params = kernel * ch * ch + 2.0 * ch * has_bn
+        proj_params = from_input * (cin * ch + 2.0 * ch)
+        op_params[:, out] = 0.0
+        params[:, c] = op_params + proj_params
+        flops[:, c] = (kernel * ch * ch + from_input * cin * ch) * hw
+        flops[:, c, out] = from_input[:, out] * cin * cout * hw
+    return flops.astype(np.float32), params.astype(np.float32)
+
+
+def feature_tensor(cells: Cells, costs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The ReNAS 19x7x7 tensor of each cell: (N, 19, 7, 7) float32.
+
+    Channel 0 is the op-type vector broadcast over rows times A (entry (i, j) = A[i, j] * type[j]);
+    channels 1-9 the per-vertex FLOPs of the 9 network cells times A; channels 10-18 their params.
+    """
+    flops, params = costs if costs is not None else vertex_costs(cells.adjacency, cells.ops)
+    per_vertex = np.concatenate([cells.ops[:, None, :].astype(np.float32), flops, params], axis=1)  # (N, 19, 7)
+    return cells.adjacency[:, None, :, :].astype(np.float32) * per_vertex[:, :, None, :]
+
+
+def cache_dir() -> Path:
+    """Where table-wide encodings are cached: $SEARCHLAB_CACHE_DIR or ~/.cache/searchlab."""
+    env = os.environ.get("SEARCHLAB_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "searchlab"
+
+
+def _fingerprint(cells: Cells) -> str:
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(cells.adjacency).tobytes())
+    h.update(np.ascontiguousarray(cells.ops).tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached_vertex_costs(cells: Cells, name: str = "nasbench101") -> tuple[np.ndarray, np.ndarray]:
+    """`vertex_costs` of a whole table, read from / written to the on-disk cache.
+
+    The cache file name carries a fingerprint of the cells, so a different table never reads a
+    stale file; writes go to a temporary file renamed into place.
+    """
+    path = cache_dir() / f"{name}_vertex_costs_v{_CACHE_VERSION}_{_fingerprint(cells)}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                flops, params = data["flops"], data["params"]
+            if flops.shape == (len(cells), len(NETWORK_CELLS), MAX_VERTICES) and params.shape == flops.shape:
+                return flops, params
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            pass
+    flops, params = vertex_costs(cells.adjacency, cells.ops)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, flops=flops, params=params)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        pass  # caching is an optimisation; an unwritable cache directory only costs time
+    return flops, params

@@ -1,0 +1,171 @@
+"""Predictor-guided search on NAS-Bench-101: query random cells, fit a predictor, query its top k.
+
+1. Ask `initial` cells drawn at random from the candidate pool (every cell of the table, or a
+   seeded random sample of `pool` cells).
+2. When all their results are told, fit the predictor on every successful result so far, rank the
+   pool and ask the `top_k` best-predicted cells not yet queried.
+3. Repeat step 2 `rounds` times (each round refits on everything queried so far).
+
+The state is JSON: the queried table rows with their results, the queue, the round counter and the
+RNG state. No weights are stored: a refit uses a seed derived from (strategy seed, round), so
+resuming replans exactly what the uninterrupted run would have. Works with any `Predictor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from predictors.base import Predictor
+from predictors.table import load_predictor_table
+from searchlab.errors import ConfigError
+from searchlab.options import build, opt, to_dict
+from searchlab.protocols import Result, Strategy
+from searchlab.seeding import make_rng, rng_from_state, rng_state
+
+
+@dataclass(frozen=True)
+class GuidedSearchConfig:
+    """Predictor-guided search options"""
+
+    initial: int = opt(424, help="random cells queried before the first predictor fit")
+    top_k: int = opt(10, help="predicted-best cells queried after each fit")
+    rounds: int = opt(1, help="fit -> query top-k rounds; each refits on everything queried so far")
+    pool: int = opt(0, help="candidate pool: 0 = every cell of the table, N = a seeded random sample of N cells")
+
+    def __post_init__(self) -> None:
+        if self.initial < 2:
+            raise ConfigError(f"--initial must be >= 2 (the predictor needs cells to learn from), got {self.initial}")
+        if self.top_k < 1 or self.rounds < 0 or self.pool < 0:
+            raise ConfigError("--top-k must be >= 1, --rounds >= 0 and --pool >= 0")
+
+
+class GuidedSearch(Strategy):
+    """Ask random cells, then the predictor's top-k picks; see the module docstring."""
+
+    def __init__(self, predictor_cls: type[Predictor], predictor_config: Any, config: GuidedSearchConfig, *,
+                 seed: int, objectives: dict[str, str] | None = None, table=None, unlabeled: int = 0) -> None:
+        self.predictor_cls, self.predictor_config = predictor_cls, predictor_config
+        self.config = config
+        self.seed = int(seed)
+        self.objectives = dict(objectives or {"accuracy": "max"})
+        self.primary = next(iter(self.objectives))
+        self.sign = 1.0 if self.objectives[self.primary] == "max" else -1.0
+        self.table = table if table is not None else load_predictor_table()
+        self.unlabeled = int(unlabeled)
+        if config.pool and config.pool < config.initial + config.top_k * config.rounds:
+            raise ConfigError(f"--pool {config.pool} is smaller than the cells to query "
+                              f"({config.initial} + {config.top_k} x {config.rounds}); raise --pool or use 0 (all)")
+        self.rng = make_rng(self.seed)
+        self.started = False
+        self.round = 0
+        self.queue: list[int] = []  # table rows planned, not yet asked
+        self.outstanding: list[int] = []  # asked, waiting for their tell (in ask order)
+        self.history: list[list] = []  # [row, value or None] in tell order
+        self.last_fit: dict[str, Any] = {}
+
+    # ---- pool ---------------------------------------------------------------------------------
+    def pool_rows(self) -> np.ndarray:
+        n = len(self.table)
+        if not self.config.pool or self.config.pool >= n:
+            return np.arange(n)
+        return np.sort(make_rng(self.seed + 7919).choice(n, self.config.pool, replace=False))
+
+    def _genome(self, row: int) -> dict:
+        return self.table.table.genome(int(row))
+
+    # ---- planning -----------------------------------------------------------------------------
+    def _plan(self) -> None:
+        if not self.started:
+            pool = self.pool_rows()
+            self.queue = [int(r) for r in self.rng.choice(pool, min(self.config.initial, len(pool)), replace=False)]
+            self.started = True
+            return
+        if self.round >= self.config.rounds:
+            return
+        self.queue = [int(r) for r in self.plan_top_k()]
+        self.round += 1
+
+    def fit_predictor(self) -> Predictor:
+        """Fit a fresh predictor on every successful query so far (seed derived from the round)."""
+        done = [(r, v) for r, v in self.history if v is not None]
+        if len(done) < 2:
+            raise ConfigError("fewer than 2 successful queries to fit the predictor on; raise --initial")
+        rows = np.array([r for r, _ in done])
+        y = np.array([v for _, v in done], dtype=np.float64)
+        fit_seed = int(np.random.SeedSequence([self.seed, self.round]).generate_state(1)[0] % (2**31))
+        predictor = self.predictor_cls(self.predictor_config, seed=fit_seed)
+        unlabeled = None
+        if self.unlabeled:
+            known = set(int(r) for r, _ in self.history)
+            pool = self.pool_rows()
+            picks = make_rng(fit_seed).choice(pool, min(len(pool), self.unlabeled + len(known)), replace=False)
+            picks = np.array([p for p in picks if int(p) not in known][:self.unlabeled], dtype=np.int64)
+            unlabeled = self.table.cells.take(picks)
+        predictor.fit(self.table.cells.take(rows), y, unlabeled)
+        return predictor
+
+    def plan_top_k(self) -> list[int]:
+        predictor = self.fit_predictor()
+        pool = self.pool_rows()
+        scores = predictor.predict(self.table.cells.take(pool))
+        queried = np.array(sorted({int(r) for r, _ in self.history} | set(self.outstanding)), dtype=np.int64)
+        scores = scores.astype(np.float64)
+        scores[np.isin(pool, queried)] = -np.inf
+        k = min(self.config.top_k, int(np.isfinite(scores).sum()))
+        best = np.argsort(-scores, kind="stable")[:k]
+        self.last_fit = {"round": self.round + 1, "trained_on": int(sum(v is not None for _, v in self.history)),
+                         "predicted_best": float(scores[best[0]]) if k else None}
+        return [int(pool[i]) for i in best]
+
+    # ---- ask / tell ---------------------------------------------------------------------------
+    def ask(self, n: int) -> list[dict]:
+        if not self.queue and not self.outstanding:
+            self._plan()
+        rows, self.queue = self.queue[:max(n, 0)], self.queue[max(n, 0):]
+        self.outstanding.extend(rows)
+        return [self._genome(r) for r in rows]
+
+    def tell(self, genome: Any, result: Result) -> None:
+        from search_spaces.nasbench101 import spec as nb_spec
+
+        row = int(self.table.table.index_of(nb_spec.spec_hash(genome)))
+        if row in self.outstanding:
+            self.outstanding.remove(row)
+        value = None
+        if result.ok and self.primary in result.objectives:
+            value = self.sign * float(result.objectives[self.primary])
+        self.history.append([row, value])
+
+    def finished(self) -> bool:
+        return self.started and self.round >= self.config.rounds and not self.queue and not self.outstanding
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "rng": rng_state(self.rng), "started": self.started, "round": self.round,
+                "queue": list(self.queue), "outstanding": list(self.outstanding),
+                "history": [list(h) for h in self.history], "last_fit": dict(self.last_fit)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed = int(state["seed"])
+        self.rng = rng_from_state(state["rng"])
+        self.started, self.round = bool(state["started"]), int(state["round"])
+        self.queue = [int(r) for r in state["queue"]]
+        self.outstanding = [int(r) for r in state["outstanding"]]
+        self.history = [[int(r), None if v is None else float(v)] for r, v in state["history"]]
+        self.last_fit = dict(state.get("last_fit", {}))
+
+
+def strategy_factory(predictor_cls: type[Predictor]):
+    """The registry factory (space, config, *, seed, objectives) -> GuidedSearch for a predictor class."""
+
+    def factory(space, config, *, seed: int, objectives: dict[str, str]) -> GuidedSearch:
+        values = to_dict(config)
+        guided = build(GuidedSearchConfig, values, where="strategy options")
+        pred_config = build(predictor_cls.Config, values, where="predictor options")
+        return GuidedSearch(predictor_cls, pred_config, guided, seed=seed, objectives=objectives,
+                            unlabeled=int(values.get("unlabeled", 0)))
+
+    return factory

@@ -1,0 +1,42 @@
+"""Registers the predictors `renas` and `semi-gcn` and the guided-search strategies of the same names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from predictors.guided_search import GuidedSearchConfig, strategy_factory
+from predictors.renas import ReNASConfig, ReNASPredictor
+from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
+from searchlab import registry
+
+
+@dataclass(frozen=True)
+class ReNASSearchConfig(GuidedSearchConfig, ReNASConfig):
+    """Guided search with the ReNAS ranker"""
+
+    def __post_init__(self) -> None:
+        GuidedSearchConfig.__post_init__(self)
+        ReNASConfig.__post_init__(self)
+
+
+@dataclass(frozen=True)
+class SemiGCNSearchConfig(GuidedSearchConfig, SemiGCNConfig):
+    """Guided search with the semi-supervised GCN assessor"""
+
+    def __post_init__(self) -> None:
+        GuidedSearchConfig.__post_init__(self)
+        SemiGCNConfig.__post_init__(self)
+
+
+registry.register_predictor("renas", cls=ReNASPredictor,
+                            help="ReNAS feature-tensor ranker (Xu et al. 2021): 19x7x7 tensor, CNN, pairwise loss")
+registry.register_predictor("semi-gcn", cls=SemiGCNPredictor,
+                            help="semi-supervised GCN assessor (Tang et al. 2020): auto-encoder + relation graph + GCN")
+
+registry.register_strategy(
+    "renas", factory=strategy_factory(ReNASPredictor), config=ReNASSearchConfig, spaces=("nasbench101",),
+    help="query --initial random cells, fit the ReNAS ranker, query its --top-k best predicted cells")
+registry.register_strategy(
+    "semi-gcn", factory=strategy_factory(SemiGCNPredictor), config=SemiGCNSearchConfig, spaces=("nasbench101",),
+    help="query --initial random cells, fit the semi-supervised GCN assessor with --unlabeled cells, query its "
+         "--top-k best predicted cells")

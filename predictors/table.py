@@ -1,0 +1,75 @@
+"""The NAS-Bench-101 table as the predictors see it: every cell as padded `Cells` plus its labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from predictors.features import MAX_VERTICES, OP_CODES, Cells, table_ops_to_codes
+
+TARGETS = ("test_accuracy", "flops", "params")
+
+
+@dataclass(frozen=True)
+class PredictorTable:
+    cells: Cells  # all cells, table_index = row
+    targets: dict[str, np.ndarray]
+    table: Any  # the search_spaces.nasbench101 Table (hashes, index_of, genome)
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def target(self, name: str) -> np.ndarray:
+        from searchlab.errors import ConfigError
+        if name not in self.targets:
+            raise ConfigError(f"unknown target {name!r}; choose one of {', '.join(self.targets)}")
+        values = self.targets[name]
+        if np.isnan(values).all():
+            raise ConfigError(f"this table has no {name} values; choose another --target")
+        return values
+
+
+@lru_cache(maxsize=2)
+def load_predictor_table(db: str | None = None) -> PredictorTable:
+    """All cells of the NAS-Bench-101 table (bundled, or an imported database) in the padded layout."""
+    from search_spaces.nasbench101.table import load_table
+
+    table = load_table(db or None)
+    # Row indices let encodings come from the on-disk cache of the bundled table.
+    cells = Cells(table.padded_matrices(), table_ops_to_codes(table.padded_ops()),
+                  None if db else np.arange(len(table)))
+    return PredictorTable(cells, {name: getattr(table, name).astype(np.float64) for name in TARGETS}, table)
+
+
+def cells_from_genomes(genomes: list) -> Cells:
+    """NAS-Bench-101 genomes ({"matrix", "ops"}) -> padded `Cells` (validated and pruned first)."""
+    from search_spaces.nasbench101 import spec as nb_spec
+
+    adj = np.zeros((len(genomes), MAX_VERTICES, MAX_VERTICES), np.uint8)
+    ops = np.zeros((len(genomes), MAX_VERTICES), np.int8)
+    for i, genome in enumerate(genomes):
+        g = nb_spec.validate(genome)
+        m, n = np.asarray(g["matrix"], dtype=np.uint8), len(g["ops"])
+        pos = list(range(n - 1)) + [MAX_VERTICES - 1]  # the output moves to vertex 6
+        adj[i][np.ix_(pos, pos)] = m
+        ops[i, pos] = [OP_CODES[o] for o in g["ops"]]
+    return Cells(adj, ops)
+
+
+@lru_cache(maxsize=2)
+def table_vertex_costs(db: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex FLOPs/params of every table cell, from the on-disk cache after the first build."""
+    from predictors.features import cached_vertex_costs
+    return cached_vertex_costs(load_predictor_table(db).cells)
+
+
+def costs_of(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex costs of a batch: table rows come from the cache, other cells are computed."""
+    from predictors.features import vertex_costs
+    if cells.table_index is not None:  # rows of the bundled table
+        flops, params = table_vertex_costs()
+        return flops[cells.table_index], params[cells.table_index]
+    return vertex_costs(cells.adjacency, cells.ops)
