@@ -101,8 +101,8 @@ def split_holdout(data: ImageTensors, *, val_fraction: float | None = None, trai
                   seed: int = 0) -> tuple[ImageTensors, ImageTensors]:
     """A seeded random split into (train, held-out validation).
 
-    `val_fraction` of the images go to validation (0.2 when not given); `train_size`, when given,
-    caps the training part (taken from the rest), e.g. 10,000 CIFAR-10 images for a fast proxy.
+    `val_fraction` of the images go to validation (0.2 when not given; 0 = none); `train_size`, when
+    given, caps the training part (taken from the rest), e.g. 10,000 CIFAR-10 images for a fast proxy.
     """
     n = len(data)
     frac = 0.2 if val_fraction is None else float(val_fraction)
@@ -117,7 +117,8 @@ def split_holdout(data: ImageTensors, *, val_fraction: float | None = None, trai
         raise DataError(f"train_size {train_size} does not fit: the data set has {n} images and {n_val} are "
                         f"held out for validation; use --train-size <= {rest} or a smaller --val-fraction")
     perm = np.random.Generator(np.random.PCG64(int(seed))).permutation(n)
-    return data.subset(np.sort(perm[n_val:n_val + n_train])), data.subset(np.sort(perm[:n_val]))
+    # shuffled order, so that the first k images of either part are a random sample too
+    return data.subset(perm[n_val:n_val + n_train]), data.subset(perm[:n_val])
 
 
 # --------------------------------------------------------------------------------------------------

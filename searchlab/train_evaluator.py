@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from searchlab import registry
-from searchlab.data import ClassificationData, ImageTensors, load_classification, parse_data_spec, split_holdout
+from searchlab.data import ClassificationData, load_classification, parse_data_spec, split_holdout
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt, parse_duration
 from searchlab.protocols import Context, Result
@@ -127,7 +127,9 @@ class TrainEvaluator:
             if data.test is None:
                 raise DataError(f"{config.data} has no official test split, so --val-fraction 0 leaves nothing "
                                 f"to score on; use --val-fraction 0.1")
-            self.train_set, self.val_set = _first(data.train, config.train_size), data.test
+            self.train_set, _ = split_holdout(data.train, val_fraction=0.0, train_size=config.train_size or None,
+                                              seed=self.ctx.seed)
+            self.val_set = data.test
         self.test_set = data.test if config.test_accuracy else None
         if config.test_accuracy and data.test is None:
             raise DataError(f"{config.data} has no official test split; drop --test-accuracy")
@@ -172,10 +174,6 @@ class TrainEvaluator:
             result = Result.failed(result.error or "training failed",
                                    {"seconds": time.perf_counter() - start, **spent})
         return result
-
-
-def _first(data: ImageTensors, n: int) -> ImageTensors:
-    return data if not n or n >= len(data) else data.subset(list(range(n)))
 
 
 def _factory(space: Any, config: TrainEvaluatorConfig, ctx: Context) -> TrainEvaluator:

@@ -245,6 +245,9 @@ def test_split_holdout_is_seeded_disjoint_and_sized(cifar):
     assert not torch.equal(va.y, va3.y)
     small, va4 = split_holdout(data_ids, val_fraction=0.25, train_size=40, seed=7)
     assert len(small) == 40 and torch.equal(va4.y, va.y) and set(small.y.tolist()) <= set(tr.y.tolist())
+    # the parts come shuffled: a prefix of a class-ordered set is still a mix of classes
+    first20, _ = split_holdout(data, val_fraction=0.1, train_size=20, seed=0)
+    assert len(set(first20.y.tolist())) >= 5
     with pytest.raises(DataError, match="train_size 151 does not fit"):
         split_holdout(data_ids, val_fraction=0.25, train_size=151, seed=7)
 
