@@ -113,6 +113,7 @@ class BinaryChannelGA(Strategy):
                                   f"smaller --ratios")
         self.generation = 0
         self.population: list[dict] = []  # [{"genome", "fitness"}] of the last finished generation
+        self.carried: list[dict] = []  # elites of the last generation, part of the current one
         self.pending: list[list[int]] = []  # this generation's new genomes, in ask order
         self.told: list[float | None] = []
         self.asked = 0
@@ -185,15 +186,16 @@ class BinaryChannelGA(Strategy):
         return children
 
     def _close_generation(self) -> None:
+        """The generation is the carried elites plus the evaluated children; its best `elite` go on."""
         evaluated = [{"genome": g, "fitness": f} for g, f in zip(self.pending, self.told)]
-        elites = sorted(self.population, key=lambda m: -math.inf if m["fitness"] is None else m["fitness"],
-                        reverse=True)[: self.config.elite]
-        self.population = elites + evaluated
+        self.population = self.carried + evaluated
+        self.carried = sorted(self.population, key=lambda m: -math.inf if m["fitness"] is None else m["fitness"],
+                              reverse=True)[: self.config.elite]
         self.generation += 1
         self.pending, self.told, self.asked = [], [], 0
         if self.generation < self.config.generations:
             taken = {self.space.key(m["genome"]) for m in self.population}
-            self.pending = self._offspring(self.config.population - len(elites), taken)
+            self.pending = self._offspring(self.config.population - len(self.carried), taken)
 
     # protocol
     def ask(self, n: int) -> list[Genome]:
@@ -214,7 +216,8 @@ class BinaryChannelGA(Strategy):
         return self.generation >= self.config.generations
 
     def state_dict(self) -> dict:
-        return {"generation": self.generation, "population": self.population, "pending": self.pending,
+        return {"generation": self.generation, "population": self.population, "carried": self.carried,
+                "pending": self.pending,
                 "told": self.told, "asked": self.asked, "seen": sorted(self.seen), "rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: dict) -> None:
@@ -222,6 +225,9 @@ class BinaryChannelGA(Strategy):
         self.population = [{"genome": [int(v) for v in m["genome"]],
                             "fitness": None if m["fitness"] is None else float(m["fitness"])}
                            for m in state["population"]]
+        self.carried = [{"genome": [int(v) for v in m["genome"]],
+                         "fitness": None if m["fitness"] is None else float(m["fitness"])}
+                        for m in state["carried"]]
         self.pending = [[int(v) for v in g] for g in state["pending"]]
         self.told = [None if f is None else float(f) for f in state["told"]]
         self.asked = int(state["asked"])

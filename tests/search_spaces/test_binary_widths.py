@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from searchlab.errors import ConfigError, InvalidArchitecture
 from search_spaces.binary_widths import (
     BinaryConv2d, BinarySpaceConfig, BinaryWidthSpace, account, account_ratios, binarize_activation,
-    binarize_weight, build_network, preset_ratios, widths_for,
+    binarize_weight, build_network, layer_table, preset_ratios, table_cost, widths_for,
 )
 
 
@@ -176,3 +176,22 @@ def test_binary_network_learns_a_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("net", ["vgg-small", "resnet18"])
+def test_closed_form_cost_matches_counted_and_flop_counter(net):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    space = BinaryWidthSpace(BinarySpaceConfig(net=net, width_scale=0.25))
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        ratios = space.ratios_of(space.sample(rng))
+        for binary in (True, False):
+            with torch.device("meta"):
+                model = build_network(net, ratios, binary=binary, width_scale=0.25)
+            counted = account(model)
+            closed = table_cost(layer_table(net, widths_for(net, ratios, 0.25)), binary)
+            assert closed == counted
+            with FlopCounterMode(display=False) as fc:
+                model(torch.empty(1, 3, 32, 32, device="meta"))
+            assert fc.get_total_flops() == 2 * (counted["flops"] + counted["bops"])
