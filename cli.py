@@ -460,6 +460,7 @@ def add_nasbench101_commands(sub) -> None:
                                     "Examples:\n  searchlab nasbench101 enumerate\n"
                                     "  searchlab nasbench101 enumerate --out cells.jsonl   # or cells.npz\n")
     e.add_argument("--out", help="write the cells, sorted by hash: .jsonl (one JSON per line) or .npz (arrays)")
+    e.add_argument("--workers", type=int, default=2, help="processes hashing the cells (default: 2)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--json", action="store_true", help="print JSON for machines")
     e.set_defaults(handler=_nb101_enumerate)
@@ -525,7 +526,9 @@ def _nb101_draw(args) -> int:
 def _nb101_enumerate(args) -> int:
     from search_spaces.nasbench101 import commands
 
-    out = commands.enumerate_to(args.out, progress=not args.quiet)
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    out = commands.enumerate_to(args.out, progress=not args.quiet, workers=args.workers)
     lines = [f"{out['labelled_graphs']:,} labelled graphs, {out['cells']:,} unique cells in {out['seconds']} s",
              "cumulative unique cells up to 2..7 vertices: "
              + ", ".join(f"{v:,}" for v in out["cumulative_unique_by_max_vertices"].values())]

@@ -88,12 +88,12 @@ def stats(db: str | None, top: int = 5) -> dict:
     }
 
 
-def enumerate_to(out: str | None, progress: bool = True) -> dict:
+def enumerate_to(out: str | None, progress: bool = True, workers: int = 1) -> dict:
     """Run the enumeration, compare with the bundled table, optionally write the cells."""
     from search_spaces.nasbench101.enumeration import enumerate_cells
 
     start = time.perf_counter()
-    result = enumerate_cells(progress=progress)
+    result = enumerate_cells(progress=progress, workers=workers)
     seconds = time.perf_counter() - start
     ordered = result.sorted_by_hash()
     summary = {"cells": int(len(result.hashes)), "labelled_graphs": int(result.labelled_graphs),

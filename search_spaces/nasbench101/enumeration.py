@@ -105,40 +105,68 @@ def _class_keys(mats: np.ndarray, n: int) -> np.ndarray:
     return best[:, None] * NUM_OPS ** k + canon
 
 
-def enumerate_cells(max_vertices: int = MAX_VERTICES, max_edges: int = MAX_EDGES,
-                    progress: bool = False) -> Enumeration:
-    """All unique cells up to `max_vertices` with their official hashes, in published walk order."""
-    parts, labelled, unique = [], 0, {}
-    sizes = range(2, max_vertices + 1)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(sizes), desc="enumerating NAS-Bench-101", unit="size")
-    for n in sizes:
+def _hash_chunks(mats: np.ndarray, labs: np.ndarray, pool, bar, chunk: int = 30000) -> np.ndarray:
+    """Hash graphs in chunks (over a process pool when given), advancing the progress bar."""
+    bounds = list(range(0, len(mats), chunk)) or [0]
+    jobs = [(mats[a:a + chunk], labs[a:a + chunk]) for a in bounds]
+    results = pool.imap(_hash_job, jobs) if pool is not None else map(_hash_job, jobs)
+    out = []
+    for part in results:
+        out.append(part)
+        if bar is not None:
+            bar.update(len(part))
+    return np.concatenate(out) if out else np.zeros(0, "S32")
+
+
+def _hash_job(job: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return np.asarray(hashing.hash_graphs(*job), dtype="S32")
+
+
+def enumerate_cells(max_vertices: int = MAX_VERTICES, max_edges: int = MAX_EDGES, progress: bool = False,
+                    workers: int = 1) -> Enumeration:
+    """All unique cells up to `max_vertices` with their official hashes, in published walk order.
+
+    `workers` > 1 hashes chunks of cells in that many forked processes.
+    """
+    plans, labelled = [], 0
+    for n in range(2, max_vertices + 1):
         masks = valid_masks(n, max_edges)
         mats = masks_to_matrices(masks, n)
         nlab = NUM_OPS ** (n - 2)
         labelled += len(masks) * nlab
         keys = _class_keys(mats, n).ravel()  # walk order: mask-major, labelling-minor
         _, first = np.unique(keys, return_index=True)
-        first.sort()
+        first.sort()  # the first graph of each class, in walk order
         mi, li = np.divmod(first, nlab)
         labs = np.full((len(first), n), -1, np.int8)
         labs[:, -1] = -2
         labs[:, 1:n - 1] = labelings(n)[li]
-        hashes = np.asarray(hashing.hash_graphs(mats[mi], labs), dtype="S32")
-        # the walk keeps the first graph of each hash (identical to the classes unless WL collides)
-        _, keep = np.unique(hashes, return_index=True)
-        keep.sort()
-        ops = np.full((len(keep), MAX_VERTICES), -3, np.int8)
-        ops[:, :n] = labs[keep]
-        parts.append((hashes[keep], np.full(len(keep), n, np.uint8), masks[mi[keep]].astype(np.uint32), ops))
-        unique[n] = len(keep)
+        plans.append((n, masks[mi], mats[mi], labs))
+    bar = pool = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=sum(len(p[1]) for p in plans), desc="hashing NAS-Bench-101 cells", unit="cell",
+                   unit_scale=True)
+    if workers > 1:
+        import multiprocessing
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    parts, unique = [], {}
+    try:
+        for n, masks, mats, labs in plans:
+            hashes = _hash_chunks(mats, labs, pool, bar)
+            # the walk keeps the first graph of each hash (the same as the classes unless WL collides)
+            _, keep = np.unique(hashes, return_index=True)
+            keep.sort()
+            ops = np.full((len(keep), MAX_VERTICES), -3, np.int8)
+            ops[:, :n] = labs[keep]
+            parts.append((hashes[keep], np.full(len(keep), n, np.uint8), masks[keep].astype(np.uint32), ops))
+            unique[n] = len(keep)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(cells=sum(unique.values()))
-    if bar is not None:
-        bar.close()
+            bar.close()
     return Enumeration(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
                        np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]),
                        labelled, unique)

@@ -86,5 +86,5 @@ def finalize(space: Any, evaluator: TableEvaluator, best_trial: dict, ctx: Conte
     summary = {"best_hash": best_trial["key"], "best_accuracy": float(acc),
                "rank_in_table": table.rank_of(acc) if evaluator.config.metric == "test" else None,
                "cells_in_table": len(table), "table_best_accuracy": float(table.test_accuracy[best_row]),
-               "table_best_hash": str(table.hashes[best_row]), "genome": best_trial["genome"]}
+               "table_best_hash": str(table.hashes[best_row])}
     return summary
