@@ -28,8 +28,8 @@ from searchlab.data import ClassificationData, load_classification, parse_data_s
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt, parse_duration
 from searchlab.protocols import Context, Result
-from searchlab.trainer import (AUGMENTS, OPTIMIZERS, SCHEDULES, TrainConfig, evaluate_classifier, run_guarded,
-                               train_classifier)
+from searchlab.trainer import (AUGMENTS, OPTIMIZERS, SCHEDULES, TrainConfig, evaluate_classifier, resolve_device,
+                               run_guarded, train_classifier)
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ class TrainEvaluator:
                               f"(no build_network method), so it cannot use --evaluator train")
         parse_data_spec(config.data)
         self.space, self.config, self.ctx = space, config, ctx or Context()
+        resolve_device(self.ctx.device)  # a GPU asked for but missing stops the run here, not each trial
         data = _load(config.data, config.image_size)
         if config.val_fraction > 0:
             self.train_set, self.val_set = split_holdout(data.train, val_fraction=config.val_fraction,

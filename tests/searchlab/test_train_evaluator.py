@@ -143,6 +143,10 @@ def test_bad_configuration_is_reported():
     with pytest.raises(DataError, match="no official test split"):
         TrainEvaluator(TinyCNNSpace(), TrainEvaluatorConfig(data=MNIST, val_fraction=0.0), Context())
 
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            TrainEvaluator(TinyCNNSpace(), TrainEvaluatorConfig(data=MNIST), Context(device="cuda"))
+
     class NoNetworks:
         name = "bits"
 
