@@ -22,7 +22,7 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -506,8 +506,3 @@ def load_unpaired(path: str | Path) -> dict[str, list[torch.Tensor]]:
         out[part] = load_hr_folder(sub)
     return out
 
-
-def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
-    """Consecutive slices covering range(n)."""
-    for start in range(0, n, batch_size):
-        yield slice(start, min(n, start + batch_size))

@@ -269,18 +269,16 @@ class EpochBatches:
         perm = torch.randperm(self.n, generator=self.gen)
         order = [perm[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.steps_per_epoch)]
         if self.resident:
-            dev_perm = perm.to(self.device)
-            source = ((self.x[dev_perm[idx_slice]], self.y[dev_perm[idx_slice]])
-                      for idx_slice in (slice(i * self.batch_size, (i + 1) * self.batch_size)
-                                        for i in range(self.steps_per_epoch)))
+            for idx in order:
+                idx = idx.to(self.device, non_blocking=True)
+                yield self.transform(self.x[idx]), self.y[idx]
         else:
-            loader = torch.utils.data.DataLoader(
-                torch.utils.data.TensorDataset(self.x, self.y), sampler=order, batch_size=None,
-                pin_memory=self.device.type == "cuda")
-            source = ((xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True))
-                      for xb, yb in loader)
-        for xb, yb in source:
-            yield self.transform(xb), yb
+            # batch_size=None: the sampler yields whole index batches, fetched in one indexing call each
+            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(self.x, self.y), sampler=order,
+                                                 batch_size=None, pin_memory=self.device.type == "cuda")
+            for xb, yb in loader:
+                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+                yield self.transform(xb), yb
 
     def transform(self, xb: torch.Tensor) -> torch.Tensor:
         if self.pad:
