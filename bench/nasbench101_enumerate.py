@@ -40,6 +40,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="processes for the vectorised hash of 7-vertex cells")
     args = p.parse_args()
     print(f"cpus visible: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
+    next(E.reference_walk(3))  # import nasbench_pytorch (and torch) before timing anything
 
     ref_total = ref_cpu = 0.0
     for n in range(2, 8):

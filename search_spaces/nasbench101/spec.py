@@ -10,6 +10,10 @@ naming the rule broken; `spec_hash` is the official isomorphism-invariant module
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,17 +117,34 @@ def labels(ops: list[str]) -> list[int]:
     return [OP_CODE[o] for o in ops]
 
 
-def spec_hash(genome: Any) -> str:
-    """The official NAS-Bench-101 module hash (32 hex chars) of the pruned cell.
+@lru_cache(maxsize=1)
+def official_hash_module():
+    """`nasbench_pytorch.model.graph_util.hash_module`, loaded without importing torch.
 
-    Computed by `hashing.hash_graphs`, bit-identical to `nasbench_pytorch`'s
-    `graph_util.hash_module` (tests compare them) but without importing torch, so a cold query
-    stays fast.
+    graph_util itself needs only hashlib and numpy, but importing it through its package runs
+    `nasbench_pytorch.model.__init__`, which imports torch (seconds). Loading the file on its own
+    keeps a cold `query` fast; where the package is already imported, that module is used.
     """
-    from search_spaces.nasbench101.hashing import hash_graphs
+    loaded = sys.modules.get("nasbench_pytorch.model.graph_util")
+    if loaded is not None:
+        return loaded.hash_module
+    found = importlib.util.find_spec("nasbench_pytorch")
+    if found is None or found.origin is None:
+        raise ImportError("nasbench_pytorch is not installed; run `pip install nasbench-pytorch`")
+    path = Path(found.origin).parent / "model" / "graph_util.py"
+    module_spec = importlib.util.spec_from_file_location("_searchlab_nb101_graph_util", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.hash_module
 
+
+def spec_hash(genome: Any) -> str:
+    """The official NAS-Bench-101 module hash (32 hex chars) of the pruned cell (`hash_module`).
+
+    For many cells at once, `hashing.hash_graphs` computes the same hashes vectorised.
+    """
     g = validate(genome)
-    return hash_graphs(np.asarray(g["matrix"], dtype=np.uint8)[None], np.asarray([labels(g["ops"])]))[0]
+    return official_hash_module()(np.asarray(g["matrix"], dtype=np.int64), labels(g["ops"]))
 
 
 def from_arrays(matrix: np.ndarray, op_codes: Any) -> dict:
