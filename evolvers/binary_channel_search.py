@@ -206,7 +206,7 @@ class BinaryChannelGA(Strategy):
     def tell(self, genome: Genome, result: Result) -> None:
         index = len(self.told)
         if index >= self.asked or self.space.key(genome) != self.space.key(self.pending[index]):
-            raise ConfigError("the binary GA was told a result it did not ask for (tells must follow ask order)")
+            raise RuntimeError("the binary GA was told a result it did not ask for (tells must follow ask order)")
         self.seen.add(self.space.key(genome))
         self.told.append(fitness(result, self.space.cost_ratio(genome), self.config.lam))
         if len(self.told) == len(self.pending):

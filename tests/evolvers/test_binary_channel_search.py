@@ -192,3 +192,15 @@ def test_binary_describe_presets(capsys):
     assert rows["vgg-auto-b"]["ratios"] == [2, 2, 4, 2, 4, 0.5]
     assert np.isclose(rows["vgg-auto-a"]["flops_bops64"],
                       rows["vgg-auto-a"]["flops"] + rows["vgg-auto-a"]["bops"] / 64)
+
+
+def test_failed_candidates_lose_and_the_search_goes_on(space):
+    ga = BinaryChannelGA(space, BinaryGAConfig(population=4, generations=3, elite=1), seed=3)
+    first = ga.ask(4)
+    ga.tell(first[0], Result.failed("non-finite loss"))
+    for g in first[1:]:
+        ga.tell(g, synthetic(g))
+    assert ga.carried[0]["genome"] != first[0] and ga.carried[0]["fitness"] is not None
+    assert len(ga.ask(10)) == 3
+    with pytest.raises(RuntimeError, match="did not ask"):
+        ga.tell([0] * 6, synthetic([0] * 6))
