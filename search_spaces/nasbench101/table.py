@@ -36,8 +36,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -118,18 +119,12 @@ def hex_to_digests(hashes: Any) -> np.ndarray:
 class Table:
     """The NAS-Bench-101 table: arrays for vectorised work, SQLite for keyed queries (see module doc)."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], db_path: Path | None, *, source: str,
-                 seed: int = 0) -> None:
-        self._hex = arrays["hash_hex"]  # S32 [N], sorted
-        self.n_vertices = arrays["n_vertices"]
-        self.adj_bits = arrays["adj_bits"]
-        self.ops = arrays["ops"]
-        self.test_accuracy = arrays["test_accuracy"]
-        self.flops = arrays["flops"]
-        self.params = arrays["params"]
+    def __init__(self, arrays: Callable[[], dict[str, np.ndarray]], db_path: Path | None, *, source: str,
+                 seed: int = 0, conn: sqlite3.Connection | None = None) -> None:
+        self._load_arrays = arrays  # read on first use: a keyed query never needs the arrays
         self.source = source
         self._db_path = db_path
-        self._conn: sqlite3.Connection | None = None
+        self._conn = conn
         self._matrices: np.ndarray | None = None
         self._hashes: np.ndarray | None = None
         self._rng = np.random.default_rng(seed)
@@ -137,6 +132,18 @@ class Table:
         self.total_time = 0.0
 
     # ---- arrays -------------------------------------------------------------------------------
+    @cached_property
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return self._load_arrays()
+
+    _hex = property(lambda self: self._arrays["hash_hex"], doc="S32 [N] hashes, sorted")
+    n_vertices = property(lambda self: self._arrays["n_vertices"], doc="uint8 [N]")
+    adj_bits = property(lambda self: self._arrays["adj_bits"], doc="uint32 [N] upper-triangular edge bits")
+    ops = property(lambda self: self._arrays["ops"], doc="int8 [N, 7] op codes, -3 padding after the output")
+    test_accuracy = property(lambda self: self._arrays["test_accuracy"], doc="float32 [N], 108 epochs, run 0")
+    flops = property(lambda self: self._arrays["flops"], doc="float32 [N] multiply-accumulates (NaN if unknown)")
+    params = property(lambda self: self._arrays["params"], doc="float32 [N] parameters (NaN if unknown)")
+
     def __len__(self) -> int:
         return len(self._hex)
 
@@ -220,8 +227,7 @@ class Table:
         row = self.conn.execute("SELECT n_vertices, adjacency, operations, params, flops FROM cells "
                                 "WHERE hash = ?", (h,)).fetchone()
         if row is None:
-            raise InvalidArchitecture(f"hash {h} is not in NAS-Bench-101 (the table holds all "
-                                      f"{len(self):,} valid cells)")
+            raise InvalidArchitecture(f"hash {h} is not in NAS-Bench-101 ({self.source} table)")
         n, adjacency, operations, params, flops = row
         matrix = np.array([int(c) for c in adjacency], dtype=np.int64).reshape(n, n)
         return {"module_hash": h, "module_adjacency": matrix, "module_operations": operations.split(","),
@@ -337,15 +343,15 @@ def _arrays_from_db(conn: sqlite3.Connection) -> dict[str, np.ndarray]:
 
 
 def load_table(db: str | Path | None = None, *, seed: int = 0) -> Table:
-    """The bundled table (db=None) or a database built by `searchlab nasbench101 import`."""
+    """The bundled table (db=None) or a database built by `searchlab nasbench101 import`.
+
+    A given database is checked now (one-line ConfigError if it is not a table); arrays are read on
+    first use.
+    """
     if db is None or str(db) == "":
-        return Table(read_package_file(), None, source="bundled", seed=seed)
+        return Table(read_package_file, None, source="bundled", seed=seed)
     conn = open_db(db)
-    try:
-        arrays = _arrays_from_db(conn)
-    finally:
-        conn.close()
-    return Table(arrays, Path(db), source=str(db), seed=seed)
+    return Table(lambda: _arrays_from_db(conn), Path(db), source=str(db), seed=seed, conn=conn)
 
 
 # ---- building databases -------------------------------------------------------------------------------
