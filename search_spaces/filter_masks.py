@@ -276,11 +276,9 @@ def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | N
             elif target is operator.getitem and src is not None:
                 idx = node.args[1]
                 idx = idx if isinstance(idx, tuple) else (idx,)
-                if len(idx) >= 2 and isinstance(idx[1], slice) and all(
-                        isinstance(i, slice) or i is Ellipsis for i in idx) and idx[0] == slice(None):
-                    result = _Value(src.labels[idx[1]]) if src.rep == 1 else None
-                    if result is None or len(result.labels) != channels_of(node):
-                        result = opaque(node)
+                if len(idx) >= 2 and idx[0] == slice(None) and idx[1] == slice(None) and src.rep == 1 and all(
+                        isinstance(i, slice) or i is Ellipsis for i in idx):
+                    result = src  # spatial slicing only (a channel slice has fixed indices: it freezes)
                 elif idx == (slice(None),) or idx == (slice(None), Ellipsis):
                     result = src
                 else:
@@ -477,36 +475,70 @@ def prune_model(model: nn.Module, plan: PruningPlan, genome: Genome) -> nn.Modul
 
 
 class MaskedNetwork:
-    """Evaluates a mask on the original network by zeroing the input columns of every consumer layer."""
+    """Evaluates a mask on the original network without building a new module.
 
-    def __init__(self, model: nn.Module, plan: PruningPlan) -> None:
+    mode "zero" zeroes the input columns of every layer that reads a removed channel (the network
+    keeps its size); mode "slice" (default when the network has no depthwise convolution, whose
+    group count would change) swaps in sliced weights and BatchNorm statistics, so the original
+    modules compute exactly what the pruned network computes, at its smaller cost.
+    """
+
+    def __init__(self, model: nn.Module, plan: PruningPlan, mode: str = "auto") -> None:
+        if mode not in ("auto", "zero", "slice"):
+            raise ValueError(f"mode must be auto, zero or slice, not {mode!r}")
+        has_depthwise = any(u.kind == "depthwise" for u in plan.uses.values())
+        if mode == "slice" and has_depthwise:
+            raise ValueError("slice mode cannot change the groups of a depthwise convolution; use zero mode")
+        self.mode = ("zero" if has_depthwise else "slice") if mode == "auto" else mode
         self.model = model.eval()
         self.plan = plan
-        self._weights = {n: p.detach() for n, p in model.named_parameters()}
-        self._columns: list[tuple[str, torch.Tensor, int]] = []  # (weight name, bit per input column, ndim)
         uf: _UnionFind = plan._uf  # type: ignore[attr-defined]
+
+        def bit_index(labels: list[int], rep: int = 1) -> torch.Tensor:
+            idx = np.array([plan.label_bit.get(uf.find(lab), -1) for lab in labels], dtype=np.int64)
+            return torch.from_numpy(np.repeat(idx, rep))
+
+        # (module name, kind, bit per input channel, bit per output channel); -1 = always kept
+        self._index: list[tuple[str, str, torch.Tensor, torch.Tensor | None]] = []
         for name, use in plan.uses.items():
-            if use.kind not in ("conv", "linear"):
+            if use.kind == "fixed":
                 continue
-            col_bits = np.array([plan.label_bit.get(uf.find(lab), -1) for lab in use.in_labels], dtype=np.int64)
-            col_bits = np.repeat(col_bits, use.in_rep)
-            if (col_bits >= 0).any():
-                w = self._weights[f"{name}.weight"]
-                self._columns.append((f"{name}.weight", torch.from_numpy(col_bits).to(w.device), w.dim()))
+            out = bit_index(use.out_labels) if use.kind == "conv" else None
+            self._index.append((name, use.kind, bit_index(use.in_labels, use.in_rep), out))
+        self.to(next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu"))
 
     def to(self, device: torch.device) -> "MaskedNetwork":
         self.model.to(device)
-        self._weights = {n: p.detach() for n, p in self.model.named_parameters()}
-        self._columns = [(n, c.to(device), d) for n, c, d in self._columns]
+        self._tensors = {n: t.detach() for n, t in list(self.model.named_parameters()) + list(self.model.named_buffers())}
+        self._index = [(n, k, i.to(device), None if o is None else o.to(device)) for n, k, i, o in self._index]
+        self._device = torch.device(device)
         return self
 
+    def _keep(self, bits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return bits[idx]  # index -1 picks the appended True: channels outside every bit are kept
+
     def masked_weights(self, genome: Genome) -> dict[str, torch.Tensor]:
-        bits = torch.from_numpy(np.append(bits_of(genome), True).astype(np.float32))
-        out = {}
-        for name, cols, ndim in self._columns:
-            w = self._weights[name]
-            m = bits.to(w.device)[cols].to(w.dtype)  # column -1 picks the appended 1 (always kept)
-            out[name] = w * m.view(1, -1, *([1] * (ndim - 2)))
+        """The tensors to swap into the original modules for this mask (see the class docstring)."""
+        bits = torch.from_numpy(np.append(bits_of(genome), True)).to(self._device)
+        t, out = self._tensors, {}
+        for name, kind, in_idx, out_idx in self._index:
+            keep_in = self._keep(bits, in_idx)
+            if self.mode == "zero":
+                if kind in ("conv", "linear") and not bool(keep_in.all()):
+                    w = t[f"{name}.weight"]
+                    out[f"{name}.weight"] = w * keep_in.to(w.dtype).view(1, -1, *([1] * (w.dim() - 2)))
+                continue
+            if kind == "conv":
+                keep_out = self._keep(bits, out_idx)
+                out[f"{name}.weight"] = t[f"{name}.weight"][keep_out][:, keep_in]
+                if f"{name}.bias" in t:
+                    out[f"{name}.bias"] = t[f"{name}.bias"][keep_out]
+            elif kind == "linear":
+                out[f"{name}.weight"] = t[f"{name}.weight"][:, keep_in]
+            elif kind == "bn":
+                for part in ("weight", "bias", "running_mean", "running_var"):
+                    if f"{name}.{part}" in t:
+                        out[f"{name}.{part}"] = t[f"{name}.{part}"][keep_in]
         return out
 
     @torch.no_grad()

@@ -105,15 +105,17 @@ def test_pruned_model_equals_masked_model(name):
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
     plan = analyse(model, x[:1], layers=convs)
     space = FilterMaskSpace(model, plan)
-    masked = MaskedNetwork(model, plan)
+    modes = ["zero"] if name == "catdw" else ["zero", "slice"]
     rng = np.random.default_rng(1)
     for _ in range(2):
         genome = space.sample(rng)
         pruned = prune_model(model, plan, genome)
-        with torch.no_grad():
-            want = masked(x, genome)
-            got = pruned.eval()(x)
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+        for mode in modes:
+            masked = MaskedNetwork(model, plan, mode=mode)
+            with torch.no_grad():
+                want = masked(x, genome)
+                got = pruned.eval()(x)
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
         c = cost(model, plan, genome)
         assert c["params"] == sum(p.numel() for p in pruned.parameters())
         assert c["flops"] == pytest.approx(measured_flops(pruned, x[:1]))
@@ -121,6 +123,7 @@ def test_pruned_model_equals_masked_model(name):
             assert c["flops"] < measured_flops(model, x[:1])
     # the all-ones mask is the original network
     torch.testing.assert_close(masked(x, "1" * plan.n_bits), model(x))
+    assert MaskedNetwork(model, plan).mode == ("zero" if name == "catdw" else "slice")
 
 
 def test_masking_changes_the_output_and_removes_filters():
@@ -132,6 +135,22 @@ def test_masking_changes_the_output_and_removes_filters():
     assert pruned.conv2.out_channels == 8 and pruned.fc1.in_features == 8 * 25
     assert not torch.allclose(MaskedNetwork(model, plan)(x, genome), model(x))
     assert model.conv1.out_channels == 6  # the original is untouched
+
+
+class ChannelSlice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3)
+        self.b = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        return self.b(self.a(x)[:, :4])
+
+
+def test_a_channel_slice_freezes_what_it_reads():
+    model = ChannelSlice().eval()
+    plan = analyse(model, torch.randn(1, 3, 9, 9), layers=["a", "b"])
+    assert plan.layers == [] and plan.n_bits == 0
 
 
 def test_catdepthwise_groups_follow_concat_and_depthwise():
