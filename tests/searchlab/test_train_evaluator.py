@@ -181,3 +181,19 @@ def test_cli_search_with_the_train_evaluator(tmp_path, capsys):
     code = cli.main(["search", "test-tinycnn", "--evaluator", "train", "--data", f"mnist:{tmp_path}/nothing",
                      "--run", str(tmp_path / "bad")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_nasbench101_with_real_training(tmp_path, capsys):
+    cli._load_plugins()
+    if "nasbench101" not in registry.spaces():
+        pytest.skip("the nasbench101 space is not installed")
+    run = tmp_path / "nb"
+    code = cli.main(["search", "nasbench101", "--evaluator", "train", "--strategy", "random", "--data", CIFAR,
+                     "--epochs", "0.5", "--batch-size", "32", "--stem-channels", "8", "--modules-per-stack", "1",
+                     "--max-evals", "2", "--seed", "0", "--quiet", "--run", str(run)])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert cli.main(["report", str(run), "--json"]) == 0
+    text = capsys.readouterr().out
+    assert '"accuracy"' in text and '"flops"' in text
