@@ -72,6 +72,7 @@ class ReNASPredictor(Predictor):
         self.net: ReNASNet | None = None
         self.mean = torch.zeros(N_CHANNELS)
         self.std = torch.ones(N_CHANNELS)
+        self.calibration = torch.tensor([1.0, 0.0])  # prediction = slope * score + intercept
 
     def _encode(self, cells: Cells) -> torch.Tensor:
         x = torch.from_numpy(feature_tensor(cells, costs_of(cells)))
@@ -104,6 +105,14 @@ class ReNASPredictor(Predictor):
                 loss.backward()
                 opt_.step()
         self.net = net.eval()
+        # A least-squares line from scores to targets puts predictions in the target's units
+        # (monotone, so the ranking is unchanged).
+        self.calibration = torch.tensor([1.0, 0.0])
+        scores = self.predict(cells).astype(np.float64)
+        if np.ptp(scores) > 0:
+            slope, intercept = np.polyfit(scores, y.cpu().numpy().astype(np.float64), 1)
+            if slope > 0:
+                self.calibration = torch.tensor([slope, intercept])
         self.meta.setdefault("train_size", len(cells))
         return self
 
@@ -120,20 +129,22 @@ class ReNASPredictor(Predictor):
         net = self._inference_net().to(self.device)
         out = np.empty(len(cells), np.float32)
         starts = range(0, len(cells), batch_size)
-        if progress:
+        if progress and len(starts) > 1:
             from tqdm import tqdm
             starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
         for start in starts:
             part = cells.take(np.arange(start, min(start + batch_size, len(cells))))
             x = self._encode(part).to(self.device).contiguous(memory_format=torch.channels_last)
             out[start:start + len(part)] = net(x).squeeze(-1).float().cpu().numpy()
-        return out
+        slope, intercept = (float(v) for v in self.calibration)
+        return (out.astype(np.float64) * slope + intercept).astype(np.float32)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         if self.net is None:
             raise ConfigError("cannot save an untrained ReNAS predictor")
         t = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         t["input_mean"], t["input_std"] = self.mean, self.std
+        t["calibration"] = self.calibration.double()
         return t
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -141,3 +152,6 @@ class ReNASPredictor(Predictor):
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
         self.net = net.to(self.device).eval()
         self.mean, self.std = tensors["input_mean"].float(), tensors["input_std"].float()
+        self.calibration = tensors["calibration"].double()
+        if self.mean.shape != (N_CHANNELS,) or self.std.shape != (N_CHANNELS,) or self.calibration.shape != (2,):
+            raise ValueError("input statistics or calibration have the wrong shape")

@@ -1,0 +1,171 @@
+"""What `searchlab predictor train|eval` and `searchlab predict` do (the CLI only parses and prints)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predictors.base import Predictor
+from predictors.metrics import ranking_report
+from predictors.table import TARGETS, load_predictor_table
+from searchlab.errors import ConfigError, DataError, InvalidArchitecture
+from searchlab.seeding import make_rng
+
+
+def train(kind: str, labels: int, seed: int, target: str, out: str, options: dict[str, Any],
+          progress: bool = False) -> dict:
+    """Sample `labels` cells of the table (seeded), fit a predictor of `kind` on `target`, save it."""
+    from searchlab import registry
+    from searchlab.options import build
+
+    registry.load_plugins(["predictors.plugin"])
+    entry = registry.predictor(kind)
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    table = load_predictor_table()
+    y_all = table.target(target)
+    if not 2 <= labels < len(table):
+        raise ConfigError(f"--labels must be between 2 and {len(table) - 1:,}, got {labels}")
+    config = build(entry.cls.Config, options, where="predictor options")
+    rng = make_rng(seed)
+    order = rng.permutation(len(table))
+    train_rows = np.sort(order[:labels])
+    unlabeled = None
+    n_unlabeled = int(getattr(config, "unlabeled", 0))
+    if n_unlabeled:
+        unlabeled = table.cells.take(order[labels:labels + n_unlabeled])
+    predictor = entry.cls(config, seed=seed)
+    start = time.perf_counter()
+    predictor.fit(table.cells.take(train_rows), y_all[train_rows], unlabeled)
+    seconds = time.perf_counter() - start
+    predictor.meta.update({"target": target, "labels": int(labels), "train_seconds": round(seconds, 2),
+                           "train_rows": [int(r) for r in train_rows],
+                           "unlabeled": 0 if unlabeled is None else len(unlabeled)})
+    predictor.save(out)
+    return {"kind": kind, "out": str(out), "labels": int(labels), "unlabeled": predictor.meta["unlabeled"],
+            "target": target, "seed": seed, "train_seconds": round(seconds, 2)}
+
+
+def _test_rows(n_cells: int, train_rows: np.ndarray, test: str, seed: int) -> np.ndarray:
+    remaining = np.setdiff1d(np.arange(n_cells), train_rows)
+    if str(test) == "all":
+        return remaining
+    try:
+        n = int(test)
+    except ValueError:
+        raise ConfigError(f"--test must be 'all' or a number of held-out cells, got {test!r}") from None
+    if not 1 <= n <= len(remaining):
+        raise ConfigError(f"--test must be between 1 and {len(remaining):,} held-out cells, got {n}")
+    return np.sort(make_rng(seed).choice(remaining, n, replace=False))
+
+
+def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None = None,
+             progress: bool = False) -> dict:
+    """Kendall tau, Spearman rho and precision@k on cells not used for training, plus a scatter PNG."""
+    predictor = Predictor.load(directory)
+    table = load_predictor_table()
+    target = str(predictor.meta.get("target", "test_accuracy"))
+    train_rows = np.asarray(predictor.meta.get("train_rows", []), dtype=np.int64)
+    rows = _test_rows(len(table), train_rows, test, seed)
+    start = time.perf_counter()
+    predicted = predictor.predict(table.cells.take(rows), progress=progress)
+    seconds = time.perf_counter() - start
+    truth = table.target(target)[rows]
+    report = ranking_report(truth, predicted, ks=(10, 100))
+    best = int(np.argmax(predicted))
+    report.update({"kind": predictor.kind, "target": target, "labels": int(predictor.meta.get("labels", len(train_rows))),
+                   "test_cells": int(len(rows)), "predict_seconds": round(seconds, 2),
+                   "predicted_best_hash": str(table.table.hashes[rows[best]]),
+                   "predicted_best_true": float(truth[best]),
+                   "predicted_best_rank_in_test": int((truth > truth[best]).sum()) + 1})
+    report["plot"] = scatter_plot(truth, predicted, plot or str(Path(directory) / "scatter.png"),
+                                  title=f"{predictor.kind}, {report['labels']} labels: Kendall tau "
+                                        f"{report['kendall_tau']:.3f} on {len(rows):,} cells", target=target)
+    return report
+
+
+def scatter_plot(truth: np.ndarray, predicted: np.ndarray, path: str, title: str, target: str,
+                 max_points: int = 30000) -> str:
+    """Predicted vs true values as a PNG (a seeded subsample when there are many cells)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = np.arange(len(truth))
+    if len(idx) > max_points:
+        idx = np.sort(make_rng(0).choice(len(truth), max_points, replace=False))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(truth[idx], predicted[idx], s=3, alpha=0.3, linewidths=0)
+    ax.set_xlabel(f"true {target}")
+    ax.set_ylabel(f"predicted {target}")
+    if target == "test_accuracy":
+        lo = max(0.8, float(np.quantile(truth, 0.01)))
+        ax.set_xlim(lo, float(truth.max()) + 0.005)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def _rows_of_items(table, items: list, source: str) -> list[int]:
+    """Hash strings or spec objects -> table rows (invalid cells raise InvalidArchitecture)."""
+    from search_spaces.nasbench101 import spec as nb_spec
+    from search_spaces.nasbench101.table import check_hash
+
+    rows = []
+    for i, item in enumerate(items):
+        where = f"{source} item {i + 1}" if source else ""
+        try:
+            if isinstance(item, str):
+                rows.append(int(table.table.index_of(check_hash(item))))
+            else:
+                rows.append(int(table.table.index_of(nb_spec.spec_hash(item))))
+        except (InvalidArchitecture, ConfigError) as exc:
+            raise type(exc)(f"{where}: {exc}" if where else str(exc)) from None
+    return rows
+
+
+def read_cells_file(path: str) -> list:
+    """--file: a JSON list of cells, each a spec object or a hash string."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"--file {path} does not exist; give a JSON list of cells (spec objects or hashes)")
+    try:
+        items = json.loads(p.read_text(encoding="utf-8", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"--file {path} is not valid JSON ({exc.msg} at line {exc.lineno}); give a JSON list "
+                        "of cells, e.g. [\"00005c142e6f48ac74fdcf73e3439874\"]") from None
+    if not isinstance(items, list) or not items:
+        raise DataError(f"--file {path} must hold a non-empty JSON list of cells (spec objects or hashes)")
+    return items
+
+
+def predict(directory: str, *, hashes: list[str] | None = None, specs: list | None = None,
+            file: str | None = None, top: int | None = None, progress: bool = False) -> list[dict]:
+    """Predicted values of cells, in input order; with `top`, the K best-predicted cells of the table."""
+    predictor = Predictor.load(directory)
+    table = load_predictor_table()
+    if top is not None:
+        if top < 1:
+            raise ConfigError(f"--top must be at least 1, got {top}")
+        scores = predictor.predict(table.cells, progress=progress)
+        best = np.argsort(-scores.astype(np.float64), kind="stable")[:top]
+        return [{"rank": i + 1, "hash": str(table.table.hashes[r]), "predicted": float(scores[r])}
+                for i, r in enumerate(best)]
+    rows: list[int] = []
+    if hashes:
+        rows += _rows_of_items(table, list(hashes), "")
+    if specs:
+        rows += _rows_of_items(table, list(specs), "")
+    if file:
+        rows += _rows_of_items(table, read_cells_file(file), f"--file {file}")
+    if not rows:
+        raise ConfigError("say which cells to predict: --hash H, --spec JSON, --file F or --all --top K")
+    scores = predictor.predict(table.cells.take(np.asarray(rows)), progress=progress)
+    return [{"hash": str(table.table.hashes[r]), "predicted": float(s)} for r, s in zip(rows, scores)]
