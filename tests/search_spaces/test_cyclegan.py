@@ -225,3 +225,15 @@ def test_real_trained_generator_loads_and_prunes_exactly():
             y_masked = gen(x)
         y_small = cg.prune(gen, bits)(x)
     assert torch.allclose(y_masked, y_small, atol=1e-4)
+
+
+SHARED_H2Z = TESTS.parents[1] / "shared" / "data" / "unpaired" / "horse2zebra_mini"
+
+
+@pytest.mark.skipif(not SHARED_H2Z.is_dir(), reason="needs ../shared/data/unpaired/horse2zebra_mini")
+def test_shared_horse2zebra_sample_reads_at_small_crops():
+    full = cg.read_unpaired(SHARED_H2Z)
+    assert tuple(full["trainA"].shape) == (2, 3, 256, 256)
+    crops = cg.read_unpaired(SHARED_H2Z, crop=48)
+    assert tuple(crops["testB"].shape) == (1, 3, 48, 48)
+    assert torch.equal(crops["testB"], full["testB"][:, :, 104:152, 104:152])  # the centre
