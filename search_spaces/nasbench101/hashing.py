@@ -124,8 +124,9 @@ def _round_digests(rows: np.ndarray, table: np.ndarray, n: int) -> np.ndarray:
     digests = np.empty((len(rows), 16), np.uint8)
     group = (n_in * (n + 1) + n_out).astype(np.uint8)
     order = np.argsort(group, kind="stable")  # radix sort on uint8
-    keys, starts = np.unique(group[order], return_index=True)
-    for key, lo, hi in zip(keys, starts, list(starts[1:]) + [len(order)]):
+    ordered = group[order]
+    starts = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
+    for key, lo, hi in zip(ordered[starts], starts, list(starts[1:]) + [len(order)]):
         idx = order[lo:hi]
         a, b = divmod(int(key), n + 1)
         sub = rows[idx]
