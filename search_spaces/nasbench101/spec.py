@@ -65,7 +65,9 @@ def split(genome: Any) -> tuple[np.ndarray, list[str]]:
     if np.tril(m).any():
         raise InvalidArchitecture("matrix must be upper triangular (no self-loops, edges only go from "
                                   "a lower to a higher vertex index)")
-    if n < 2 or ops[0] != INPUT:
+    if n < 2:
+        raise InvalidArchitecture("a cell needs at least 2 vertices (input and output)")
+    if ops[0] != INPUT:
         raise InvalidArchitecture(f"the first op must be {INPUT!r}")
     if ops[-1] != OUTPUT:
         raise InvalidArchitecture(f"the last op must be {OUTPUT!r}")

@@ -273,9 +273,11 @@ def import_tfrecord(path: str | Path, db: str | Path, *, progress: bool = True) 
         if records == 0:
             raise DataError(f"{path} holds no records")
         # FLOPs are not in the release: take them from the bundled table where the hash is known
-        bundled = nb_table.read_package_file()
+        bundled = nb_table.load_table()
+        present = [r[0] for r in conn.execute("SELECT hash FROM cells")]
+        rows = bundled.index_of(np.array(present, dtype="S32"))
         conn.executemany("UPDATE cells SET flops = ? WHERE hash = ?",
-                         zip(bundled["flops"].astype(float).tolist(), (h.decode() for h in bundled["hash_hex"])))
+                         [(float(bundled.flops[r]), h) for h, r in zip(present, rows.tolist()) if r >= 0])
         cells = conn.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
         nb_table.finish_db(conn, tmp, dest)
         if bar is not None:
