@@ -347,11 +347,53 @@ def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | N
     plan = PruningPlan(uses=uses, convs=convs, layers=pruned_layers, groups=groups, label_bit=label_bit,
                        layer_bits=layer_bits, fixed_flops=0.0, fixed_params=0)
     plan._uf = uf  # type: ignore[attr-defined]
+    plan._gm = gm  # type: ignore[attr-defined]
+    plan._prefix = _mask_free_prefix(gm, modules, uses, values, uf, label_bit)  # type: ignore[attr-defined]
     plan.fixed_params = sum(p.numel() for n, m in model.named_modules() if uses.get(n) is None
                             or uses[n].kind == "fixed" for p in m.parameters(recurse=False))
     total = measured_flops(model, example_input[:1])
     plan.fixed_flops = total - _analytic_flops(model, plan, np.ones(plan.n_bits, dtype=bool))
     return plan
+
+
+def _mask_free_prefix(gm, modules, uses, values, uf, label_bit) -> tuple[set[str], dict[str, np.ndarray]]:
+    """Nodes whose value under any mask is the unmasked value with some channels dropped.
+
+    The input, a dense convolution reading only channels no bit removes, and per-channel ops (BN,
+    activations, pooling) of such values qualify. Returns (all such nodes, {frontier node: bit of each
+    channel, -1 = kept}), the frontier being the ones read by other nodes: their unmasked values can be
+    computed once and sliced for every mask.
+    """
+    import torch.fx as fx
+
+    free: set[str] = set()
+    for node in gm.graph.nodes:
+        args = [a for a in list(node.args) + list(node.kwargs.values()) if isinstance(a, fx.Node)]
+        if node.op == "placeholder":
+            free.add(node.name)
+            continue
+        if len(args) != 1 or args[0].name not in free or values.get(node.name) is None:
+            continue
+        if node.op == "call_module":
+            mod = modules[node.target]
+            use = uses.get(str(node.target))
+            if isinstance(mod, nn.Conv2d) and use is not None and use.kind == "conv":
+                if all(label_bit.get(uf.find(lab)) is None for lab in use.in_labels):
+                    free.add(node.name)
+            elif isinstance(mod, (nn.BatchNorm2d,) + _PASS_MODULES):
+                free.add(node.name)
+        elif node.target in _PASS_FUNCS or (node.op == "call_method" and node.target in _PASS_METHODS):
+            free.add(node.name)
+    frontier: dict[str, np.ndarray] = {}
+    for node in gm.graph.nodes:
+        if node.name in free:
+            continue
+        for a in list(node.args) + list(node.kwargs.values()):
+            for x in (a if isinstance(a, (list, tuple)) else [a]):
+                if isinstance(x, fx.Node) and x.name in free and x.name not in frontier:
+                    frontier[x.name] = np.array([label_bit.get(uf.find(lab), -1) for lab in values[x.name].labels],
+                                                dtype=np.int64)
+    return free, frontier
 
 
 def _keep(plan: PruningPlan, labels: list[int], bits: np.ndarray) -> np.ndarray:
@@ -505,12 +547,20 @@ class MaskedNetwork:
                 continue
             out = bit_index(use.out_labels) if use.kind == "conv" else None
             self._index.append((name, use.kind, bit_index(use.in_labels, use.in_rep), out))
+        self._free, frontier = plan._prefix  # type: ignore[attr-defined]
+        self._frontier = {n: torch.from_numpy(i) for n, i in frontier.items()}
+        inputs = {n.name for n in plan._gm.graph.nodes if n.op == "placeholder"}  # type: ignore[attr-defined]
+        if not self._free - inputs:
+            self._frontier = {}  # nothing but the input itself would be cached
+        self._cache: dict = {}
         self.to(next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu"))
 
     def to(self, device: torch.device) -> "MaskedNetwork":
         self.model.to(device)
         self._tensors = {n: t.detach() for n, t in list(self.model.named_parameters()) + list(self.model.named_buffers())}
         self._index = [(n, k, i.to(device), None if o is None else o.to(device)) for n, k, i, o in self._index]
+        self._frontier = {n: i.to(device) for n, i in self._frontier.items()}
+        self._cache = {}
         self._device = torch.device(device)
         return self
 
@@ -542,10 +592,67 @@ class MaskedNetwork:
         return out
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, genome: Genome, cache: bool = True) -> torch.Tensor:
+        """The masked network's output. With `cache`, the mask-free first layers run once per input
+        tensor (kept by identity) and later calls only slice their cached outputs."""
         from torch.func import functional_call
 
-        return functional_call(self.model, self.masked_weights(genome), (x,), strict=False)
+        weights = self.masked_weights(genome)
+        if not cache or not self._frontier:
+            return functional_call(self.model, weights, (x,), strict=False)
+        # the entry holds the input, so its memory cannot be reused by another tensor while cached;
+        # the version counter catches in-place changes
+        key = (x.data_ptr(), tuple(x.shape), x.stride(), str(x.device))
+        entry = self._cache.get(key)
+        if entry is None or entry[1] != x._version:
+            if len(self._cache) >= 64:
+                self._cache.clear()
+            entry = (x, x._version, _PrefixRun(self.plan._gm, set(), {}, set(self._frontier)).run(x))  # type: ignore[attr-defined]
+            self._cache[key] = entry
+        bits = torch.from_numpy(np.append(bits_of(genome), True)).to(x.device)
+        given = {}
+        for name, idx in self._frontier.items():
+            full = entry[2][name]
+            keep = bits[idx] if self.mode == "slice" else torch.ones_like(idx, dtype=torch.bool)
+            given[name] = full[:, keep]  # a copy: in-place ops downstream cannot touch the cache
+        runner = _PrefixRunner(self.plan._gm, self._free, given)  # type: ignore[attr-defined]
+        return functional_call(runner, {f"gm.{k}": v for k, v in weights.items()}, (x,), strict=False)
+
+
+class _PrefixRun:
+    """Runs a traced network node by node: skips `skip` nodes, uses `given` values, records `record` nodes."""
+
+    def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor], record: set[str]) -> None:
+        import torch.fx as fx
+
+        class Run(fx.Interpreter):
+            def run_node(inner, n):  # noqa: N805 - fx's method signature
+                if n.name in given:
+                    return given[n.name]
+                if n.name in skip and n.op != "placeholder":
+                    return None
+                out = super(Run, inner).run_node(n)
+                if n.name in record:
+                    recorded[n.name] = out.clone()
+                return out
+
+        recorded: dict[str, torch.Tensor] = {}
+        self._interp, self._recorded, self._record = Run(gm), recorded, record
+
+    def run(self, x: torch.Tensor):
+        out = self._interp.run(x)
+        return dict(self._recorded) if self._record else out
+
+
+class _PrefixRunner(nn.Module):
+    """Wraps the traced network so `functional_call` can swap its weights while `_PrefixRun` drives it."""
+
+    def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.gm, self._skip, self._given = gm, skip, given
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _PrefixRun(self.gm, self._skip, self._given, set()).run(x)
 
 
 @dataclass

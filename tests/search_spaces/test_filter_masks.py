@@ -190,3 +190,17 @@ def test_bad_layer_name_and_no_prunable_layers():
     model, x = _model("resnet20")
     with pytest.raises(ConfigError, match="no prunable filters"):
         FilterMaskSpace(model, analyse(model, x[:1], layers=["conv1"]))
+
+
+def test_mask_free_prefix_is_cached_once_and_refreshed_when_the_input_changes():
+    model, x = _model("lenet5")
+    plan = analyse(model, x[:1])
+    masked = MaskedNetwork(model, plan)
+    assert list(masked._frontier) and len(masked._free) >= 3  # input, conv1, relu, pool
+    genome = "011011" + "1" * 10 + "0" * 6
+    first = masked(x, genome)
+    assert len(masked._cache) == 1
+    torch.testing.assert_close(masked(x, genome), first)
+    torch.testing.assert_close(masked(x, genome, cache=False), first)
+    x.mul_(-1.0)  # an in-place change must not be answered from the cache
+    torch.testing.assert_close(masked(x, genome), prune_model(model, plan, genome)(x), rtol=1e-5, atol=1e-5)
