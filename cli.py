@@ -848,10 +848,35 @@ def _ray_resume_overrides(args) -> dict | None:
 
 
 # --------------------------------------------------------------------------------------------------
+# pruning commands: rebuild and inspect a pruned network written by a `prune` run
+# --------------------------------------------------------------------------------------------------
+
+def add_pruning_commands(sub) -> None:
+    p = sub.add_parser(
+        "pruned", formatter_class=_Formatter, help="rebuild a pruned network from a prune run and describe it",
+        description="Rebuild the pruned network a `searchlab search prune` run wrote (DIR/pruned: architecture.json +\n"
+                    "model.safetensors), print its params, FLOPs and filters per layer, and score it on a data set.\n\n"
+                    "Example:\n"
+                    "  searchlab pruned runs/lenet/pruned --data mnist:data/mnist\n")
+    p.add_argument("pruned_dir", metavar="DIR", help="the pruned/ folder of a prune run (or the run folder)")
+    p.add_argument("--data", help="KIND:PATH; score accuracy on its test split (all images when it has none)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.set_defaults(handler=_cmd_pruned)
+
+
+def _cmd_pruned(args) -> int:
+    from evolvers.filter_pruning import inspect_pruned
+
+    _print_json(inspect_pruned(args.pruned_dir, data=args.data, device=args.device))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------------------
 
-COMMAND_GROUPS = [add_engine_commands, add_nasbench101_commands, add_predictor_commands, add_cyclegan_commands, add_binary_commands]
+COMMAND_GROUPS = [add_engine_commands, add_nasbench101_commands, add_predictor_commands, add_cyclegan_commands, add_binary_commands,
+                  add_pruning_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

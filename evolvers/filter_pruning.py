@@ -586,6 +586,31 @@ def load_pruned(directory: str | Path) -> nn.Module:
     return net.eval()
 
 
+def inspect_pruned(directory: str | Path, *, data: str | None = None, device: str = "auto") -> dict:
+    """Rebuild a pruned network and describe it; with `data`, also its accuracy on that set's test split."""
+    d = Path(directory)
+    if (d / "pruned" / "architecture.json").is_file():
+        d = d / "pruned"
+    net = load_pruned(d)
+    arch = json.loads((d / "architecture.json").read_text(encoding="utf-8"))
+    example = torch.zeros(arch["input_shape"])
+    out = {"model": arch["model"], "params": sum(p.numel() for p in net.parameters()),
+           "flops": measured_flops(net, example), "kept_per_layer": arch["kept_per_layer"]}
+    if data:
+        from searchlab.data import load_classification
+        from searchlab.trainer import evaluate_classifier
+
+        loaded = load_classification(data, image_size=arch["input_shape"][-1])
+        split = loaded.test if loaded.test is not None and len(loaded.test) else loaded.train
+        if len(split) == 0:
+            raise DataError(f"the data set {data} is empty; point --data at a set with labelled images")
+        if tuple(split.x.shape[1:]) != tuple(arch["input_shape"][1:]):
+            raise DataError(f"{data} has images of shape {tuple(split.x.shape[1:])}, the network takes "
+                            f"{tuple(arch['input_shape'][1:])}")
+        out.update({"images": len(split), **evaluate_classifier(net, split, device=device)})
+    return out
+
+
 def finalize(space: FilterMaskSpace, evaluator: MaskedFitness, best: dict, ctx: Context) -> dict:
     """Cut the best mask out of the network, fine-tune it, measure it and write model, report and plot."""
     from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier

@@ -159,6 +159,13 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     _, _, test, _ = _splits(PC(data=DATA, test_size=200, val_size=200))
     from searchlab.trainer import evaluate_classifier
     assert evaluate_classifier(net, test, device="cpu")["accuracy"] == pytest.approx(report["test_accuracy_after_finetune"])
+    code, out = _cli(capsys, "pruned", str(run), "--data", DATA, "--device", "cpu")
+    assert code == 0, out.err
+    described = json.loads(out.out)
+    assert described["flops"] == report["flops_after"] and described["images"] == 1000
+    assert 0.0 <= described["accuracy"] <= 1.0
+    code, out = _cli(capsys, "pruned", str(tmp_path))
+    assert code == 2 and "architecture.json" in out.err
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
