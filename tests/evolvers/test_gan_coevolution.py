@@ -233,3 +233,24 @@ def test_fallback_finetuning_moves_pruned_outputs_towards_the_full_generator(tmp
     after = co.fidelity(space, "A", small["A"], torch.device("cpu"))
     assert stats["steps"] == 30 and np.isfinite(stats["mean_loss"])
     assert after["psnr"] > before["psnr"] + 0.5
+
+
+def test_a_stopped_run_resumes_to_the_same_trials(ckpt, tmp_path):
+    from cli import main
+    from searchlab.run_store import RunStore
+
+    common = ["--checkpoints", str(ckpt), "--data", str(MINI), "--crop", "16", "--population", "3",
+              "--generations", "1", "--fitness", "fidelity", "--seed", "5", "--quiet", "--no-finalize"]
+    assert main(["search", "cyclegan", *common, "--run", str(tmp_path / "whole")]) == 0
+    assert main(["search", "cyclegan", *common, "--max-evals", "4", "--run", str(tmp_path / "split")]) == 0
+    assert main(["resume", str(tmp_path / "split"), "--max-evals", "1000", "--quiet", "--no-finalize"]) == 0
+
+    def trials(run):
+        store = RunStore.open(run)
+        try:
+            return [(t.key, t.genome, t.result.objectives) for t in store.trials()]
+        finally:
+            store.close()
+
+    whole, split = trials(tmp_path / "whole"), trials(tmp_path / "split")
+    assert len(whole) == 12 and split == whole
