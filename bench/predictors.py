@@ -1,0 +1,223 @@
+"""Predictor benchmarks on the bundled NAS-Bench-101 table: ranking quality, guided search, speed.
+
+  python bench/predictors.py --part kendall --seeds 0 1 2 3 4 --test-cells 0
+  python bench/predictors.py --part search --search-seeds 20
+  python bench/predictors.py --part speed
+
+kendall: train on N random cells (the split seed draws them), test on the remaining cells (all, or
+  a seeded sample of --test-cells); baseline: the table's FLOPs column used as a predictor.
+search:  --initial random queries + --top-k predicted-best (434 queries) vs random search and
+  regularized evolution with the same number of unique queries; best cell's accuracy and its rank.
+speed:   predict all 423,624 cells (encodings cached on disk), ReNAS on 424 cells, the assessor with
+  424 labelled + 10,000 unlabelled cells. Baseline: building the encodings from scratch.
+Results are printed and, with --out, written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from predictors.metrics import kendall_tau, precision_at_k, spearman_rho  # noqa: E402
+from predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
+from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor  # noqa: E402
+from predictors.table import load_predictor_table  # noqa: E402
+from searchlab.protocols import Result  # noqa: E402
+
+PUBLISHED = {"ReNAS": (0.657, 0.816), "Neural Predictor": (0.679, 0.769), "TNASP": (0.705, 0.820),
+             "PINAT": (0.772, 0.846)}
+
+
+def make_predictor(kind: str, seed: int, args, n_labels: int):
+    if kind == "renas":
+        cfg = ReNASConfig()
+        if n_labels > 1000 and args.large_epochs:
+            cfg = ReNASConfig(renas_epochs=args.large_epochs, renas_batch=args.large_batch)
+        return ReNASPredictor(cfg, seed=seed)
+    return SemiGCNPredictor(SemiGCNConfig(unlabeled=args.unlabeled), seed=seed)
+
+
+def part_kendall(args, table, y) -> list[dict]:
+    rows = []
+    flops = table.target("flops")
+    for kind in args.kinds:
+        for n in args.sizes:
+            for seed in args.seeds:
+                order = np.random.default_rng(seed).permutation(len(table))
+                train, rest = order[:n], order[n:]
+                test = rest if not args.test_cells else np.sort(
+                    np.random.default_rng(seed + 1000).choice(rest, args.test_cells, replace=False))
+                pred = make_predictor(kind, seed, args, n)
+                unl = None
+                if kind == "semi-gcn":
+                    unl = table.cells.take(rest[-args.unlabeled:])  # never the held-out-100 cells below
+                t0, c0 = time.perf_counter(), time.process_time()
+                pred.fit(table.cells.take(train), y[train], unl)
+                fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+                p = pred.predict(table.cells.take(test))
+                row = {"kind": kind, "labels": n, "seed": seed, "test_cells": len(test),
+                       "kendall_tau": kendall_tau(y[test], p), "spearman_rho": spearman_rho(y[test], p),
+                       "precision_at_100": precision_at_k(y[test], p, 100),
+                       "flops_baseline_tau": kendall_tau(y[test], flops[test]),
+                       "fit_seconds": round(fit_s, 1), "fit_cpu_seconds": round(fit_cpu, 1)}
+                if n == 424:  # the "424 -> 100 held-out cells" split
+                    held = rest[:100]
+                    row["kendall_tau_100_heldout"] = kendall_tau(y[held], pred.predict(table.cells.take(held)))
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def drive(strategy, evaluate, key, budget: int) -> list[float]:
+    """Ask/tell until `budget` unique cells are evaluated (repeats are answered from memory)."""
+    seen: dict[str, Result] = {}
+    values = []
+    while len(seen) < budget and not strategy.finished():
+        genomes = strategy.ask(1)
+        if not genomes:
+            break
+        for g in genomes:
+            k = key(g)
+            if k not in seen:
+                seen[k] = evaluate(g)
+                values.append(seen[k].objectives["accuracy"])
+            strategy.tell(g, seen[k])
+    return values
+
+
+def part_search(args, table, y) -> list[dict]:
+    from search_spaces.nasbench101 import spec as nb_spec
+    from search_spaces.nasbench101.space import NasBench101Space
+    from evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig
+    from evolvers.random_search import RandomSearch
+    from predictors.guided_search import GuidedSearch, GuidedSearchConfig
+
+    space = NasBench101Space(table=table.table)
+    order = np.sort(y)[::-1]
+    budget = args.initial + args.top_k
+
+    def evaluate(g):
+        return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})
+
+    rows = []
+    for seed in range(args.search_seeds):
+        strategies = {
+            "random": lambda: RandomSearch(space, seed),
+            "evolution": lambda: AgingEvolution(space, AgingEvolutionConfig(), seed, {"accuracy": "max"}),
+            "renas": lambda: GuidedSearch(ReNASPredictor, ReNASConfig(), GuidedSearchConfig(
+                initial=args.initial, top_k=args.top_k, pool=args.pool), seed=seed, table=table),
+            "semi-gcn": lambda: GuidedSearch(SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled),
+                                             GuidedSearchConfig(initial=args.initial, top_k=args.top_k, pool=args.pool),
+                                             seed=seed, table=table, unlabeled=args.unlabeled)}
+        for name in args.strategies:
+            t0 = time.perf_counter()
+            values = drive(strategies[name](), evaluate, nb_spec.spec_hash, budget)
+            best = max(values)
+            rank = int((order > np.float32(best)).sum()) + 1
+            row = {"strategy": name, "seed": seed, "queries": len(values), "best_accuracy": best,
+                   "rank": rank, "rank_percentile": 100.0 * rank / len(y), "seconds": round(time.perf_counter() - t0, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def part_speed(args, table, y) -> dict:
+    from predictors.features import vertex_costs
+    from predictors.table import table_vertex_costs
+
+    out = {}
+    t0 = time.perf_counter()
+    vertex_costs(table.cells.adjacency, table.cells.ops)
+    out["encode_all_from_scratch_s"] = time.perf_counter() - t0
+    table_vertex_costs()  # warm the on-disk cache
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(table))
+    for kind, n_unl in (("renas", 0), ("semi-gcn", 10000)):
+        pred = make_predictor(kind, 0, args, 424)
+        unl = table.cells.take(rows[424:424 + n_unl]) if n_unl else None
+        t0, c0 = time.perf_counter(), time.process_time()
+        pred.fit(table.cells.take(rows[:424]), y[rows[:424]], unl)
+        out[f"{kind}_fit_424_s"] = time.perf_counter() - t0
+        out[f"{kind}_fit_424_cpu_s"] = time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
+        pred.predict(table.cells)
+        out[f"{kind}_predict_all_s"] = time.perf_counter() - t0
+        out[f"{kind}_predict_all_cpu_s"] = time.process_time() - c0
+        print(json.dumps({k: round(v, 1) for k, v in out.items()}), flush=True)
+    out["renas_predict_all_vs_encode_ratio"] = out["renas_predict_all_s"] / out["encode_all_from_scratch_s"]
+    return out
+
+
+def summarise(results: dict) -> None:
+    if "kendall" in results:
+        print("\nKendall tau (mean +- std over split seeds); baseline = FLOPs column as predictor")
+        print(f"{'kind':9s} {'labels':>6s} {'seeds':>5s} {'tau':>14s} {'rho':>6s} {'tau/flops':>9s} {'p@100':>6s}")
+        groups: dict = {}
+        for r in results["kendall"]:
+            groups.setdefault((r["kind"], r["labels"]), []).append(r)
+        for (kind, n), rs in groups.items():
+            tau = np.array([r["kendall_tau"] for r in rs])
+            base = np.mean([r["flops_baseline_tau"] for r in rs])
+            print(f"{kind:9s} {n:>6d} {len(rs):>5d} {tau.mean():.3f} +- {tau.std():.3f} "
+                  f"{np.mean([r['spearman_rho'] for r in rs]):6.3f} {tau.mean() / base:9.2f} "
+                  f"{np.mean([r['precision_at_100'] for r in rs]):6.2f}")
+            if n == 424:
+                held = [r["kendall_tau_100_heldout"] for r in rs]
+                print(f"{'':9s} 424 -> 100 held-out cells: tau {np.mean(held):.3f} +- {np.std(held):.3f}")
+        print("published (424 -> all, 4236 -> all): " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in PUBLISHED.items()))
+    if "search" in results:
+        print("\nSearch: best table accuracy and rank percentile (mean +- std over seeds); ratio vs random")
+        groups = {}
+        for r in results["search"]:
+            groups.setdefault(r["strategy"], []).append(r)
+        base = np.mean([r["rank_percentile"] for r in groups.get("random", [{"rank_percentile": np.nan}])])
+        for name, rs in groups.items():
+            acc = np.array([r["best_accuracy"] for r in rs])
+            pct = np.array([r["rank_percentile"] for r in rs])
+            print(f"{name:10s} seeds {len(rs):2d}  acc {acc.mean():.4f} +- {acc.std():.4f}  top "
+                  f"{pct.mean():.3f}% +- {pct.std():.3f}%  rank percentile / random {pct.mean() / base:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", nargs="+", default=["kendall", "search", "speed"], choices=["kendall", "search", "speed"])
+    ap.add_argument("--kinds", nargs="+", default=["renas", "semi-gcn"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[100, 172, 424, 4236])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--test-cells", type=int, default=0, help="0 = all remaining cells")
+    ap.add_argument("--unlabeled", type=int, default=10000)
+    ap.add_argument("--large-epochs", type=int, default=0, help="ReNAS epochs above 1,000 labels (0 = default 200)")
+    ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")
+    ap.add_argument("--search-seeds", type=int, default=20)
+    ap.add_argument("--strategies", nargs="+", default=["random", "evolution", "renas", "semi-gcn"])
+    ap.add_argument("--initial", type=int, default=424)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--pool", type=int, default=0, help="guided-search candidate pool (0 = all cells)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", help="write the results as JSON here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    table = load_predictor_table()
+    y = table.target("test_accuracy")
+    results: dict = {"args": vars(args)}
+    if "speed" in args.part:
+        results["speed"] = part_speed(args, table, y)
+    if "kendall" in args.part:
+        results["kendall"] = part_kendall(args, table, y)
+    if "search" in args.part:
+        results["search"] = part_search(args, table, y)
+    summarise(results)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

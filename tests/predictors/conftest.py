@@ -1,0 +1,33 @@
+"""Shared helpers: small samples of the bundled NAS-Bench-101 table (no ../shared needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from predictors.features import Cells
+from predictors.table import load_predictor_table
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_and_private_cache(monkeypatch, tmp_path):
+    torch.set_num_threads(1)
+    monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def table():
+    return load_predictor_table()
+
+
+def _sample(table, n: int, seed: int, offset: int = 0):
+    """n random table cells (without row indices, so encodings are computed, not read from a cache)."""
+    rows = np.random.default_rng(seed).permutation(len(table))[offset:offset + n]
+    c = table.cells.take(rows)
+    return Cells(c.adjacency, c.ops), table.target("test_accuracy")[rows], rows
+
+
+@pytest.fixture(scope="session")
+def sample():
+    return _sample

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from predictors.base import Predictor
+from predictors.metrics import kendall_tau
+from predictors.renas import ReNASConfig, ReNASPredictor, pairwise_ranking_loss
+from searchlab.errors import ConfigError
+
+
+def test_pairwise_loss_matches_formula():
+    s = torch.tensor([2.0, 0.5, 1.0])
+    y = torch.tensor([0.9, 0.8, 0.8])  # pair (1, 2) is a tie and is left out
+    pairs = [(0, 1), (1, 0), (0, 2), (2, 0)]
+    expect = np.mean([np.log1p(np.exp(-(s[i] - s[j]).item() * np.sign((y[i] - y[j]).item()))) for i, j in pairs])
+    assert pairwise_ranking_loss(s, y).item() == pytest.approx(expect, rel=1e-6)
+    assert pairwise_ranking_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.5])).item() == 0.0
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError):
+        ReNASConfig(renas_epochs=0)
+    with pytest.raises(ConfigError):
+        ReNASConfig(renas_lr=-1.0)
+
+
+@pytest.fixture(scope="module")
+def trained(table, sample):
+    torch.set_num_threads(1)
+    cells, y, _ = sample(table, 150, seed=0)
+    return ReNASPredictor(ReNASConfig(renas_epochs=40), seed=3, device="cpu").fit(cells, y)
+
+
+def test_learns_a_ranking(table, sample, trained):
+    cells, y, _ = sample(table, 1500, seed=0, offset=150)
+    tau = kendall_tau(y, trained.predict(cells))
+    assert tau > 0.25, tau
+
+
+def test_deterministic_for_a_seed(table, sample, trained):
+    cells, y, _ = sample(table, 150, seed=0)
+    again = ReNASPredictor(ReNASConfig(renas_epochs=40), seed=3, device="cpu").fit(cells, y)
+    probe, _, _ = sample(table, 50, seed=9)
+    assert np.array_equal(trained.predict(probe), again.predict(probe))
+
+
+def test_predictions_are_calibrated_to_targets(table, sample, trained):
+    cells, y, _ = sample(table, 150, seed=0)
+    pred = trained.predict(cells)
+    assert abs(pred.mean() - y.mean()) < 0.02  # a least-squares line through the training set
+
+
+def test_save_load_roundtrip_and_bad_dirs(table, sample, trained, tmp_path):
+    probe, _, _ = sample(table, 64, seed=5)
+    trained.meta["target"] = "test_accuracy"
+    trained.save(tmp_path / "p")
+    loaded = Predictor.load(tmp_path / "p")
+    assert isinstance(loaded, ReNASPredictor) and loaded.meta["target"] == "test_accuracy"
+    assert np.allclose(loaded.predict(probe), trained.predict(probe), atol=1e-6)
+    with pytest.raises(ConfigError, match="not 'semi-gcn'"):
+        Predictor.load(tmp_path / "p", kind="semi-gcn")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Predictor.load(tmp_path / "missing")
+    (tmp_path / "p" / "weights.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(ConfigError, match="corrupt"):
+        Predictor.load(tmp_path / "p")
+    info = json.loads((tmp_path / "p" / "predictor.json").read_text())
+    (tmp_path / "p" / "predictor.json").write_text(json.dumps(info)[:-20])
+    with pytest.raises(ConfigError, match="corrupt"):
+        Predictor.load(tmp_path / "p")
