@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ def ray_config(address: str | None, gpus_per_trial: float | None, cpus_per_trial
                          cpus_per_trial=1.0 if cpus_per_trial is None else cpus_per_trial)
     check_device(device, options)
     import_ray()
+    if options.address is not None:
+        check_reachable(options.address)
     return options.to_config()
 
 
@@ -101,6 +104,34 @@ def assigned_device(gpu_ids: list, requested: str = "auto") -> str:
     if os.environ.get("RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"):
         return f"cuda:{gpu_ids[0]}"
     return "cuda:0"
+
+
+def resolve_address(address: str) -> str:
+    """HOST:PORT of a cluster address; `auto` is $RAY_ADDRESS or the cluster `ray start` made on this machine."""
+    if address == "auto":
+        found = os.environ.get("RAY_ADDRESS", "").strip()
+        current = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
+        if not found and current.is_file():
+            found = current.read_text().strip()
+        if not found:
+            raise ConfigError("--ray-address auto found no Ray cluster on this machine; start one with "
+                              "`ray start --head`, pass --ray-address HOST:PORT, or omit --ray-address for a "
+                              "local instance")
+        address = found
+    return address.removeprefix("ray://")
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast: Ray itself retries an unreachable address for minutes."""
+    host_port = resolve_address(address)
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {host_port} ({exc.strerror or exc}); start it with "
+                          f"`ray start --head --port {port or 6379}` there, or omit --ray-address for a local "
+                          f"instance") from None
 
 
 def plugin_modules(plugins: list[str]) -> list[str]:
@@ -153,6 +184,7 @@ class RayBackend:
         self._owns_ray = False
         if not ray.is_initialized():
             self._connect(workers)
+        _cluster_errors_to_stderr(ray)
         self._check_resources()
         self._args = (plugin_modules(plugins), config, str(run_dir), int(seed))
         self._actor_cls = ray.remote(EvaluatorActor).options(
@@ -173,6 +205,8 @@ class RayBackend:
     # ------------------------------------------------------------------ cluster
     def _connect(self, workers: int) -> None:
         ray, opts = self.ray, self.options
+        if opts.address is not None:
+            check_reachable(opts.address)
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING",
                  "configure_logging": True}
         try:
@@ -286,6 +320,23 @@ class RayBackend:
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
             self._owns_ray = False
+
+
+def _cluster_errors_to_stderr(ray: Any) -> None:
+    """Ray prints cluster errors ("a worker died ...") on stdout; send them to stderr so stdout stays results
+    (e.g. `--json`). A no-op where Ray's internals differ."""
+    module = getattr(getattr(ray, "_private", None), "worker", None)
+    original = getattr(module, "print_to_stdstream", None)
+    if original is None or getattr(original, "to_stderr", False):
+        return
+
+    def print_to_stdstream(data, *args, **kwargs):
+        if isinstance(data, dict) and data.get("pid") == "raylet":
+            data = {**data, "is_err": True}
+        return original(data, *args, **kwargs)
+
+    print_to_stdstream.to_stderr = True
+    module.print_to_stdstream = print_to_stdstream
 
 
 def _first_line(exc: BaseException) -> str:

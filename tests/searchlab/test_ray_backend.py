@@ -77,7 +77,8 @@ def test_cli_refuses_bad_ray_flags_before_storing_anything(tmp_path, capsys):
     cases = [(["--backend", "ray", "--ray-address", "nowhere"], "--ray-address"),
              (["--gpus-per-trial", "1"], "only applies to --backend ray"),
              (["--backend", "ray", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
-             (["--backend", "ray", "--device", "cuda:0"], "--gpus-per-trial")]
+             (["--backend", "ray", "--device", "cuda:0"], "--gpus-per-trial"),
+             (["--backend", "ray", "--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1")]
     for i, (flags, message) in enumerate(cases):
         run_dir = tmp_path / f"r{i}"
         code = searchlab_cli.main(["search", *CLI_ARGS, *flags, "--run", str(run_dir)])
@@ -154,7 +155,7 @@ def _kill_evaluating_workers(stop: threading.Event, killed: list, kills: int) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ray_retries", [3, 0], ids=["ray-restarts-actor", "driver-replaces-actor"])
-def test_killed_worker_reruns_its_trial_once(ray_address, reference, tmp_path, ray_retries):
+def test_killed_worker_reruns_its_trial_once(ray_address, reference, tmp_path, ray_retries, capsys):
     run_dir = make_run(tmp_path / "ray", "ray", sleep=0.4, ray_max_retries=ray_retries)
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_evaluating_workers, args=(stop, killed, 2), daemon=True)
@@ -165,6 +166,8 @@ def test_killed_worker_reruns_its_trial_once(ray_address, reference, tmp_path, r
         stop.set()
         killer.join()
     assert len(killed) >= 1, "no worker was killed mid-trial"
+    captured = capsys.readouterr()
+    assert "(raylet)" not in captured.out               # Ray's notices go to stderr
     assert outcome.reason == "max_evals"
     rows = trial_rows(run_dir)
     assert rows == reference                                  # every trial once, none lost, same results
