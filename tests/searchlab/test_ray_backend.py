@@ -88,6 +88,19 @@ def test_cli_refuses_bad_ray_flags_before_storing_anything(tmp_path, capsys):
         assert not (run_dir / "run.sqlite").exists()
 
 
+def test_resume_checks_ray_flags_and_leaves_the_run_as_it_was(tmp_path, capsys):
+    import cli as searchlab_cli
+    run_dir = make_run(tmp_path / "run", "processes")
+    for flags, message in ((["--gpus-per-trial", "1"], "only applies to --backend ray"),
+                           (["--backend", "ray", "--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster")):
+        assert searchlab_cli.main(["resume", str(run_dir), "--quiet", *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    with RunStore.open(run_dir) as store:
+        assert store.config["backend"] == "processes" and "ray_address" not in store.config
+        assert store.trials() == []
+
+
 # ------------------------------------------------------------------ on a local Ray instance with 2 CPUs
 
 @pytest.fixture(scope="module")
