@@ -475,7 +475,9 @@ def psnr_from_mse(mse: float) -> float:
 class CycleganConfig:
     """CycleGAN co-evolution space: checkpoints, data and final fine-tuning"""
 
-    checkpoints: str = opt("", help="folder with latest_net_G_A.pth, G_B, D_A, D_B (or one generator .pth)")
+    checkpoints: str = opt("", help="folder with latest_net_G_A.pth, G_B, D_A, D_B (or one generator .pth); e.g. "
+                           "searchlab search cyclegan --checkpoints ckpt/h2z --data datasets/h2z --crop 64 "
+                           "--population 8 --generations 3 --run runs/h2z")
     data: str = opt("", help="CycleGAN data folder with trainA/, trainB/ (testA/, testB/ for the report)")
     crop: int = opt(64, help="centre-crop images to this size (0: full size); small crops keep CPU runs short")
     val_images: int = opt(8, help="images per side used to score fitness (from trainA/trainB)")
