@@ -67,9 +67,11 @@ def table_vertex_costs(db: str | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def costs_of(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex costs of a batch: table rows come from the cache, other cells are computed."""
+    """Per-vertex costs of a batch: from the table cache for large batches of table rows, else computed."""
     from predictors.features import vertex_costs
-    if cells.table_index is not None:  # rows of the bundled table
+    # Large batches of table rows read (or first build) the on-disk cache; a few hundred cells are
+    # cheaper to compute than the cache is to build.
+    if cells.table_index is not None and (len(cells) > 20000 or table_vertex_costs.cache_info().currsize):
         flops, params = table_vertex_costs()
         return flops[cells.table_index], params[cells.table_index]
     return vertex_costs(cells.adjacency, cells.ops)

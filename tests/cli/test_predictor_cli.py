@@ -1,0 +1,102 @@
+"""`searchlab predictor train|eval` and `searchlab predict`, in process, on the bundled table."""
+
+import json
+
+import pytest
+import torch
+
+from cli import main
+
+HASH = "00005c142e6f48ac74fdcf73e3439874"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    torch.set_num_threads(1)
+    monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def renas_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pred") / "renas"
+    assert main(["predictor", "train", "--kind", "renas", "--labels", "120", "--seed", "2",
+                 "--renas-epochs", "15", "--out", str(out), "--json"]) == 0
+    return out
+
+
+def test_train_writes_a_predictor(renas_dir):
+    info = json.loads((renas_dir / "predictor.json").read_text())
+    assert info["kind"] == "renas" and info["meta"]["labels"] == 120 and len(info["meta"]["train_rows"]) == 120
+    assert info["config"]["renas_epochs"] == 15
+    assert (renas_dir / "weights.safetensors").stat().st_size > 100_000
+
+
+def test_eval_reports_ranking_and_writes_a_plot(renas_dir, capsys, tmp_path):
+    plot = tmp_path / "s.png"
+    assert main(["predictor", "eval", str(renas_dir), "--test", "800", "--plot", str(plot), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["test_cells"] == 800 and out["kind"] == "renas"
+    assert 0.1 < out["kendall_tau"] <= 1 and 0 <= out["precision_at_10"] <= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_keeps_input_order(renas_dir, capsys, tmp_path):
+    spec = {"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]}
+    cells = tmp_path / "cells.json"
+    cells.write_text(json.dumps([spec, HASH, spec]))
+    assert main(["predict", str(renas_dir), "--file", str(cells), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["hash"] for r in rows][1] == HASH and rows[0] == rows[2] and len(rows) == 3
+    assert main(["predict", str(renas_dir), "--hash", HASH, "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single == [rows[1]]
+    assert main(["predict", str(renas_dir), "--spec", json.dumps(spec)]) == 0
+    assert rows[0]["hash"] in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "{missing}", "--hash", HASH], "does not exist"),
+    (["predict", "{dir}", "--hash", "xyz"], "not a NAS-Bench-101 hash"),
+    (["predict", "{dir}", "--spec", '{"matrix": [[0,1],[1,0]], "ops": ["input","output"]}'], "upper triangular"),
+    (["predict", "{dir}", "--file", "{missing}"], "does not exist"),
+    (["predictor", "train", "--kind", "renas", "--target", "speed", "--out", "{missing}"], "unknown target"),
+    (["predictor", "train", "--kind", "renas", "--labels", "1", "--out", "{missing}"], "--labels"),
+    (["predictor", "eval", "{dir}", "--test", "lots"], "--test"),
+])
+def test_bad_input_is_one_line_exit_2(renas_dir, tmp_path, capsys, argv, message):
+    argv = [a.replace("{dir}", str(renas_dir)).replace("{missing}", str(tmp_path / "nope")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_foreign_or_corrupt_predictor_dirs(renas_dir, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "predictor.json").write_text(json.dumps({"format": "searchlab-predictor", "version": 1, "kind": "xgb"}))
+    assert main(["predict", str(other), "--hash", HASH]) == 2
+    assert "unknown predictor 'xgb'" in capsys.readouterr().err
+    (other / "predictor.json").write_text("{not json")
+    assert main(["predict", str(other), "--hash", HASH]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert main(["predictor", "eval", str(run_dir)]) == 2
+    assert "not a predictor directory" in capsys.readouterr().err
+    before = (renas_dir / "predictor.json").read_text()
+    assert main(["predict", str(renas_dir), "--hash", "0" * 32]) == 2  # valid hash form, not in the table
+    assert (renas_dir / "predictor.json").read_text() == before
+
+
+def test_search_with_the_renas_strategy_and_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["search", "nasbench101", "--strategy", "renas", "--initial", "20", "--top-k", "5", "--rounds", "2",
+            "--pool", "1500", "--renas-epochs", "5", "--max-evals", "25", "--seed", "4", "--run", str(run), "--quiet"]
+    assert main(argv) == 0
+    assert main(["resume", str(run), "--max-evals", "30", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(run), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["strategy"] == "renas" and status["trials"]["done"] == 30
+    # 20 random cells, then two rounds of 5 predicted-best cells: the strategy is finished at 30
+    assert status["budget"]["max_evals"]["used"] == 30
