@@ -118,6 +118,17 @@ def _hash_chunks(mats: np.ndarray, labs: np.ndarray, pool, bar, chunk: int = 300
     return np.concatenate(out) if out else np.zeros(0, "S32")
 
 
+def _first_of_each(hashes: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct hash, in order (all of them when distinct)."""
+    from search_spaces.nasbench101.table import hex_to_digests
+
+    hi = np.ascontiguousarray(hex_to_digests(hashes)[:, :8]).view(">u8").ravel()
+    if len(np.unique(hi)) == len(hi):  # 64 distinct leading bits: every hash is distinct
+        return np.arange(len(hashes))
+    _, keep = np.unique(hashes, return_index=True)
+    return np.sort(keep)
+
+
 def _hash_job(job: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.asarray(hashing.hash_graphs(*job), dtype="S32")
 
@@ -155,8 +166,7 @@ def enumerate_cells(max_vertices: int = MAX_VERTICES, max_edges: int = MAX_EDGES
         for n, masks, mats, labs in plans:
             hashes = _hash_chunks(mats, labs, pool, bar)
             # the walk keeps the first graph of each hash (the same as the classes unless WL collides)
-            _, keep = np.unique(hashes, return_index=True)
-            keep.sort()
+            keep = _first_of_each(hashes)
             ops = np.full((len(keep), MAX_VERTICES), -3, np.int8)
             ops[:, :n] = labs[keep]
             parts.append((hashes[keep], np.full(len(keep), n, np.uint8), masks[keep].astype(np.uint32), ops))

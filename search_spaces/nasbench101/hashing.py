@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 try:  # CPython's built-in MD5 skips OpenSSL's per-call set-up: ~1.6x faster on short strings
     from _md5 import md5 as _md5
@@ -30,12 +31,12 @@ _BIG = np.int32(2**31 - 1)  # padding id, sorts after every real id
 _BAR, _QUOTE, _COMMA, _SPACE = ord("|"), ord("'"), ord(","), ord(" ")
 
 
+_HEX_PAIRS = np.stack([_HEX[np.arange(256) >> 4], _HEX[np.arange(256) & 15]], axis=1)  # byte -> 2 chars
+
+
 def _to_hex(digests: np.ndarray) -> np.ndarray:
     """uint8 [m, 16] digests -> uint8 [m, 32] lowercase hex characters."""
-    out = np.empty((len(digests), 32), np.uint8)
-    out[:, 0::2] = _HEX[digests >> 4]
-    out[:, 1::2] = _HEX[digests & 15]
-    return out
+    return _HEX_PAIRS[digests].reshape(len(digests), 32)
 
 
 def _rank(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,9 +75,9 @@ def hash_graphs(adjacency: np.ndarray, labels: np.ndarray) -> list[str]:
     if g == 0:
         return []
     # round 0: md5(str((out, in, label))) for each distinct triple
-    triple = np.stack([adj.sum(2), adj.sum(1), lab], -1).reshape(-1, 3)
-    uniq, inverse = np.unique(triple, axis=0, return_inverse=True)
-    texts = [str(tuple(int(x) for x in row)).encode() for row in uniq]
+    code = ((adj.sum(2) * 8 + adj.sum(1)) * 8 + (lab + 2)).ravel()  # (out, in, label) as one small int
+    uniq, inverse = np.unique(code, return_inverse=True)
+    texts = [str((int(c) // 64, int(c) // 8 % 8, int(c) % 8 - 2)).encode() for c in uniq]
     ids, table = _rank(np.frombuffer(b"".join(_md5(t).digest() for t in texts), np.uint8).reshape(-1, 16))
     flat_vid = ids[inverse.ravel()]
     adj_in = adj.transpose(0, 2, 1).reshape(g * n, n)  # adj_in[g*n + v, w] = edge w -> v
@@ -130,11 +131,15 @@ def _round_digests(rows: np.ndarray, table: np.ndarray, n: int) -> np.ndarray:
         idx = order[lo:hi]
         a, b = divmod(int(key), n + 1)
         sub = rows[idx]
-        buf = np.empty((len(idx), 32 * (a + b + 1) + 2), np.uint8)
-        buf[:, :32 * a] = table[sub[:, :a]].reshape(len(idx), -1)
+        m, width = len(idx), 32 * (a + b + 1) + 2
+        buf = np.empty((m, width), np.uint8)
+        # gather the hex strings straight into their places in each row (no temporaries)
+        np.take(table, sub[:, :a], axis=0, mode="clip",
+                out=as_strided(buf, shape=(m, a, 32), strides=(width, 32, 1)))
         buf[:, 32 * a] = _BAR
-        buf[:, 32 * a + 1:32 * (a + b) + 1] = table[sub[:, n:n + b]].reshape(len(idx), -1)
+        np.take(table, sub[:, n:n + b], axis=0, mode="clip",
+                out=as_strided(buf[:, 32 * a + 1:], shape=(m, b, 32), strides=(width, 32, 1)))
         buf[:, 32 * (a + b) + 1] = _BAR
-        buf[:, -32:] = table[sub[:, 2 * n]]
+        np.take(table, sub[:, 2 * n], axis=0, mode="clip", out=buf[:, -32:])
         digests[idx] = _md5_all(buf)
     return digests
