@@ -91,7 +91,14 @@ def hash_graphs(adjacency: np.ndarray, labels: np.ndarray) -> list[str]:
         ins = np.sort(np.where(adj_in[sub], nb, _BIG), axis=1)
         outs = np.sort(np.where(adj_out[sub], nb, _BIG), axis=1)
         rows = np.concatenate([ins, outs, flat_vid[sub, None]], axis=1)
-        ids, table = _rank(_round_digests(rows, table, n))
+        if count < 255:  # few labels (the first round): hash each distinct row once
+            small = np.where(rows == _BIG, 255, rows).astype(np.uint8)
+            _, first, inverse = np.unique(small.view(f"V{small.shape[1]}").ravel(), return_index=True,
+                                          return_inverse=True)
+            digests = _round_digests(rows[first], table, n)[inverse.ravel()]
+        else:
+            digests = _round_digests(rows, table, n)
+        ids, table = _rank(digests)
         if rep is None:
             flat_vid = ids
             if len(table) == count:  # refinement only splits: an equal count is a stable partition
