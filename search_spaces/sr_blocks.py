@@ -226,7 +226,8 @@ def mut_blocks(genome: dict, rng: np.random.Generator, *, rate: float | None = N
                type_probs: np.ndarray | None = None, use_probs: np.ndarray | None = None) -> dict:
     """Mutate slots: each gene of each slot changes with probability `rate` (default 1/slots).
 
-    `type_probs` [len(BLOCK_TYPES)] biases which type a changed slot takes; `use_probs` [slots] is the
+    A mutated type gene is redrawn from `type_probs` [len(BLOCK_TYPES)] (uniform when None), so it may
+    keep its type; a mutated hyper-parameter always changes. `use_probs` [slots] is the
     probability that a slot is used, and scales its used-bit flip: on with 2 p rate, off with
     2 (1 - p) rate (both equal `rate` at p = 1/2). At least one gene always changes.
     """
@@ -239,8 +240,11 @@ def mut_blocks(genome: dict, rng: np.random.Generator, *, rate: float | None = N
         flip = rate * 2 * (p_use if not b["used"] else 1 - p_use)
         if rng.random() < min(1.0, flip):
             b["used"], changed = 1 - b["used"], True
-        if rng.random() < rate:
-            b["type"], changed = _other(BLOCK_TYPES, b["type"], rng, type_probs), True
+        if rng.random() < rate:  # resample the type (credits: favoured types are drawn, and kept, more often)
+            p = np.full(len(BLOCK_TYPES), 1 / len(BLOCK_TYPES)) if type_probs is None else np.asarray(type_probs)
+            kind = BLOCK_TYPES[int(rng.choice(len(BLOCK_TYPES), p=p / p.sum()))]
+            changed = changed or kind != b["type"]
+            b["type"] = kind
         for gene, choices in (("convs", CONVS), ("growth", GROWTHS), ("out", OUTS)):
             if rng.random() < rate:
                 b[gene], changed = _other(choices, b[gene], rng), True

@@ -87,8 +87,7 @@ def imresize(image: np.ndarray, scale: float | None = None, *, size: tuple[int, 
         sh, sw = size[0] / h, size[1] / w
     wh = resize_weights(h, size[0], sh, antialias)
     ww = resize_weights(w, size[1], sw, antialias)
-    out = np.einsum("oh,chw->cow", wh, arr3.astype(np.float64))
-    out = np.einsum("cow,pw->cop", out, ww)
+    out = np.matmul(np.matmul(wh, arr3.astype(np.float64)), ww.T)
     if arr.dtype == np.uint8:
         out = np.clip(np.round(out), 0, 255).astype(np.uint8)
     if squeeze:
