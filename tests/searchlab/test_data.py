@@ -140,6 +140,11 @@ def test_cifar_python_batches(tmp_path, cifar):
         data = load_cifar10(path)
         assert torch.equal(data.train.x, cifar.train.x) and torch.equal(data.train.y, cifar.train.y)
         assert torch.equal(data.test.x, cifar.test.x) and data.num_classes == 10
+    archive = tmp_path / "cifar-10-python.tar.gz"  # the official download, read without extracting
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="cifar-10-batches-py")
+    data = load_classification(f"cifar10:{archive}")
+    assert torch.equal(data.train.x, cifar.train.x) and torch.equal(data.test.y, cifar.test.y)
 
 
 def test_cifar_binary_batches(tmp_path, cifar):
