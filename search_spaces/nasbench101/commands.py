@@ -88,17 +88,24 @@ def stats(db: str | None, top: int = 5) -> dict:
     }
 
 
-def enumerate_to(out: str | None, progress: bool = True, workers: int = 1) -> dict:
-    """Run the enumeration, compare with the bundled table, optionally write the cells."""
+def enumerate_to(out: str | None, progress: bool = True, workers: int = 1, max_vertices: int = 7) -> dict:
+    """Run the enumeration, compare with the bundled table (whole space only), optionally write the cells."""
     from search_spaces.nasbench101.enumeration import enumerate_cells
 
+    if out and Path(out).suffix not in (".jsonl", ".npz"):
+        raise ConfigError(f"--out {out}: use a .npz (arrays) or .jsonl (one cell per line) file name")
     start = time.perf_counter()
-    result = enumerate_cells(progress=progress, workers=workers)
+    result = enumerate_cells(max_vertices=max_vertices, progress=progress, workers=workers)
     seconds = time.perf_counter() - start
     ordered = result.sorted_by_hash()
+    counts = result.cumulative_counts()[:max_vertices - 1]
     summary = {"cells": int(len(result.hashes)), "labelled_graphs": int(result.labelled_graphs),
-               "cumulative_unique_by_max_vertices": dict(zip(range(2, 8), result.cumulative_counts())),
+               "cumulative_unique_by_max_vertices": dict(zip(range(2, max_vertices + 1), counts)),
                "seconds": round(seconds, 2)}
+    if max_vertices < 7:
+        if out:
+            summary["out"] = write_enumeration(ordered, out)
+        return summary
     try:
         bundled = load_table()
         same = (len(bundled) == len(ordered.hashes)

@@ -50,3 +50,17 @@ def test_stats_and_draw(capsys, tmp_path):
     assert cli.main(["nasbench101", "draw", "--hash", ROW0, "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli.main(["nasbench101", "draw", "--hash", ROW0, "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_enumerate_small_space_to_jsonl(capsys, tmp_path):
+    out = tmp_path / "cells.jsonl"
+    assert cli.main(["nasbench101", "enumerate", "--max-vertices", "5", "--workers", "1", "--quiet",
+                     "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["labelled_graphs"] == 3364 and summary["cells"] == 2532
+    assert list(summary["cumulative_unique_by_max_vertices"].values()) == [1, 7, 91, 2532]
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2532
+    first = json.loads(lines[0])
+    assert set(first) == {"hash", "matrix", "ops"} and first["ops"][0] == "input"
+    assert cli.main(["nasbench101", "enumerate", "--max-vertices", "3", "--out", str(tmp_path / "x.csv")]) == 2
