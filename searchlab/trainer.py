@@ -260,10 +260,8 @@ class EpochBatches:
         if self.resident:
             self.x = data.x.to(device)
             self.y = data.y.to(device)
-        else:
+        else:  # batches are pinned one at a time by the DataLoader
             self.x, self.y = data.x, data.y
-            if device.type == "cuda":
-                self.x, self.y = self.x.pin_memory(), self.y.pin_memory()
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         perm = torch.randperm(self.n, generator=self.gen)
