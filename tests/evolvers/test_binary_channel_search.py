@@ -204,3 +204,28 @@ def test_failed_candidates_lose_and_the_search_goes_on(space):
     assert len(ga.ask(10)) == 3
     with pytest.raises(RuntimeError, match="did not ask"):
         ga.tell([0] * 6, synthetic([0] * 6))
+
+
+@pytest.mark.slow
+def test_stopped_search_resumes_to_the_same_trials(tmp_path, capsys):
+    common = ["--net", "vgg-small", "--data", f"imagefolder:{MINI}", "--width-scale", "0.0625", "--population", "3",
+              "--generations", "2", "--epochs-per-candidate", "1", "--train-size", "60", "--val-size", "20",
+              "--batch-size", "32", "--device", "cpu", "--quiet", "--json", "--no-finalize"]
+    code, _, err = _cli(capsys, "search", "binary", *common, "--run", tmp_path / "whole")
+    assert code == 0, err
+    code, _, err = _cli(capsys, "search", "binary", *common, "--max-evals", "2", "--run", tmp_path / "split")
+    assert code == 0, err  # stopped by the budget in the middle of generation 0
+    code, stdout, err = _cli(capsys, "resume", tmp_path / "split", "--max-evals", "100", "--quiet", "--json",
+                             "--no-finalize")
+    assert code == 0 and json.loads(stdout)["stopped_by"] == "finished", err
+    from searchlab.run_store import RunStore
+
+    def trials(run):
+        store = RunStore.open(run)
+        try:
+            return [(t.key, t.result.objectives) for t in store.trials()]
+        finally:
+            store.close()
+
+    assert trials(tmp_path / "split") == trials(tmp_path / "whole")
+    assert len(trials(tmp_path / "whole")) == 5
