@@ -5,7 +5,9 @@ MNIST digits with the shared trainer (`--evaluator train`), one CPU thread per t
 evaluates the same cells with the same seeds through the backends the engine uses: `RayBackend` (one
 actor per worker on one local Ray instance) and, as the baseline of what the machine gives right now,
 the local process pool (`ProcessBackend`). The clock starts after one warm-up trial per worker, so
-start-up is not counted. Results of all settings must agree exactly.
+start-up is not counted. Results of all settings must agree exactly. Besides throughput it prints how
+many trials were running on average (sum of trial seconds / elapsed): close to the worker count
+means the backend kept every worker busy, whatever share of the CPUs the machine gave each trial.
 
     python bench/ray_throughput.py                          # 12 trials on the MNIST fixture
     python bench/ray_throughput.py --trials 24 --data mnist:../shared/data/mnist --train-size 2000
@@ -105,8 +107,10 @@ def main() -> None:
                     seconds, results = measure(kind, workers, genomes, cfg, Path(tmp))
                     timings[(kind, workers)].append(seconds)
                     outcomes[(kind, workers)] = [(r.status, r.objectives.get("accuracy")) for r in results]
+                    busy = sum(r.cost.get("seconds", 0.0) for r in results)
                     print(f"{kind:9s} {workers} worker(s): {args.trials} trials in {seconds:6.1f} s "
-                          f"({60 * args.trials / seconds:.1f} trials/min)", flush=True)
+                          f"({60 * args.trials / seconds:.1f} trials/min; {busy / seconds:.2f} trials running on "
+                          f"average, {busy / args.trials:.2f} s per trial)", flush=True)
     finally:
         ray.shutdown()
     print(f"machine: load average {os.getloadavg()[0]:.1f} at the end")
