@@ -28,7 +28,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -531,18 +531,21 @@ class MaskedFitness:
 # --------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def cpu_latency_ms(model: nn.Module, input_shape: list[int], repeats: int = 30, batch: int = 1) -> float:
-    """Median wall time of one forward pass on the CPU, in milliseconds."""
-    model = model.cpu().eval()
+def cpu_latency_ms(models: list[nn.Module], input_shape: list[int], repeats: int = 30, batch: int = 1) -> list[float]:
+    """Median CPU wall time of one forward pass of each model, in ms. The models take turns within every
+    round, so load from other processes falls on all of them alike."""
+    models = [m.cpu().eval() for m in models]
     x = torch.zeros([batch] + list(input_shape[1:]))
-    for _ in range(3):
-        model(x)
-    times = []
+    for m in models:
+        for _ in range(3):
+            m(x)
+    times: list[list[float]] = [[] for _ in models]
     for _ in range(repeats):
-        t = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t)
-    return 1000.0 * float(np.median(times))
+        for i, m in enumerate(models):
+            t = time.perf_counter()
+            m(x)
+            times[i].append(time.perf_counter() - t)
+    return [1000.0 * float(np.median(t)) for t in times]
 
 
 def plot_filters(kept: dict[str, list[int]], path: Path, title: str) -> Path:
@@ -636,9 +639,8 @@ def finalize(space: FilterMaskSpace, evaluator: MaskedFitness, best: dict, ctx: 
     flops_before, flops_after = measured_flops(base, example), measured_flops(pruned, example)
     params_before = sum(p.numel() for p in base.parameters())
     params_after = sum(p.numel() for p in pruned.parameters())
-    lat_before, lat_after = cpu_latency_ms(base, problem.input_shape), cpu_latency_ms(pruned, problem.input_shape)
-    lat64_before = cpu_latency_ms(base, problem.input_shape, repeats=10, batch=64)
-    lat64_after = cpu_latency_ms(pruned, problem.input_shape, repeats=10, batch=64)
+    lat_before, lat_after = cpu_latency_ms([base, pruned], problem.input_shape, repeats=50)
+    lat64_before, lat64_after = cpu_latency_ms([base, pruned], problem.input_shape, repeats=20, batch=64)
     kept = space.kept_per_layer(genome)
     report = {
         "model": cfg.model, "data": cfg.data, "best_trial": best["id"], "genome": genome,
