@@ -11,7 +11,7 @@ import numpy as np
 
 from search_spaces.nasbench101 import spec as nb_spec
 from search_spaces.nasbench101.table import Table, check_hash, load_table
-from searchlab.errors import ConfigError, DataError, InvalidArchitecture
+from searchlab.errors import ConfigError, DataError
 
 
 def parse_spec_arg(text: str) -> dict:
@@ -150,10 +150,7 @@ def draw(db: str | None, hash_text: str | None, spec_text: str | None, out: str)
     if not out.lower().endswith(".png"):
         raise ConfigError(f"--out {out}: give a .png file name")
     table = load_table(db)
-    try:
-        h, genome = resolve_cell(table, hash_text, spec_text)
-    except InvalidArchitecture:
-        raise
+    h, genome = resolve_cell(table, hash_text, spec_text)
     i = table.index_of(h)
     acc = float(table.test_accuracy[i])
     draw_cell(genome, out, title=f"{h}  test accuracy {acc:.4f}")

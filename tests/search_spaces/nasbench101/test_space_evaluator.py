@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from search_spaces.nasbench101.evaluator import TableEvaluator, TableEvaluatorCo
 from search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
 from search_spaces.nasbench101.table import load_table
 from searchlab.errors import ConfigError
-from searchlab.protocols import Context, Result
+from searchlab.protocols import Context
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +94,9 @@ def test_random_and_evolution_search_end_to_end(nb101_cache, tmp_path, capsys):
     for strategy in ("random", "evolution"):
         run = tmp_path / strategy
         rc = cli.main(["search", "nasbench101", "--strategy", strategy, "--max-evals", "40", "--seed", "3",
-                       "--run", str(run), "--quiet"])
+                       "--run", str(run), "--quiet", "--json"])
         assert rc == 0
-        out = capsys.readouterr().out
-        assert "rank_in_table" in out and "best_accuracy" in out
-    table = load_table()
-    assert isinstance(table.rank_of(0.9), int)
-    assert Result("ok", {"accuracy": 1.0}).ok
+        final = json.loads(capsys.readouterr().out)["final"]
+        assert final["cells_in_table"] == 423_624
+        assert final["rank_in_table"] == load_table().rank_of(final["best_accuracy"])
+        assert final["rank_in_table"] < 423_624 // 10  # 40 queries reach the top 10% of the table
