@@ -2,8 +2,8 @@
 
 Two views of the same table:
 
-* numpy arrays for whole-table work (predictors encode all cells at once), loaded from the compact
-  package file `nb101_cells.npz` in well under a second:
+* numpy arrays for whole-table work (predictors encode all cells at once), read on first use from
+  the compact package file `nb101_cells.npz` in well under a second:
 
     t = load_table()                 # or load_table("my.sqlite") for an imported official release
     t.hashes                         # str [N], sorted; row i is the cell with the i-th smallest hash
