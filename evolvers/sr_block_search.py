@@ -529,6 +529,7 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
     net, stats = evaluator.train(genome, seed=ctx.seed, device=str(device), epochs=evaluator.config.final_epochs,
                                  desc="final training")
     run_dir = Path(ctx.run_dir) if ctx.run_dir else Path(".")
+    run_dir.mkdir(parents=True, exist_ok=True)
     info = space.describe(genome)
     summary: dict[str, Any] = {"trial": best_trial["id"], "layout": info["layout"], "params": info["params"],
                                "mult_adds_G": round(info["mult_adds"] / 1e9, 3), "scale": space.scale,

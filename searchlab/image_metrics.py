@@ -63,11 +63,15 @@ def psnr(sr: torch.Tensor, hr: torch.Tensor, *, border: int = 0, y_channel: bool
     return 10.0 * torch.log10(data_range ** 2 / mse.clamp_min(1e-12))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
     g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]
+    return g / g.sum()
+
+
+def _blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """The 11x11 Gaussian filter, 'valid' region, as two 1-D passes (the window is separable)."""
+    return F.conv2d(F.conv2d(x, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
 
 
 def ssim(sr: torch.Tensor, hr: torch.Tensor, *, border: int = 0, y_channel: bool = True,
@@ -82,12 +86,12 @@ def ssim(sr: torch.Tensor, hr: torch.Tensor, *, border: int = 0, y_channel: bool
         raise ValueError(f"SSIM needs images of at least 11x11 after shaving, got {h}x{w}")
     a = a.reshape(n * c, 1, h, w)
     b = b.reshape(n * c, 1, h, w)
-    win = _gaussian_window().to(a.device)
+    g = _gaussian_1d().to(a.device)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = F.conv2d(a, win), F.conv2d(b, win)
-    var_a = F.conv2d(a * a, win) - mu_a ** 2
-    var_b = F.conv2d(b * b, win) - mu_b ** 2
-    cov = F.conv2d(a * b, win) - mu_a * mu_b
+    mu_a, mu_b = _blur(a, g), _blur(b, g)
+    var_a = _blur(a * a, g) - mu_a ** 2
+    var_b = _blur(b * b, g) - mu_b ** 2
+    cov = _blur(a * b, g) - mu_a * mu_b
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
     values = ssim_map.reshape(n, c, -1).mean(dim=(1, 2))
     return values if batched else values[0]

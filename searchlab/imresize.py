@@ -6,9 +6,9 @@ other border rules, which moves PSNR by tenths of a dB. This module reproduces M
 the Keys cubic kernel (a = -0.5), a kernel stretched by 1/scale when shrinking (antialiasing),
 symmetric border mirroring, and one separable pass per dimension (rows first).
 
-Each pass is a dense (out x in) weight matrix, so resizing is two matrix products; the same
-matrices work on numpy arrays and, through `resize_matrices`, on torch tensors on any device
-(differentiable, used as a network's bicubic skip connection).
+Each pass sums a few weighted taps per output pixel (numpy); `resize_matrices` gives the same weights
+as dense (out x in) matrices for torch tensors on any device (differentiable, used as a network's
+bicubic skip connection).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def cubic(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def _weights_cached(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+def _taps(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(input indices, weights), both [out_len, taps]: which input pixels make each output pixel."""
     kernel_width = 4.0
     if scale < 1 and antialias:
         kernel = lambda t: scale * cubic(scale * t)  # noqa: E731 - the stretched kernel
@@ -45,17 +46,27 @@ def _weights_cached(in_len: int, out_len: int, scale: float, antialias: bool) ->
     w = w / w.sum(axis=1, keepdims=True)
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
     idx0 = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    matrix = np.zeros((out_len, in_len), dtype=np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_len), taps), idx0.ravel()), w.ravel())
-    matrix.setflags(write=False)
-    return matrix
+    idx0.setflags(write=False)
+    w.setflags(write=False)
+    return idx0, w
 
 
 def resize_weights(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
     """The (out_len x in_len) matrix that resizes one dimension the way MATLAB does."""
     if in_len < 1 or out_len < 1:
         raise ValueError(f"cannot resize a length-{in_len} dimension to length {out_len}")
-    return _weights_cached(int(in_len), int(out_len), float(scale), bool(antialias))
+    idx, w = _taps(int(in_len), int(out_len), float(scale), bool(antialias))
+    matrix = np.zeros((out_len, in_len), dtype=np.float64)
+    np.add.at(matrix, (np.repeat(np.arange(out_len), idx.shape[1]), idx.ravel()), w.ravel())
+    return matrix
+
+
+def _resize_axis(arr: np.ndarray, axis: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+    """Resize one axis of a float64 array by summing its few weighted taps (cost ~ taps, not length)."""
+    idx, w = _taps(arr.shape[axis], int(out_len), float(scale), bool(antialias))
+    moved = np.moveaxis(arr, axis, -1)                   # [..., in]
+    out = (moved[..., idx] * w).sum(axis=-1)             # [..., out, taps] -> [..., out]
+    return np.moveaxis(out, -1, axis)
 
 
 def output_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -85,9 +96,10 @@ def imresize(image: np.ndarray, scale: float | None = None, *, size: tuple[int, 
         sh = sw = float(scale)
     else:
         sh, sw = size[0] / h, size[1] / w
-    wh = resize_weights(h, size[0], sh, antialias)
-    ww = resize_weights(w, size[1], sw, antialias)
-    out = np.matmul(np.matmul(wh, arr3.astype(np.float64)), ww.T)
+    if min(size) < 1:
+        raise ValueError(f"cannot resize a {h}x{w} image to {size[0]}x{size[1]}")
+    out = _resize_axis(arr3.astype(np.float64), 1, size[0], sh, antialias)   # rows first, as MATLAB
+    out = _resize_axis(out, 2, size[1], sw, antialias)
     if arr.dtype == np.uint8:
         out = np.clip(np.round(out), 0, 255).astype(np.uint8)
     if squeeze:
