@@ -542,8 +542,10 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
         bicubic = score_images(None, lrs, hrs, space.scale)
         summary["sets"][name] = {"images": len(hrs), "searched": searched, "bicubic": bicubic}
         if not picture_done:
-            side_by_side(run_dir / "sr_comparison.png", upscale_bicubic(lrs[0], space.scale),
-                         super_resolve(net, lrs[0], device), hrs[0])
+            bic, sr = upscale_bicubic(lrs[0], space.scale), super_resolve(net, lrs[0], device)
+            titles = (f"bicubic {float(psnr(bic, hrs[0], border=space.scale)):.2f} dB",
+                      f"searched {float(psnr(sr, hrs[0], border=space.scale)):.2f} dB", f"HR ({name})")
+            side_by_side(run_dir / "sr_comparison.png", bic, sr, hrs[0], titles=titles)
             summary["picture"] = str(run_dir / "sr_comparison.png")
             picture_done = True
     summary["model"] = str(export_model(net.cpu(), genome, space, run_dir / "model"))
