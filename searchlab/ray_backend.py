@@ -129,7 +129,8 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {host_port} ({exc.strerror or exc}); start it with "
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"cannot reach the Ray cluster at {host_port} ({reason}); start it with "
                           f"`ray start --head --port {port or 6379}` there, or omit --ray-address for a local "
                           f"instance") from None
 

@@ -60,6 +60,20 @@ def test_options_are_checked_with_one_line_messages():
         check_device("cpu", RayOptions(gpus_per_trial=1))
 
 
+def test_auto_address_is_found_or_explained(monkeypatch, tmp_path):
+    from searchlab.ray_backend import resolve_address
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="found no Ray cluster on this machine"):
+        resolve_address("auto")
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.1.2.3:6379\n")   # written by `ray start --head`
+    assert resolve_address("auto") == "10.1.2.3:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert resolve_address("auto") == "head:10001"
+    assert resolve_address("ray://other:10001") == "other:10001"
+
+
 def test_a_trial_uses_exactly_the_gpus_ray_assigned(monkeypatch):
     monkeypatch.delenv("RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES", raising=False)
     assert assigned_device([]) == "cpu"
