@@ -14,6 +14,7 @@ import math
 import os
 import re
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def resolve_address(address: str) -> str:
     """HOST:PORT of a cluster address; `auto` is $RAY_ADDRESS or the cluster `ray start` made on this machine."""
     if address == "auto":
         found = os.environ.get("RAY_ADDRESS", "").strip()
-        current = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
+        current = Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if not found and current.is_file():
             found = current.read_text().strip()
         if not found:
