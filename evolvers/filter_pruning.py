@@ -531,11 +531,12 @@ class MaskedFitness:
 # --------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def cpu_latency_ms(models: list[nn.Module], input_shape: list[int], repeats: int = 30, batch: int = 1) -> list[float]:
-    """Median CPU wall time of one forward pass of each model, in ms. The models take turns within every
-    round, so load from other processes falls on all of them alike."""
+def cpu_latency_ms(models: list[nn.Module], x: torch.Tensor, repeats: int = 30) -> list[float]:
+    """Best CPU wall time of one forward pass of each model on the batch `x`, in ms, over `repeats` rounds
+    in which the models take turns. The minimum is the run least disturbed by other processes (the median
+    swings several-fold on a shared machine)."""
     models = [m.cpu().eval() for m in models]
-    x = torch.zeros([batch] + list(input_shape[1:]))
+    x = x.cpu()
     for m in models:
         for _ in range(3):
             m(x)
@@ -545,7 +546,7 @@ def cpu_latency_ms(models: list[nn.Module], input_shape: list[int], repeats: int
             t = time.perf_counter()
             m(x)
             times[i].append(time.perf_counter() - t)
-    return [1000.0 * float(np.median(t)) for t in times]
+    return [1000.0 * float(np.min(t)) for t in times]
 
 
 def plot_filters(kept: dict[str, list[int]], path: Path, title: str) -> Path:
@@ -639,8 +640,11 @@ def finalize(space: FilterMaskSpace, evaluator: MaskedFitness, best: dict, ctx: 
     flops_before, flops_after = measured_flops(base, example), measured_flops(pruned, example)
     params_before = sum(p.numel() for p in base.parameters())
     params_after = sum(p.numel() for p in pruned.parameters())
-    lat_before, lat_after = cpu_latency_ms([base, pruned], problem.input_shape, repeats=50)
-    lat64_before, lat64_after = cpu_latency_ms([base, pruned], problem.input_shape, repeats=20, batch=64)
+    from searchlab.trainer import to_float
+
+    images = to_float(problem.test.x[:64])
+    lat_before, lat_after = cpu_latency_ms([base, pruned], images[:1], repeats=50)
+    lat64_before, lat64_after = cpu_latency_ms([base, pruned], images, repeats=20)
     kept = space.kept_per_layer(genome)
     report = {
         "model": cfg.model, "data": cfg.data, "best_trial": best["id"], "genome": genome,
