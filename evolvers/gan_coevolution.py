@@ -377,19 +377,13 @@ def finetune(space: cg.CycleganSpace, small: dict[str, cg.ResnetGenerator], *, s
         if s in space.discriminators:
             modules[f"D_{s}"] = copy.deepcopy(space.discriminators[s])
     full = {s: space.generators[s].to(dev).eval() for s in sides}
-    data = {s: space.images[f"train{s}"] for s in cg.SIDES if len(space.images.get(f"train{s}", ()))}
+    pool = {s: x for s, x in space.train_pool.items() if len(x)}
     mse, l1 = nn.MSELoss(), nn.L1Loss()
 
     def batches() -> Iterator[dict[str, torch.Tensor]]:
         gen = torch.Generator().manual_seed(int(seed))
         for _ in range(steps):
-            batch = {}
-            for s, imgs in data.items():
-                x = cg.to_unit(imgs[torch.randint(len(imgs), (batch_size,), generator=gen)])
-                flip = torch.rand(batch_size, generator=gen) < 0.5
-                x[flip] = x[flip].flip(-1)
-                batch[s] = x.to(dev)
-            yield batch
+            yield {s: cg.to_unit(cg.random_crops(x, space.crop, batch_size, gen)).to(dev) for s, x in pool.items()}
 
     def loss_fn(m: nn.ModuleDict, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         total = torch.zeros((), device=dev)

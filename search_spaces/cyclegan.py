@@ -396,41 +396,56 @@ def pruned_shape(gen: ResnetGenerator, bits: str) -> ResnetGenerator:
 # images (CycleGAN folder layout)
 # ------------------------------------------------------------------------------------------------
 
-def _stack(images: list[torch.Tensor], crop: int, where: str) -> torch.Tensor:
+def center_crop(x: torch.Tensor, crop: int, where: str = "the images") -> torch.Tensor:
+    """The central crop x crop window of uint8 images [N,3,H,W] (all of them when crop is 0)."""
+    if not crop or len(x) == 0:
+        return x
+    h, w = x.shape[2:]
+    if crop > min(h, w):
+        raise DataError(f"--crop {crop} is larger than the images in {where} ({w}x{h}); use at most {min(h, w)}")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[:, :, top:top + crop, left:left + crop].contiguous()
+
+
+def _stack(images: list[torch.Tensor], where: str) -> torch.Tensor:
     if not images:
-        return torch.empty(0, 3, max(crop, 1), max(crop, 1), dtype=torch.uint8)
+        return torch.empty(0, 3, 1, 1, dtype=torch.uint8)
     sizes = {tuple(im.shape[1:]) for im in images}
     if len(sizes) > 1:
         shown = ", ".join(f"{w}x{h}" for h, w in sorted(sizes)[:3])
         raise DataError(f"images of mixed sizes in {where} ({shown}); resize them to one size first")
-    x = torch.stack(images)
-    if crop:
-        h, w = x.shape[2:]
-        if crop > min(h, w):
-            raise DataError(f"--crop {crop} is larger than the images in {where} ({w}x{h}); use at most {min(h, w)}")
-        top, left = (h - crop) // 2, (w - crop) // 2
-        x = x[:, :, top:top + crop, left:left + crop]
-    return x.contiguous()
+    return torch.stack(images)
 
 
 def read_unpaired(path: str | Path, crop: int = 0) -> dict[str, torch.Tensor]:
     """uint8 [N,3,H,W] tensors for trainA/trainB/testA/testB, centre-cropped to `crop` when > 0.
 
-    Reads with the shared CycleGAN folder reader; all images must share one size (the generators are
-    scored on batches of them).
+    Reads with the shared CycleGAN folder reader; the images of one folder must share one size (the
+    generators are scored on them as one tensor).
     """
     from searchlab.data import load_unpaired
 
     parts = load_unpaired(path)
-    out = {name: _stack(list(images), crop, f"{Path(path) / name}") for name, images in parts.items()}
-    shapes = {tuple(v.shape[1:]) for v in out.values() if len(v)}
-    if len(shapes) > 1:
-        raise DataError(f"images of mixed sizes across the folders of {path}: "
-                        f"{sorted(f'{s[2]}x{s[1]}' for s in shapes)}; resize them to one size or pass --crop")
+    out = {name: center_crop(_stack(list(images), f"{Path(path) / name}"), crop, f"{Path(path) / name}")
+           for name, images in parts.items()}
     for side in SIDES:
         if len(out[f"train{side}"]) == 0:
             raise DataError(f"{Path(path) / f'train{side}'} holds no images; put the domain-{side} images there")
     return out
+
+
+def random_crops(images: torch.Tensor, crop: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n random crop x crop windows (of random images) with random horizontal flips, as CycleGAN trains."""
+    h, w = images.shape[2:]
+    crop = crop or min(h, w)
+    out = []
+    for _ in range(n):
+        i = int(torch.randint(len(images), (), generator=gen))
+        top = int(torch.randint(h - crop + 1, (), generator=gen))
+        left = int(torch.randint(w - crop + 1, (), generator=gen))
+        x = images[i, :, top:top + crop, left:left + crop]
+        out.append(x.flip(-1) if bool(torch.rand((), generator=gen) < 0.5) else x)
+    return torch.stack(out)
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -517,9 +532,12 @@ class CycleganSpace:
 
     def __init__(self, generators: dict[str, ResnetGenerator], discriminators: dict[str, PatchDiscriminator],
                  images: dict[str, torch.Tensor], *, init_keep: float = 0.5, min_compression: float = 1.0,
-                 flops_size: int = 256, config: CycleganConfig | None = None) -> None:
+                 flops_size: int = 256, config: CycleganConfig | None = None,
+                 train_pool: dict[str, torch.Tensor] | None = None, crop: int = 0) -> None:
         self.generators, self.discriminators, self.images = generators, discriminators, images
-        self.config = config
+        self.config, self.crop = config, crop
+        # fine-tuning draws random crops from the uncropped training images
+        self.train_pool = train_pool or {s: images[f"train{s}"] for s in SIDES if f"train{s}" in images}
         self.sides = tuple(s for s in SIDES if s in generators)
         self.init_keep, self.min_compression, self.flops_size = init_keep, min_compression, flops_size
         self._full = {s: describe_generator(g, flops_size) for s, g in generators.items()}
@@ -529,9 +547,10 @@ class CycleganSpace:
         paths = find_checkpoints(config.checkpoints)
         gens = {s: load_generator(paths["G_" + s]) for s in SIDES if "G_" + s in paths}
         discs = {s: load_discriminator(paths["D_" + s]) for s in SIDES if "D_" + s in paths and s in gens}
-        images = read_unpaired(config.data, config.crop)
+        raw = read_unpaired(config.data)
+        images = {name: center_crop(x, config.crop, str(Path(config.data) / name)) for name, x in raw.items()}
         return cls(gens, discs, images, init_keep=config.init_keep, min_compression=config.min_compression,
-                   config=config)
+                   config=config, train_pool={s: raw[f"train{s}"] for s in SIDES}, crop=config.crop)
 
     def other(self, side: str) -> str | None:
         o = "B" if side == "A" else "A"

@@ -237,3 +237,22 @@ def test_shared_horse2zebra_sample_reads_at_small_crops():
     crops = cg.read_unpaired(SHARED_H2Z, crop=48)
     assert tuple(crops["testB"].shape) == (1, 3, 48, 48)
     assert torch.equal(crops["testB"], full["testB"][:, :, 104:152, 104:152])  # the centre
+
+
+def test_random_crops_are_windows_of_the_training_images():
+    images = cg.read_unpaired(MINI)["trainA"]
+    crops = cg.random_crops(images, 16, 6, torch.Generator().manual_seed(0))
+    assert tuple(crops.shape) == (6, 3, 16, 16)
+    again = cg.random_crops(images, 16, 6, torch.Generator().manual_seed(0))
+    assert torch.equal(crops, again)
+
+    def found(c):
+        for im in images:
+            for cand in (c, c.flip(-1)):
+                windows = im.unfold(1, 16, 1).unfold(2, 16, 1)  # [3, H-15, W-15, 16, 16]
+                if (windows == cand[:, None, None]).all(0).all(-1).all(-1).any():
+                    return True
+        return False
+
+    assert all(found(c) for c in crops)
+    assert len({c.float().sum().item() for c in crops}) > 1
