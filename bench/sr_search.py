@@ -58,6 +58,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--reuse", action="store_true", help="keep the searches already in --out; redo the final trainings")
     p.add_argument("--gpu", action="store_true", help="paper-sized: g0 32, 300k:330k, longer training")
     args = p.parse_args()
     if args.gpu:
@@ -79,9 +80,12 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # the two searches run side by side (one thread each), same seed and budget
-    jobs = {"credits": start_search(out, "credits", args, []),
-            "no_credits": start_search(out, "no_credits", args, ["--no-credits"])}
-    runs = {name: finish_search(name, job) for name, job in jobs.items()}
+    if args.reuse and all((out / n / "run.sqlite").exists() for n in ("credits", "no_credits")):
+        runs = {n: json.loads((out / "report.json").read_text())[n]["search"] for n in ("credits", "no_credits")}
+    else:
+        jobs = {"credits": start_search(out, "credits", args, []),
+                "no_credits": start_search(out, "no_credits", args, ["--no-credits"])}
+        runs = {name: finish_search(name, job) for name, job in jobs.items()}
 
     space = SRBlockSpace(scale=2, g0=args.g0, params=args.params)
     evaluator = SRProxyEvaluator(space, SRProxyConfig(train=str(DATA / "BSD68"), patch=args.patch,
@@ -107,7 +111,8 @@ def main() -> None:
         best = best_trial(trials, config["objectives"])
         strategy_state = store.last_snapshot().state
         store.close()
-        report[name] = {"evaluated": runs[name].get("evaluated"), "search_seconds": runs[name]["wall_seconds"],
+        report[name] = {"search": runs[name], "evaluated": runs[name].get("evaluated"),
+                        "search_seconds": runs[name]["wall_seconds"],
                         "best_proxy_psnr": best.result.objectives["psnr"],
                         "proxy_psnr_per_generation": [h["best_psnr"] for h in strategy_state["history"]],
                         "type_credit": strategy_state["type_credit"],
@@ -128,8 +133,9 @@ def main() -> None:
     for name in ("credits", "no_credits"):
         r = report[name]
         print(f"{name:10s} best proxy PSNR per generation: {np.round(r['proxy_psnr_per_generation'], 3).tolist()}")
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
-    print(f"\nwritten {out / 'report.json'}")
+    name = "report.json" if not args.reuse else f"report-final{args.final_epochs:g}.json"
+    (out / name).write_text(json.dumps(report, indent=1, default=float))
+    print(f"\nwritten {out / name}")
 
 
 if __name__ == "__main__":
