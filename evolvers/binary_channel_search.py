@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -398,7 +400,6 @@ def pareto_plot(points: list[dict], path: Path, *, best_key: str | None, budget:
 
 def _save_model(model: Any, info: dict, run_dir: Path, stem: str) -> None:
     """Weights as safetensors, the network's description as JSON, each written atomically."""
-    import os
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -432,6 +433,10 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
     best = max(in_budget, key=lambda p: p["fitness"])
     plot = pareto_plot(points, run_dir / "pareto.png", best_key=best["key"], budget=budget,
                        title=f"binary {space.net}: {len(points)} candidates")
+    summary = {"best_ratios": best["ratios"], "best_key": best["key"], "best_search_accuracy": best["accuracy"],
+               "best_cost_ratio": best["cost_ratio"], "pareto_plot": str(plot)}
+    if not isinstance(evaluator, BinaryTrainEvaluator):  # another evaluator: nothing to train here
+        return summary
     ec = evaluator.config
     jobs = [("best", best["ratios"], True)]
     if ec.compare_baselines:
@@ -440,7 +445,7 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
     final_size = ec.final_train_size or ec.train_size
     results = {}
     for name, ratios, binary in tqdm(jobs, desc="final training", disable=not ctx.verbose and len(jobs) == 1,
-                                     file=__import__("sys").stderr):
+                                     file=sys.stderr):
         model, m = evaluator.train(ratios, binary=binary, epochs=ec.final_epochs, seed=ctx.seed, device=ctx.device,
                                    train_size=final_size, test=True)
         m["cost_ratio"] = m["flops_bops64"] / space.base_cost()
@@ -449,9 +454,7 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
             _save_model(model, {"net": space.net, "ratios": ratios, "binary": True, "act": space.config.act,
                                 "width_scale": space.config.width_scale, "image_size": space.config.image_size,
                                 "widths": getattr(model, "widths", None), **m}, run_dir, "best_model")
-    summary = {"best_ratios": best["ratios"], "best_key": best["key"], "best_search_accuracy": best["accuracy"],
-               "best_cost_ratio": best["cost_ratio"], "pareto_plot": str(plot),
-               "final_model": str(run_dir / "best_model.safetensors")}
+    summary["final_model"] = str(run_dir / "best_model.safetensors")
     top = sorted(in_budget, key=lambda p: p["fitness"], reverse=True)[:5]
     summary["top_codes"] = [{"ratios": p["ratios"], "accuracy": round(p["accuracy"], 4),
                              "cost_ratio": round(p["cost_ratio"], 3)} for p in top]
@@ -465,7 +468,6 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
         summary["gap_closed"] = (s - b) / (f - b) if f > b else None
     tmp = run_dir / "final.json.tmp"
     tmp.write_text(json.dumps({"summary": summary, "models": results, "candidates": points}, indent=2, default=str))
-    import os
     os.replace(tmp, run_dir / "final.json")
     return summary
 
