@@ -395,13 +395,24 @@ def _cached_splits(data_spec: str, image_size: int, test_size: int, train_size: 
     return train, val, test, data.num_classes
 
 
-def _pretrain(model: nn.Module, cfg: PruneConfig, train, ctx: Context) -> dict:
+def _split_digest(*parts) -> str:
+    """A fingerprint of the split images and their order: stored weights are reused only for the same split."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(part.x.numpy().tobytes())
+        h.update(part.y.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _pretrain(model: nn.Module, cfg: PruneConfig, train, val, ctx: Context) -> dict:
     """Train the model once per run; the weights go to the run directory so resume reuses them."""
     from searchlab.trainer import TrainConfig, train_classifier
 
     key = {"model": cfg.model, "data": cfg.data, "image_size": cfg.image_size, "test_size": cfg.test_size,
            "train_size": cfg.train_size, "val_size": cfg.val_size, "epochs": cfg.pretrain_epochs, "lr": cfg.lr,
-           "batch_size": cfg.batch_size, "seed": ctx.seed}
+           "batch_size": cfg.batch_size, "seed": ctx.seed, "split": _split_digest(train, val)}
     weights = meta = None
     if ctx.run_dir is not None:
         weights, meta = Path(ctx.run_dir) / "pretrained.safetensors", Path(ctx.run_dir) / "pretrained.json"
@@ -437,7 +448,7 @@ def make_space(cfg: PruneConfig, ctx: Context) -> FilterMaskSpace:
         load_weights(model, cfg.weights)
         pretrained = {"weights": cfg.weights}
     elif cfg.pretrain_epochs > 0:
-        pretrained = _pretrain(model, cfg, train, ctx)
+        pretrained = _pretrain(model, cfg, train, val, ctx)
     else:
         raise ConfigError("pass trained --weights PATH or --pretrain-epochs E (> 0) to train the model first")
     model = model.cpu().eval()
