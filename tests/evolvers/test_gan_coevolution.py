@@ -203,6 +203,16 @@ def test_command_line_search_and_bad_input(ckpt, tmp_path, capsys):
     assert main(["search", "cyclegan", "--checkpoints", str(ckpt), "--data", str(tmp_path / "empty"),
                  "--run", str(tmp_path / "r2")]) == 2
     assert "trainA" in capsys.readouterr().err
+    from PIL import Image
+
+    mixed = tmp_path / "mixed"
+    for part, size in (("trainA", (32, 32)), ("trainA", (40, 32)), ("trainB", (32, 32))):
+        (mixed / part).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (90, 120, 30)).save(mixed / part / f"{size[0]}.png")
+    assert main(["search", "cyclegan", "--checkpoints", str(ckpt), "--data", str(mixed),
+                 "--run", str(tmp_path / "r4")]) == 2
+    err = capsys.readouterr().err
+    assert "mixed sizes" in err and err.count("\n") == 1
     torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "latest_net_G_A.pth")
     assert main(["search", "cyclegan", "--checkpoints", str(tmp_path), "--data", str(MINI),
                  "--run", str(tmp_path / "r3")]) == 2
