@@ -698,8 +698,8 @@ registry.register_space(
     "prune", factory=make_space, config=PruneConfig, default_strategy="prune-ga", default_evaluator="masked-fitness",
     finalize=finalize,
     help="evolutionary filter pruning of a trained CNN (Wang et al. 2018), one bit per coupled filter group; "
-         "e.g. --model lenet5 --data mnist:PATH --pretrain-epochs 20 --size-measure flops --lam 0.5 "
-         "--population 32 --generations 30 --finetune-epochs 10")
+         "e.g. --model lenet5 --data mnist:PATH --pretrain-epochs 20 --size-measure flops --lam 0.3 "
+         "--candidate-steps 30 --population 32 --generations 30 --finetune-epochs 20")
 registry.register_strategy(
     "prune-ga", config=PruneGAConfig, spaces=("prune",),
     factory=lambda space, config, *, seed, objectives: PruneGA(space, config, seed, objectives),
