@@ -218,3 +218,42 @@ def test_empty_data_set_is_reported(tmp_path, capsys):
     code, out = _cli(capsys, "search", "prune", "--data", f"imagefolder:{tmp_path / 'empty'}", "--pretrain-epochs", "1",
                      "--run", str(tmp_path / "r"), "--quiet")
     assert code == 2 and out.err.startswith("error: ")
+
+
+class SmallResidual(torch.nn.Module):
+    """A user model: stem, one residual block (coupled channels) and a linear head."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.c1, self.b1 = nn.Conv2d(8, 12, 3, padding=1), nn.BatchNorm2d(12)
+        self.c2, self.b2 = nn.Conv2d(12, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(self.stem(x), 2)
+        x = torch.relu(x + self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
+        return self.head(x.mean((2, 3)))
+
+
+def small_residual(num_classes: int = 10, in_channels: int = 1) -> torch.nn.Module:
+    return SmallResidual(num_classes, in_channels)
+
+
+def test_user_model_from_a_factory_with_safetensors_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_file(small_residual().state_dict(), str(weights))
+    cfg = PruneConfig(model=f"{__name__}:small_residual", weights=str(weights), data=DATA, test_size=200, val_size=200)
+    space = make_space(cfg, Context(run_dir=None, seed=0, device="cpu"))
+    # stem and c2 are joined by the residual add (8 bits), c1 is free (12 bits)
+    assert space.n_bits == 8 + 12
+    assert sorted(space.plan.groups[0]) == [("c2", 0), ("stem.0", 0)]
+    result = MaskedFitness(space, Context(device="cpu")).evaluate("10" * 4 + "1" * 6 + "0" * 6, seed=0, device="cpu")
+    assert result.ok and result.objectives["flops"] < space.full_cost["flops"]
+    with pytest.raises(ConfigError, match="no callable"):
+        make_space(PruneConfig(model=f"{__name__}:nope", data=DATA, test_size=200, val_size=200),
+                   Context(seed=0, device="cpu"))
