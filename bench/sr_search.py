@@ -45,6 +45,21 @@ def finish_search(name: str, job: tuple[subprocess.Popen, float]) -> dict:
     return outcome
 
 
+def rdn_below(space, target: float):
+    """The largest plain RDN (identical RDB blocks of G0 channels) with at most `target` parameters."""
+    from search_spaces.sr_blocks import CONVS, GROWTHS, uniform_chain
+
+    best, size = None, -1
+    for n in range(1, space.slots + 1):
+        for convs in CONVS:
+            for growth in GROWTHS:
+                genome = uniform_chain("RDB", n, convs=convs, growth=growth, out=space.g0, slots=space.slots)
+                p = space.params(genome)
+                if size < p <= target:
+                    best, size = genome, p
+    return best
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/srbench")
@@ -59,6 +74,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--reuse", action="store_true", help="keep the searches already in --out; redo the final trainings")
+    p.add_argument("--baselines-only", action="store_true",
+                   help="with --reuse: train only the RDN baselines, taking the searched rows from the last report")
     p.add_argument("--gpu", action="store_true", help="paper-sized: g0 32, 300k:330k, longer training")
     args = p.parse_args()
     if args.gpu:
@@ -105,6 +122,9 @@ def main() -> None:
         return row
 
     for name in runs:
+        if args.baselines_only:
+            report[name] = json.loads((out / f"report-final{args.final_epochs:g}.json").read_text())[name]
+            continue
         store = RunStore.open(out / name)
         trials = store.trials()
         config = store.config
@@ -118,15 +138,20 @@ def main() -> None:
                         "type_credit": strategy_state["type_credit"],
                         "final": final(best.genome, name)}
     target = report["credits"]["final"]["params"]
-    baseline = baseline_rdn(space, target)
-    report["rdn_baseline"] = final(baseline, "rdn_baseline")
+    report["rdn_baseline"] = final(baseline_rdn(space, target), "rdn_baseline")
+    # RDNs come in coarse steps of size; also train the nearest one below the searched net's size
+    below = rdn_below(space, target)
+    if below is not None and space.params(below) != report["rdn_baseline"]["params"]:
+        report["rdn_smaller"] = final(below, "rdn_smaller")
 
     b5 = report["bicubic"]["set5"]["psnr"]
     print("\n== Set5 x2 PSNR (dB), gain over bicubic measured in the same run ==")
     print(f"bicubic            {b5:.3f}")
-    for label, row in (("searched (credits)", report["credits"]["final"]),
-                       ("searched (no cred)", report["no_credits"]["final"]),
-                       ("RDN baseline", report["rdn_baseline"])):
+    rows = [("searched (credits)", report["credits"]["final"]), ("searched (no cred)", report["no_credits"]["final"]),
+            ("RDN baseline", report["rdn_baseline"])]
+    if "rdn_smaller" in report:
+        rows.append(("smaller RDN", report["rdn_smaller"]))
+    for label, row in rows:
         print(f"{label:18s} {row['set5']['psnr']:.3f}  (+{row['set5']['psnr'] - b5:.3f} dB, "
               f"MSE ratio to bicubic {10 ** (-(row['set5']['psnr'] - b5) / 10):.3f}), params {row['params']}, "
               f"Set14 {row['set14']['psnr']:.3f}")
@@ -134,6 +159,8 @@ def main() -> None:
         r = report[name]
         print(f"{name:10s} best proxy PSNR per generation: {np.round(r['proxy_psnr_per_generation'], 3).tolist()}")
     name = "report.json" if not args.reuse else f"report-final{args.final_epochs:g}.json"
+    if args.baselines_only:
+        name = f"report-final{args.final_epochs:g}-baselines.json"
     (out / name).write_text(json.dumps(report, indent=1, default=float))
     print(f"\nwritten {out / name}")
 
