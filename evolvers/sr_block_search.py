@@ -543,8 +543,9 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
         summary["sets"][name] = {"images": len(hrs), "searched": searched, "bicubic": bicubic}
         if not picture_done:
             bic, sr = upscale_bicubic(lrs[0], space.scale), super_resolve(net, lrs[0], device)
-            titles = (f"bicubic {float(psnr(bic, hrs[0], border=space.scale)):.2f} dB",
-                      f"searched {float(psnr(sr, hrs[0], border=space.scale)):.2f} dB", f"HR ({name})")
+            titles = (f"bicubic (whole image {float(psnr(bic, hrs[0], border=space.scale)):.2f} dB)",
+                      f"searched (whole image {float(psnr(sr, hrs[0], border=space.scale)):.2f} dB)",
+                      f"HR ({name}, first image)")
             side_by_side(run_dir / "sr_comparison.png", bic, sr, hrs[0], titles=titles)
             summary["picture"] = str(run_dir / "sr_comparison.png")
             picture_done = True
