@@ -486,11 +486,15 @@ def load_model(folder: str | Path) -> SRNet:
     try:
         meta = json.loads((folder / "model.json").read_text())
         weights = load_file(str(folder / "model.safetensors"))
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - missing, truncated or foreign files all mean the same to the user
         raise DataError(f"{folder} is not an exported SR model ({type(exc).__name__}); it needs model.json and "
                         f"model.safetensors") from None
-    net = SRNet(meta["genome"], g0=meta["g0"], scale=meta["scale"], groups=meta["groups"], skip=meta["skip"])
-    net.load_state_dict(weights)
+    try:
+        net = SRNet(meta["genome"], g0=meta["g0"], scale=meta["scale"], groups=meta["groups"], skip=meta["skip"])
+        net.load_state_dict(weights)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise DataError(f"{folder}: model.json and model.safetensors do not match ({type(exc).__name__}); "
+                        f"export the model again") from None
     return net.eval()
 
 

@@ -179,6 +179,9 @@ def test_finalize_scores_sets_saves_picture_and_model(tiny_train, tmp_path):
     lr = torch.randint(0, 256, (3, 10, 14), dtype=torch.uint8)
     assert super_resolve(net, lr).shape == (3, 20, 28)
     assert json.loads((tmp_path / "sr_summary.json").read_text())["params"] == space.params(genome)
+    (tmp_path / "model" / "model.safetensors").write_bytes(b"truncated")
+    with pytest.raises(DataError, match="not an exported SR model"):
+        load_model(tmp_path / "model")
 
 
 def test_bad_data_is_reported(tmp_path, tiny_train):
