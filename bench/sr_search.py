@@ -45,19 +45,22 @@ def finish_search(name: str, job: tuple[subprocess.Popen, float]) -> dict:
     return outcome
 
 
-def rdn_below(space, target: float):
-    """The largest plain RDN (identical RDB blocks of G0 channels) with at most `target` parameters."""
+def rdn_nearest(space, target: float):
+    """The largest plain RDN (identical RDB blocks of G0 channels) with at most `target` parameters and
+    the smallest with more (None where there is none)."""
     from search_spaces.sr_blocks import CONVS, GROWTHS, uniform_chain
 
-    best, size = None, -1
+    below, above = (None, -1), (None, float("inf"))
     for n in range(1, space.slots + 1):
         for convs in CONVS:
             for growth in GROWTHS:
                 genome = uniform_chain("RDB", n, convs=convs, growth=growth, out=space.g0, slots=space.slots)
                 p = space.params(genome)
-                if size < p <= target:
-                    best, size = genome, p
-    return best
+                if below[1] < p <= target:
+                    below = (genome, p)
+                if target < p < above[1]:
+                    above = (genome, p)
+    return below[0], above[0]
 
 
 def main() -> None:
@@ -139,18 +142,19 @@ def main() -> None:
                         "final": final(best.genome, name)}
     target = report["credits"]["final"]["params"]
     report["rdn_baseline"] = final(baseline_rdn(space, target), "rdn_baseline")
-    # RDNs come in coarse steps of size; also train the nearest one below the searched net's size
-    below = rdn_below(space, target)
-    if below is not None and space.params(below) != report["rdn_baseline"]["params"]:
-        report["rdn_smaller"] = final(below, "rdn_smaller")
+    # RDNs come in coarse steps of size; also train the nearest one on the other side of the searched size
+    below, above = rdn_nearest(space, target)
+    other = above if report["rdn_baseline"]["params"] <= target else below
+    if other is not None:
+        report["rdn_other"] = final(other, "rdn_other")
 
     b5 = report["bicubic"]["set5"]["psnr"]
     print("\n== Set5 x2 PSNR (dB), gain over bicubic measured in the same run ==")
     print(f"bicubic            {b5:.3f}")
     rows = [("searched (credits)", report["credits"]["final"]), ("searched (no cred)", report["no_credits"]["final"]),
             ("RDN baseline", report["rdn_baseline"])]
-    if "rdn_smaller" in report:
-        rows.append(("smaller RDN", report["rdn_smaller"]))
+    if "rdn_other" in report:
+        rows.append(("other RDN", report["rdn_other"]))
     for label, row in rows:
         print(f"{label:18s} {row['set5']['psnr']:.3f}  (+{row['set5']['psnr'] - b5:.3f} dB, "
               f"MSE ratio to bicubic {10 ** (-(row['set5']['psnr'] - b5) / 10):.3f}), params {row['params']}, "
