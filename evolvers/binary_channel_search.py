@@ -20,13 +20,13 @@ import math
 import os
 import random
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
+from evolvers.deap_random import deap_random
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
@@ -85,17 +85,6 @@ class _Individual(list):
     """A genome list with a plain float `fitness`, the attribute DEAP's selection reads."""
 
     fitness: float = -math.inf
-
-
-@contextmanager
-def _deap_random(rng: np.random.Generator) -> Iterator[None]:
-    """Run DEAP operators (which draw from the `random` module) seeded from `rng`, restoring `random` after."""
-    saved = random.getstate()
-    random.seed(int(rng.integers(2**63)))
-    try:
-        yield
-    finally:
-        random.setstate(saved)
 
 
 class BinaryChannelGA(Strategy):
@@ -167,7 +156,7 @@ class BinaryChannelGA(Strategy):
         while len(children) < count:
             child = None
             for _ in range(MAX_TRIES):
-                with _deap_random(self.rng):
+                with deap_random(self.rng):
                     a, b = (_Individual(p) for p in tools.selTournament(parents, 2, self.config.tournament))
                     if random.random() < self.config.cx_prob:
                         tools.cxUniform(a, b, 0.5)

@@ -19,14 +19,12 @@ the space's finalize hook writes the pruned model, its architecture JSON, a repo
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import inspect
 import json
 import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ import torch.nn.functional as F
 
 from search_spaces.filter_masks import (FilterMaskSpace, Genome, MaskedNetwork, analyse, bits_of, cost,
                                         genome_of, measured_flops, prune_model)
+from evolvers.deap_random import deap_random
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
@@ -125,15 +124,6 @@ class PruneGAConfig:
 # the genetic algorithm
 # --------------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _deap_random(rng: np.random.Generator):
-    """DEAP's operators draw from Python's `random`; seed it from our generator and restore it afterwards."""
-    saved = random.getstate()
-    random.seed(int(rng.integers(2**63)))
-    try:
-        yield
-    finally:
-        random.setstate(saved)
 
 
 def _individuals(genomes: list[Genome], fitness: list[float]) -> list:
@@ -219,7 +209,7 @@ class PruneGA(Strategy):
         cfg, rng = self.config, self.rng
         k = cfg.population - cfg.elite
         pool = _individuals(self.population, fit)
-        with _deap_random(rng):
+        with deap_random(rng):
             if cfg.selection == "tournament":
                 parents = tools.selTournament(pool, k + (k % 2), tournsize=cfg.tournament_size)
             elif sum(fit) > 0:
@@ -229,7 +219,7 @@ class PruneGA(Strategy):
         kids = [list(p) for p in parents]
         for i in range(0, len(kids) - 1, 2):
             if rng.random() < cfg.cx_prob and len(kids[i]) >= 2:
-                with _deap_random(rng):
+                with deap_random(rng):
                     kids[i], kids[i + 1] = tools.cxTwoPoint(kids[i], kids[i + 1])
         out = []
         bit_prob = cfg.bit_prob or 1.0 / self.space.n_bits
@@ -238,7 +228,7 @@ class PruneGA(Strategy):
                 if rng.random() < cfg.segment_prob:
                     kid = mut_segment_flip(kid, rng)
                 else:
-                    with _deap_random(rng):
+                    with deap_random(rng):
                         (kid,) = tools.mutFlipBit(kid, indpb=bit_prob)
             out.append(genome_of(self.space.repair(np.array(kid, dtype=bool), rng)))
         return out

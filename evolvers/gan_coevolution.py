@@ -18,7 +18,6 @@ import contextlib
 import copy
 import functools
 import json
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from search_spaces import cyclegan as cg
+from evolvers.deap_random import deap_random
 from searchlab import registry
 from searchlab.errors import ConfigError
 from searchlab.options import opt
@@ -41,15 +41,6 @@ from searchlab.trainer import resolve_device
 # ------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _deap_random(rng: np.random.Generator) -> Iterator[None]:
-    """DEAP draws from the global `random`; seed it from `rng` for one call and restore it after."""
-    saved = random.getstate()
-    random.seed(int(rng.integers(2 ** 63)))
-    try:
-        yield
-    finally:
-        random.setstate(saved)
 
 
 @functools.cache
@@ -79,7 +70,7 @@ def sel_roulette(masks: list[str], fitness: list[float], k: int, rng: np.random.
     """k masks drawn with probability proportional to fitness (DEAP's selRoulette)."""
     from deap import tools
 
-    with _deap_random(rng):
+    with deap_random(rng):
         chosen = tools.selRoulette(_individuals(masks, fitness), k)
     return ["".join(map(str, ind)) for ind in chosen]
 
@@ -89,7 +80,7 @@ def cx_two_point(a: str, b: str, rng: np.random.Generator) -> tuple[str, str]:
     from deap import tools
 
     x, y = [int(c) for c in a], [int(c) for c in b]
-    with _deap_random(rng):
+    with deap_random(rng):
         tools.cxTwoPoint(x, y)
     return "".join(map(str, x)), "".join(map(str, y))
 
