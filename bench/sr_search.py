@@ -1,13 +1,14 @@
-"""ESRN block search at CPU scale: credits vs no credits, the searched net vs bicubic and vs a hand-designed
-RDN of the same parameter count trained with the same budget.
+"""ESRN block search at CPU scale: credits vs no credits, the searched net vs bicubic and vs hand-designed
+RDNs of about the same parameter count trained with the same budget.
 
 Runs two `searchlab search sr` runs (same seed and budget, with and without block credits), then trains
-the best genome of each run and a plain RDN baseline (identical RDB blocks, parameter count matched to the
-credits run's best) for --final-epochs with the same seed, and scores all on Set5 and Set14 (Y, shaved)
-against MATLAB-bicubic upscaling measured in the same run.
+the best genome of each run and the nearest plain RDNs (identical RDB blocks of G0 channels) below and
+above the credits run's parameter count for --final-epochs with the same seed, and scores all on Set5 and
+Set14 (Y, shaved) against MATLAB-bicubic upscaling measured in the same run.
 
-    nice -n 10 python bench/sr_search.py --out /tmp/srbench          # CPU scale (~30 min on 2 busy cores)
-    python bench/sr_search.py --gpu --out runs/srbench-gpu             # longer, paper-sized when a GPU is there
+    nice -n 10 python bench/sr_search.py --out /tmp/srbench                  # CPU scale
+    nice -n 10 python bench/sr_search.py --out /tmp/srbench --reuse --final-epochs 60   # same searches, longer
+    python bench/sr_search.py --gpu --out runs/srbench-gpu                   # paper-sized, when a GPU is there
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
     from evolvers.sr_block_search import SRProxyConfig, SRProxyEvaluator, load_pairs, score_images
-    from search_spaces.sr_blocks import SRBlockSpace, baseline_rdn
+    from search_spaces.sr_blocks import SRBlockSpace
     from searchlab.run_store import RunStore
     from searchlab.runner import best_trial
 
@@ -140,21 +141,17 @@ def main() -> None:
                         "proxy_psnr_per_generation": [h["best_psnr"] for h in strategy_state["history"]],
                         "type_credit": strategy_state["type_credit"],
                         "final": final(best.genome, name)}
-    target = report["credits"]["final"]["params"]
-    report["rdn_baseline"] = final(baseline_rdn(space, target), "rdn_baseline")
-    # RDNs come in coarse steps of size; also train the nearest one on the other side of the searched size
-    below, above = rdn_nearest(space, target)
-    other = above if report["rdn_baseline"]["params"] <= target else below
-    if other is not None:
-        report["rdn_other"] = final(other, "rdn_other")
+    # plain RDNs come in coarse steps of size: train the nearest one on each side of the searched size
+    below, above = rdn_nearest(space, report["credits"]["final"]["params"])
+    for label, genome in (("rdn_below", below), ("rdn_above", above)):
+        if genome is not None:
+            report[label] = final(genome, label)
 
     b5 = report["bicubic"]["set5"]["psnr"]
     print("\n== Set5 x2 PSNR (dB), gain over bicubic measured in the same run ==")
     print(f"bicubic            {b5:.3f}")
-    rows = [("searched (credits)", report["credits"]["final"]), ("searched (no cred)", report["no_credits"]["final"]),
-            ("RDN baseline", report["rdn_baseline"])]
-    if "rdn_other" in report:
-        rows.append(("other RDN", report["rdn_other"]))
+    rows = [("searched (credits)", report["credits"]["final"]), ("searched (no cred)", report["no_credits"]["final"])]
+    rows += [(f"RDN {side}", report[f"rdn_{side}"]) for side in ("below", "above") if f"rdn_{side}" in report]
     for label, row in rows:
         print(f"{label:18s} {row['set5']['psnr']:.3f}  (+{row['set5']['psnr'] - b5:.3f} dB, "
               f"MSE ratio to bicubic {10 ** (-(row['set5']['psnr'] - b5) / 10):.3f}), params {row['params']}, "
