@@ -42,6 +42,10 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (`error: ...`, exit 2) like every other error."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # `--eval` must never silently mean `--evaluator`
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         raise ConfigError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 

@@ -101,7 +101,7 @@ class SRProxyConfig:
     """Proxy training and evaluation of SR candidates"""
 
     train: str = opt("", help="folder of HR training images (e.g. BSD68); the last --val-images are held out")
-    eval_sets: list[str] = opt([], help="benchmark sets for the final report, NAME:FOLDER, e.g. set5:data/Set5")
+    eval_sets: list[str] = opt([], flag="--eval", help="benchmark sets for the final report, NAME:FOLDER, e.g. set5:data/Set5")
     epochs_per_candidate: float = opt(2.0, help="proxy training epochs per candidate")
     crops_per_image: int = opt(4, help="random crops per training image per epoch")
     patch: int = opt(24, help="LR training patch side (the HR patch is patch x scale)")
@@ -122,7 +122,7 @@ class SRProxyConfig:
             raise ConfigError(f"--val-crop must be >= 0, got {self.val_crop}")
         for spec in self.eval_sets:
             if ":" not in spec:
-                raise ConfigError(f"malformed --eval-sets {spec!r}; write NAME:FOLDER, e.g. set5:data/Set5")
+                raise ConfigError(f"malformed --eval {spec!r}; write NAME:FOLDER, e.g. set5:data/Set5")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -524,7 +524,7 @@ def side_by_side(path: Path, bicubic: torch.Tensor, searched: torch.Tensor, hr: 
 
 
 def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict, ctx: Context) -> dict:
-    """Train the best genome for --final-epochs, score it and bicubic on every --eval-sets set, save the
+    """Train the best genome for --final-epochs, score it and bicubic on every --eval set, save the
     side-by-side picture and the exported model in the run folder."""
     from searchlab.trainer import resolve_device
 

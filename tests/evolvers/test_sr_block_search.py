@@ -193,7 +193,7 @@ def test_bad_data_is_reported(tmp_path, tiny_train):
         _evaluator(tiny_train, patch=200)
     with pytest.raises(ConfigError, match="--train"):
         SRProxyEvaluator(_space(), SRProxyConfig())
-    with pytest.raises(ConfigError, match="--eval-sets"):
+    with pytest.raises(ConfigError, match="--eval"):
         SRProxyConfig(train="x", eval_sets=["Set5"])
 
 
@@ -218,7 +218,7 @@ def test_cli_search_resume_and_finalize(tmp_path, tiny_train):
     flags = ["search", "sr", "--g0", "8", "--slots", "4", "--min-blocks", "1", "--params", "3k:12k",
              "--train", str(tiny_train), "--val-images", "1", "--val-crop", "48", "--patch", "12",
              "--batch-size", "4", "--crops-per-image", "2", "--epochs-per-candidate", "0.5", "--final-epochs", "0.5",
-             "--eval-sets", f"set5:{SET5}", "--population", "3", "--generations", "2", "--elites", "1",
+             "--eval", f"set5:{SET5}", "--population", "3", "--generations", "2", "--elites", "1",
              "--device", "cpu", "--seed", "1", "--run", str(run), "--quiet", "--max-evals", "3", "--no-finalize"]
     assert cli.main(flags) == 0
     assert cli.main(["resume", str(run), "--quiet", "--max-evals", "10"]) == 0
