@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, Result
@@ -16,14 +15,6 @@ from search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace, bui
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "data" / "cifar10_mini"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

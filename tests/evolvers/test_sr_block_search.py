@@ -18,15 +18,6 @@ from searchlab.protocols import Context, Result
 SET5 = Path(__file__).resolve().parents[1] / "data" / "set5"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions run fastest on one thread (and do not fight other jobs for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _space(**kw):
     return SRBlockSpace(**{"scale": 2, "g0": 16, "slots": 8, "min_blocks": 2, "params": "15k:40k", **kw})
 

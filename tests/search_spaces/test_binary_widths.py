@@ -12,15 +12,6 @@ from search_spaces.binary_widths import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread, above all on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _inputs_of_binary_convs(model, x):
     seen = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append((mod, inp[0], out)))
@@ -75,7 +66,6 @@ def test_straight_through_gradients():
 
 def _vgg_macs(widths, classes=10):
     sides = [32, 32, 16, 16, 8, 8]  # input side of each conv
-    outs = [32, 16, 16, 8, 8, 4]  # pool comes after the conv, so conv output side = input side
     cin, macs = 3, []
     for w, s in zip(widths, sides):
         macs.append(cin * w * 9 * s * s)

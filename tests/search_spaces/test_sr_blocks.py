@@ -11,15 +11,6 @@ from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.imresize import torch_imresize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions run fastest on one thread (and do not fight other jobs for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _conv_macs(net, x):
     with FlopCounterMode(display=False) as counter:
         net(x)

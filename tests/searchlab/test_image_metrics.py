@@ -14,15 +14,6 @@ from searchlab.imresize import downscale, imresize, resize_weights, torch_imresi
 SET5 = Path(__file__).resolve().parents[1] / "data" / "set5"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small filters run fastest on one thread (and do not fight other jobs for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=None)
 def _set5() -> list[torch.Tensor]:
     return [torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)
