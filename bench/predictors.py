@@ -108,7 +108,7 @@ def part_search(args, table, y) -> list[dict]:
         return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})
 
     rows = []
-    for seed in range(args.search_seeds):
+    for seed in range(args.first_seed, args.first_seed + args.search_seeds):
         strategies = {
             "random": lambda: RandomSearch(space, seed),
             "evolution": lambda: AgingEvolution(space, AgingEvolutionConfig(), seed, {"accuracy": "max"}),
@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument("--large-epochs", type=int, default=0, help="ReNAS epochs above 1,000 labels (0 = default 200)")
     ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")
     ap.add_argument("--search-seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0, help="search seeds run from here")
     ap.add_argument("--strategies", nargs="+", default=["random", "evolution", "renas", "semi-gcn"])
     ap.add_argument("--initial", type=int, default=424)
     ap.add_argument("--top-k", type=int, default=10)
