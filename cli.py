@@ -560,8 +560,7 @@ def _nb101_import(args) -> int:
 # --------------------------------------------------------------------------------------------------
 
 def add_predictor_commands(sub) -> None:
-    from predictors.renas import ReNASConfig
-    from predictors.semi_gcn import SemiGCNConfig
+    from predictors.configs import ReNASConfig, SemiGCNConfig
     from searchlab.options import add_flags
 
     p = sub.add_parser(

@@ -6,34 +6,16 @@ mean of log(1 + exp(-(s_i - s_j) * sign(y_i - y_j))), so only the order of the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from predictors.base import Predictor, seeded_init
+from predictors.configs import ReNASConfig
 from predictors.features import N_CHANNELS, Cells, feature_tensor
 from predictors.table import costs_of
 from searchlab.errors import ConfigError
-from searchlab.options import opt
-
-
-@dataclass(frozen=True)
-class ReNASConfig:
-    """ReNAS predictor options"""
-
-    renas_epochs: int = opt(200, help="training epochs of the ReNAS ranker")
-    renas_lr: float = opt(1e-3, help="Adam learning rate of the ReNAS ranker")
-    renas_batch: int = opt(0, help="ranking pairs are formed within a batch; 0 = the whole training set")
-
-    def __post_init__(self) -> None:
-        if self.renas_epochs < 1:
-            raise ConfigError(f"--renas-epochs must be >= 1, got {self.renas_epochs}")
-        if not self.renas_lr > 0:
-            raise ConfigError(f"--renas-lr must be > 0, got {self.renas_lr}")
-        if self.renas_batch < 0:
-            raise ConfigError(f"--renas-batch must be >= 0 (0 = whole set), got {self.renas_batch}")
 
 
 class ReNASNet(nn.Module):

@@ -17,47 +17,18 @@ which other new cells are predicted with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from predictors.base import Predictor, seeded_init, standardize_targets
+from predictors.configs import SemiGCNConfig
 from predictors.features import MAX_VERTICES, Cells
 from searchlab.errors import ConfigError
-from searchlab.options import opt
 
 N_OP_CLASSES = 6  # pad, input, conv1x1, conv3x3, maxpool, output
 _TRIU = torch.triu_indices(MAX_VERTICES, MAX_VERTICES, offset=1)
-
-
-@dataclass(frozen=True)
-class SemiGCNConfig:
-    """Semi-supervised GCN assessor options"""
-
-    unlabeled: int = opt(10000, help="unlabelled cells (sampled from the table) joining the relation graph")
-    knn: int = opt(10, help="nearest neighbours k per cell in the relation graph")
-    sigma: float = opt(0.0, help="Gaussian width of relation-graph weights; 0 = mean k-NN distance")
-    lam: float = opt(1.0, help="weight lambda of the auto-encoder reconstruction loss")
-    embed_dim: int = opt(32, help="cell embedding size")
-    hidden: int = opt(64, help="hidden units of the assessor GCN")
-    gcn_layers: int = opt(2, help="GCNConv layers of the assessor")
-    gcn_epochs: int = opt(200, help="training epochs of the assessor")
-    rebuild_every: int = opt(25, help="rebuild the relation graph from the embeddings every M epochs")
-    gcn_lr: float = opt(2e-3, help="Adam learning rate of the assessor")
-    dropout: float = opt(0.1, help="dropout between assessor GCN layers")
-
-    def __post_init__(self) -> None:
-        checks = [(self.unlabeled >= 0, "unlabeled must be >= 0"), (self.knn >= 1, "knn must be >= 1"),
-                  (self.sigma >= 0, "sigma must be >= 0 (0 = automatic)"), (self.lam >= 0, "lam must be >= 0"),
-                  (self.embed_dim >= 1 and self.hidden >= 1, "embed_dim and hidden must be >= 1"),
-                  (self.gcn_layers >= 1, "gcn_layers must be >= 1"), (self.gcn_epochs >= 1, "gcn_epochs must be >= 1"),
-                  (self.rebuild_every >= 1, "rebuild_every must be >= 1"), (self.gcn_lr > 0, "gcn_lr must be > 0"),
-                  (0 <= self.dropout < 1, "dropout must be in [0, 1)")]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(msg)
 
 
 def cell_tensors(cells: Cells, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

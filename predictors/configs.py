@@ -1,0 +1,53 @@
+"""Options of the predictors, kept free of torch so the command line can list them instantly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from searchlab.errors import ConfigError
+from searchlab.options import opt
+
+
+@dataclass(frozen=True)
+class ReNASConfig:
+    """ReNAS predictor options"""
+
+    renas_epochs: int = opt(200, help="training epochs of the ReNAS ranker")
+    renas_lr: float = opt(1e-3, help="Adam learning rate of the ReNAS ranker")
+    renas_batch: int = opt(0, help="ranking pairs are formed within a batch; 0 = the whole training set")
+
+    def __post_init__(self) -> None:
+        if self.renas_epochs < 1:
+            raise ConfigError(f"--renas-epochs must be >= 1, got {self.renas_epochs}")
+        if not self.renas_lr > 0:
+            raise ConfigError(f"--renas-lr must be > 0, got {self.renas_lr}")
+        if self.renas_batch < 0:
+            raise ConfigError(f"--renas-batch must be >= 0 (0 = whole set), got {self.renas_batch}")
+
+
+@dataclass(frozen=True)
+class SemiGCNConfig:
+    """Semi-supervised GCN assessor options"""
+
+    unlabeled: int = opt(10000, help="unlabelled cells (sampled from the table) joining the relation graph")
+    knn: int = opt(10, help="nearest neighbours k per cell in the relation graph")
+    sigma: float = opt(0.0, help="Gaussian width of relation-graph weights; 0 = mean k-NN distance")
+    lam: float = opt(1.0, help="weight lambda of the auto-encoder reconstruction loss")
+    embed_dim: int = opt(32, help="cell embedding size")
+    hidden: int = opt(64, help="hidden units of the assessor GCN")
+    gcn_layers: int = opt(2, help="GCNConv layers of the assessor")
+    gcn_epochs: int = opt(200, help="training epochs of the assessor")
+    rebuild_every: int = opt(25, help="rebuild the relation graph from the embeddings every M epochs")
+    gcn_lr: float = opt(2e-3, help="Adam learning rate of the assessor")
+    dropout: float = opt(0.1, help="dropout between assessor GCN layers")
+
+    def __post_init__(self) -> None:
+        checks = [(self.unlabeled >= 0, "unlabeled must be >= 0"), (self.knn >= 1, "knn must be >= 1"),
+                  (self.sigma >= 0, "sigma must be >= 0 (0 = automatic)"), (self.lam >= 0, "lam must be >= 0"),
+                  (self.embed_dim >= 1 and self.hidden >= 1, "embed_dim and hidden must be >= 1"),
+                  (self.gcn_layers >= 1, "gcn_layers must be >= 1"), (self.gcn_epochs >= 1, "gcn_epochs must be >= 1"),
+                  (self.rebuild_every >= 1, "rebuild_every must be >= 1"), (self.gcn_lr > 0, "gcn_lr must be > 0"),
+                  (0 <= self.dropout < 1, "dropout must be in [0, 1)")]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
