@@ -14,9 +14,10 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from searchlab.cache import cache_dir
 
 MAX_VERTICES = 7
 # Op codes of the ReNAS type channel (0 marks a padding vertex).
@@ -134,12 +135,6 @@ def feature_tensor(cells: Cells, costs: tuple[np.ndarray, np.ndarray] | None = N
     flops, params = costs if costs is not None else vertex_costs(cells.adjacency, cells.ops)
     per_vertex = np.concatenate([cells.ops[:, None, :].astype(np.float32), flops, params], axis=1)  # (N, 19, 7)
     return cells.adjacency[:, None, :, :].astype(np.float32) * per_vertex[:, :, None, :]
-
-
-def cache_dir() -> Path:
-    """Where table-wide encodings are cached: $SEARCHLAB_CACHE_DIR or ~/.cache/searchlab."""
-    env = os.environ.get("SEARCHLAB_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "searchlab"
 
 
 def _fingerprint(cells: Cells) -> str:

@@ -27,7 +27,7 @@ Two views of the same table:
 
 The bundled table holds ONE training run per cell (the first of the three published runs) at 108
 epochs, so `query` always returns that run and the mean equals it. Its SQLite database is built once
-from the package file into the user cache (`$XDG_CACHE_HOME/searchlab` or `~/.cache/searchlab`).
+from the package file into the user cache (`searchlab.cache.cache_dir()`).
 `searchlab nasbench101 import` builds a database with everything from the official release files.
 """
 
@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from search_spaces.nasbench101 import spec as nb_spec
+from searchlab.cache import cache_dir
 from searchlab.errors import ConfigError, DataError, InvalidArchitecture
 
 PACKAGE_FILE = Path(__file__).with_name("nb101_cells.npz")
@@ -75,12 +76,6 @@ def check_hash(h: str) -> str:
         raise ConfigError(f"{h!r} is not a NAS-Bench-101 hash; give 32 hex characters, "
                           "e.g. 00005c142e6f48ac74fdcf73e3439874")
     return h
-
-
-def cache_dir() -> Path:
-    """Where built databases live: $XDG_CACHE_HOME/searchlab (default ~/.cache/searchlab)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "searchlab" / "nasbench101"
 
 
 def bits_to_matrices(n_vertices: np.ndarray, adj_bits: np.ndarray) -> np.ndarray:
@@ -414,7 +409,7 @@ def build_bundled_db(path: Path, arrays: dict[str, np.ndarray] | None = None) ->
 def ensure_bundled_db() -> Path:
     """The cached SQLite copy of the bundled table, built on first use."""
     stat = PACKAGE_FILE.stat()
-    path = cache_dir() / f"bundled-{stat.st_size}.sqlite"
+    path = cache_dir("nasbench101") / f"bundled-{stat.st_size}.sqlite"
     if not path.is_file():
         build_bundled_db(path)
     return path
