@@ -19,7 +19,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf demo-run
-	$(VENV)/bin/searchlab search nasbench101 --strategy evolution --max-evals 150 --seed 0 --run demo-run
+	$(VENV)/bin/searchlab search nasbench101 --strategy renas --max-evals 434 --seed 0 --run demo-run
 
 test: $(STAMP)
 	$(PY) -m pytest -q
