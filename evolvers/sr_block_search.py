@@ -23,10 +23,8 @@ with L1 loss and Adam on the shared trainer, then PSNR on the Y channel of held-
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from search_spaces.sr_blocks import BLOCK_TYPES, SCALES, SRBlockSpace, SRNet, mut_blocks, used_blocks
+from evolvers.deap_random import deap_random
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.image_metrics import modcrop, psnr, ssim
@@ -274,18 +273,6 @@ class SRProxyEvaluator:
 # strategy: DEAP genetic algorithm with block credits
 # --------------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _deap_random(rng: np.random.Generator):
-    """DEAP's operators draw from the `random` module: seed it from our generator for the duration of
-    the call and restore the previous state after, so all randomness still flows from `rng`."""
-    saved = random.getstate()
-    random.seed(int(rng.integers(2**63)))
-    try:
-        yield
-    finally:
-        random.setstate(saved)
-
-
 def _deap_classes():
     from deap import base
 
@@ -311,7 +298,7 @@ def sel_roulette(genomes: list[dict], fitness: list[float], k: int, rng: np.rand
     floor = 0.1 * (hi - lo) + 1e-6
     Individual = _deap_classes()
     inds = [Individual([i], f - lo + floor) for i, f in enumerate(fitness)]
-    with _deap_random(rng):
+    with deap_random(rng):
         chosen = tools.selRoulette(inds, k)
     return [genomes[ind[0]] for ind in chosen]
 
@@ -323,7 +310,7 @@ def cx_segment(a: dict, b: dict, rng: np.random.Generator) -> tuple[dict, dict]:
     x, y = [dict(s) for s in a["blocks"]], [dict(s) for s in b["blocks"]]
     if len(x) < 2:
         return {"blocks": x}, {"blocks": y}
-    with _deap_random(rng):
+    with deap_random(rng):
         tools.cxTwoPoint(x, y)
     return {"blocks": x}, {"blocks": y}
 

@@ -10,6 +10,7 @@ killed process; pass `durable=True` for fsync on every commit (survives power lo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -212,29 +213,28 @@ class RunStore:
     def finish_trial(self, trial_id: int, result: Result, snapshot: Snapshot | None, elapsed: float) -> None:
         """Record a told trial and the strategy snapshot after its tell, atomically."""
         state = "done" if result.ok else "failed"
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("UPDATE trials SET state=?, result=?, cost=?, finished=? WHERE id=?",
-                         (state, _dumps(result.to_json()), _dumps(result.cost), time.time(), trial_id))
+        with self._transaction():
+            self._conn.execute("UPDATE trials SET state=?, result=?, cost=?, finished=? WHERE id=?",
+                               (state, _dumps(result.to_json()), _dumps(result.cost), time.time(), trial_id))
             if snapshot is not None:
                 self._write_snapshot(snapshot)
-            conn.execute("UPDATE progress SET elapsed=? WHERE id=1", (float(elapsed),))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            self._conn.execute("UPDATE progress SET elapsed=? WHERE id=1", (float(elapsed),))
 
     def save_snapshot(self, snapshot: Snapshot, elapsed: float) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._write_snapshot(snapshot)
-            conn.execute("UPDATE progress SET elapsed=? WHERE id=1", (float(elapsed),))
-            conn.execute("COMMIT")
+            self._conn.execute("UPDATE progress SET elapsed=? WHERE id=1", (float(elapsed),))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All statements inside commit together or not at all."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._conn.execute("ROLLBACK")
             raise
+        self._conn.execute("COMMIT")
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
         cur = self._conn.execute(
