@@ -53,16 +53,23 @@ class LocalBackend:
 _WORKER: dict[str, Any] = {}
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when the driver dies (a kill -9 leaves no orphans)."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker when the driver dies (a kill -9 leaves no orphans).
+
+    The request only covers a parent alive at the time it is made, so a worker whose driver died
+    while it was starting exits at once.
+    """
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+    if os.getppid() != parent_pid:
+        os._exit(0)
 
 
-def _worker_init(plugins: list[str], config: dict, run_dir: str, seed: int, devices: list[str], counter) -> None:
-    _die_with_parent()
+def _worker_init(plugins: list[str], config: dict, run_dir: str, seed: int, devices: list[str], counter,
+                 parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -88,7 +95,7 @@ class ProcessBackend:
         ctx = mp.get_context("spawn")
         self._pool = cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_worker_init,
-            initargs=(list(plugins), config, str(run_dir), seed, list(devices), ctx.Value("i", 0)))
+            initargs=(list(plugins), config, str(run_dir), seed, list(devices), ctx.Value("i", 0), os.getpid()))
         self._futures: set[cf.Future] = set()
 
     def placement(self, trial_id: int) -> tuple[str, str]:
