@@ -401,7 +401,8 @@ def _cmd_list(args) -> int:
         print(f"{group}:")
         for name, e in entries.items():
             extra = f"  [spaces: {', '.join(e['spaces'])}]" if isinstance(e.get("spaces"), tuple) else ""
-            print(f"  {name:16s} {e['help']}{extra}")
+            summary = e["help"].split("; e.g.")[0].splitlines()[0] if e["help"] else ""
+            print(f"  {name:16s} {summary}{extra}")
     return 0
 
 
