@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from cli import main
 
@@ -12,7 +11,6 @@ HASH = "00005c142e6f48ac74fdcf73e3439874"
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path):
-    torch.set_num_threads(1)
     monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
 
 

@@ -21,15 +21,6 @@ MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
 DATA = f"mnist:{MNIST}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small nets train far faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
     run = tmp_path_factory.mktemp("prune")

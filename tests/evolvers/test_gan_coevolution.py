@@ -17,14 +17,6 @@ MINI = TESTS / "data" / "horse2zebra_mini"
 TINY = [4, 8, 16, 8, 4]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def write_checkpoints(folder: Path, discriminators: bool = True) -> Path:
     """A tiny CycleGAN checkpoint folder in the reference layout (random weights)."""
     folder.mkdir(parents=True, exist_ok=True)

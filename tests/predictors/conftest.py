@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from predictors.features import Cells
 from predictors.table import load_predictor_table
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_private_cache(monkeypatch, tmp_path):
-    torch.set_num_threads(1)
+def _private_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
 
 

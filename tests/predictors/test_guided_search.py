@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from predictors.guided_search import GuidedSearch, GuidedSearchConfig
 from predictors.renas import ReNASConfig, ReNASPredictor
@@ -40,7 +39,6 @@ def run(strategy, table, stop_after=None, batch=5, pending=()):
 
 
 def test_queries_random_cells_then_predicted_top_k(table):
-    torch.set_num_threads(1)
     s = make(table)
     asked, _ = run(s, table)
     assert len(asked) == 24 + 4 * 2 and len(set(asked)) == len(asked)
@@ -77,7 +75,6 @@ def test_ask_waits_for_tells_before_refitting(table):
 
 @pytest.mark.parametrize("cut", [10, 24, 26])
 def test_state_roundtrips_through_json_and_resumes_identically(table, cut):
-    torch.set_num_threads(1)
     reference, _ = run(make(table), table)
     s = make(table)
     head, pending = run(s, table, stop_after=cut)

@@ -28,7 +28,6 @@ def test_config_validation():
 
 @pytest.fixture(scope="module")
 def trained(table, sample):
-    torch.set_num_threads(1)
     cells, y, _ = sample(table, 150, seed=0)
     return ReNASPredictor(ReNASConfig(renas_epochs=40), seed=3, device="cpu").fit(cells, y)
 

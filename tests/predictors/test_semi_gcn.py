@@ -32,7 +32,6 @@ def test_config_validation():
 
 @pytest.fixture(scope="module")
 def trained(table, sample):
-    torch.set_num_threads(1)
     cells, y, _ = sample(table, 120, seed=1)
     unl, _, _ = sample(table, 600, seed=1, offset=2000)
     cfg = SemiGCNConfig(unlabeled=600, gcn_epochs=60, rebuild_every=20)

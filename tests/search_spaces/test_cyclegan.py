@@ -15,14 +15,6 @@ VINTAGE = TESTS.parents[1] / "shared" / "data" / "cyclegan" / "vintage_G_A2B.pth
 TINY = [4, 8, 16, 8, 4]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_generator(seed: int = 0, affine: bool = True, n_blocks: int = 2) -> cg.ResnetGenerator:
     torch.manual_seed(seed)
     gen = cg.ResnetGenerator(TINY, n_blocks, affine=affine)

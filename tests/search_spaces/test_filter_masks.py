@@ -14,15 +14,6 @@ from search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse,
 from searchlab.errors import ConfigError, InvalidArchitecture
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small nets run far faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class CatDepthwise(nn.Module):
     """Two branches joined by a concat, a depthwise conv on the concat, then a 1x1 conv and a linear."""
 

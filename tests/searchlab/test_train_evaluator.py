@@ -24,14 +24,6 @@ CIFAR = f"cifar10:{DATA / 'cifar10_mini'}"
 MNIST = f"mnist:{DATA / 'mnist_mini'}"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @dataclass(frozen=True)
 class TinyConfig:
     """tiny CNN space options"""

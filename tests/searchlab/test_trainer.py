@@ -21,15 +21,6 @@ from search_spaces.classifiers import build_classifier
 MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: fast and reproducible on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits():
     data = load_classification(f"mnist:{MNIST}")
