@@ -605,6 +605,8 @@ def add_predictor_commands(sub) -> None:
     e.add_argument("--plot", help="scatter plot path (default: DIR/scatter.png)")
     e.add_argument("--json", action="store_true", help="print JSON for machines")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--exact", action="store_true", help="float32 throughout (default: bfloat16 inference on a CPU that computes it "
+                        "natively, 2.5-3x faster with the ranking practically unchanged)")
     e.set_defaults(handler=_predictor_eval)
 
     q = sub.add_parser("predict", formatter_class=_Formatter, help="predicted accuracy of NAS-Bench-101 cells",
@@ -625,6 +627,8 @@ def add_predictor_commands(sub) -> None:
     q.add_argument("--top", type=int, default=10, help="with --all: how many best-predicted cells (default: 10)")
     q.add_argument("--json", action="store_true", help="print a JSON list of {hash, predicted}")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--exact", action="store_true", help="float32 throughout (default: bfloat16 inference on a CPU that computes it "
+                        "natively, 2.5-3x faster with the ranking practically unchanged)")
     q.set_defaults(handler=_predict)
 
 
@@ -647,7 +651,8 @@ def _predictor_train(args) -> int:
 def _predictor_eval(args) -> int:
     from predictors import commands
 
-    out = commands.evaluate(args.dir, args.test, args.seed, args.plot, progress=not args.quiet and not args.json)
+    out = commands.evaluate(args.dir, args.test, args.seed, args.plot, progress=not args.quiet and not args.json,
+                            exact=args.exact)
     if args.json:
         _print_json(out)
         return 0
@@ -667,10 +672,11 @@ def _predict(args) -> int:
 
     progress = not args.quiet and not args.json
     if args.all:
-        rows = commands.predict(args.dir, top=args.top, progress=progress)
+        rows = commands.predict(args.dir, top=args.top, progress=progress, exact=args.exact)
     else:
         specs = [parse_spec_arg(s) for s in args.spec] if args.spec else None
-        rows = commands.predict(args.dir, hashes=args.hash, specs=specs, file=args.file, progress=progress)
+        rows = commands.predict(args.dir, hashes=args.hash, specs=specs, file=args.file, progress=progress,
+                                exact=args.exact)
     if args.json:
         _print_json(rows)
         return 0

@@ -6,6 +6,8 @@ A predictor directory holds `predictor.json` (kind, config, seed, metadata) and
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import dataclasses
 import json
 import os
@@ -32,10 +34,33 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether this device multiplies bfloat16 natively (CUDA, or a CPU with AVX512-BF16 or AMX).
+
+    Elsewhere bfloat16 is emulated and slower than float32, so inference stays in float32 there.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@contextmanager
+def seeded_torch(seed: int, device: torch.device | None = None):
+    """torch's global RNG (initialisation, dropout) seeded for a block and restored after it."""
+    devices = [device.index or 0] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
+
+
 def seeded_init(seed: int, build):
     """Build a module with parameters drawn from `seed`, leaving the global torch RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded_torch(seed):
         return build()
 
 
@@ -54,6 +79,9 @@ class Predictor:
         self.seed = int(seed)
         self.device = resolve_device(device)
         self.meta: dict[str, Any] = {}
+        # Predictors that may infer in bfloat16 for speed (ReNAS on a CPU with native bfloat16)
+        # compute in float32 throughout when this is set.
+        self.exact = False
 
     # ---- to implement -------------------------------------------------------------------------
     def fit(self, cells: Cells, y: np.ndarray, unlabeled: Cells | None = None) -> "Predictor":

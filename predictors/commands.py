@@ -64,9 +64,10 @@ def _test_rows(n_cells: int, train_rows: np.ndarray, test: str, seed: int) -> np
 
 
 def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None = None,
-             progress: bool = False) -> dict:
+             progress: bool = False, exact: bool = False) -> dict:
     """Kendall tau, Spearman rho and precision@k on cells not used for training, plus a scatter PNG."""
     predictor = Predictor.load(directory)
+    predictor.exact = exact
     table = load_predictor_table()
     target = str(predictor.meta.get("target", "test_accuracy"))
     train_rows = np.asarray(predictor.meta.get("train_rows", []), dtype=np.int64)
@@ -147,9 +148,11 @@ def read_cells_file(path: str) -> list:
 
 
 def predict(directory: str, *, hashes: list[str] | None = None, specs: list | None = None,
-            file: str | None = None, top: int | None = None, progress: bool = False) -> list[dict]:
+            file: str | None = None, top: int | None = None, progress: bool = False,
+            exact: bool = False) -> list[dict]:
     """Predicted values of cells, in input order; with `top`, the K best-predicted cells of the table."""
     predictor = Predictor.load(directory)
+    predictor.exact = exact
     table = load_predictor_table()
     if top is not None:
         if top < 1:

@@ -15,6 +15,9 @@ class ReNASConfig:
     renas_epochs: int = opt(200, help="training epochs of the ReNAS ranker")
     renas_lr: float = opt(1e-3, help="Adam learning rate of the ReNAS ranker")
     renas_batch: int = opt(0, help="ranking pairs are formed within a batch; 0 = the whole training set")
+    renas_augment: bool = opt(True, help="train on random topological re-orderings of each cell's vertices "
+                                         "(the same network, so the same label)")
+    renas_dropout: float = opt(0.3, help="dropout before the last two fully connected layers while training")
 
     def __post_init__(self) -> None:
         if self.renas_epochs < 1:
@@ -23,6 +26,8 @@ class ReNASConfig:
             raise ConfigError(f"--renas-lr must be > 0, got {self.renas_lr}")
         if self.renas_batch < 0:
             raise ConfigError(f"--renas-batch must be >= 0 (0 = whole set), got {self.renas_batch}")
+        if not 0 <= self.renas_dropout < 1:
+            raise ConfigError(f"--renas-dropout must be in [0, 1), got {self.renas_dropout}")
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,41 @@ def cached_vertex_costs(cells: Cells, name: str = "nasbench101") -> tuple[np.nda
     except OSError:
         pass  # caching is an optimisation; an unwritable cache directory only costs time
     return flops, params
+
+
+def random_topological_orders(cells: Cells, rng: np.random.Generator) -> np.ndarray:
+    """(N, 7) vertex orders: for each cell a random topological order of its vertices.
+
+    Re-ordering the intermediate vertices of a cell consistently with its edges describes the same
+    network, so `reorder_features` with these orders gives other encodings of the same cell (a label-
+    preserving augmentation for the position-sensitive ReNAS tensor). The input stays first, the
+    output last and padding vertices in place. Vectorised: each intermediate vertex takes the
+    largest of random keys over itself and its ancestors, ties broken by depth, which respects
+    every edge.
+    """
+    adj = cells.adjacency.astype(bool)
+    n, v = adj.shape[0], MAX_VERTICES
+    reach = adj.copy()
+    for _ in range(v - 1):  # transitive closure
+        reach |= (reach.astype(np.uint8) @ adj.astype(np.uint8)).astype(bool)
+    depth = np.zeros((n, v), np.int64)
+    for _ in range(v - 1):  # longest path from the input
+        depth = np.max(np.where(adj, depth[:, :, None] + 1, 0), axis=1)
+    real = adj.any(axis=1) | adj.any(axis=2)
+    inner = real.copy()
+    inner[:, 0] = inner[:, v - 1] = False
+    r = np.where(inner, rng.random((n, v)), -1.0)
+    anc_or_self = reach | np.eye(v, dtype=bool)[None]  # [b, u, w]: u is w or an ancestor of w
+    key = np.max(np.where(anc_or_self, r[:, :, None], -1.0), axis=1)
+    key = np.where(inner, key, np.where(real, 3.0, 2.0))  # padding after the inner vertices
+    key[:, 0], key[:, v - 1] = -1.0, 4.0
+    return np.lexsort((np.arange(v)[None].repeat(n, 0), depth, key), axis=1).astype(np.int64)
+
+
+def reorder_features(x, orders):
+    """Re-order the vertices of (N, C, 7, 7) feature tensors: out[:, :, i, j] = x[:, :, o[i], o[j]]."""
+    import torch
+
+    o = torch.as_tensor(orders, device=x.device)
+    b = torch.arange(len(x), device=x.device)[:, None, None]
+    return x[b, :, o[:, :, None], o[:, None, :]].permute(0, 3, 1, 2)

@@ -3,8 +3,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from predictors.features import (CONV3X3, INPUT, MAXPOOL, OUTPUT, Cells, cached_vertex_costs, feature_tensor,
-                                 vertex_channels, vertex_costs)
+from predictors.features import (CONV3X3, INPUT, MAXPOOL, OP_CODES, OUTPUT, PAD, Cells, cached_vertex_costs,
+                                 feature_tensor, random_topological_orders, reorder_features, vertex_channels,
+                                 vertex_costs)
+from search_spaces.nasbench101 import spec as nb_spec
 from predictors.table import cells_from_genomes
 from search_spaces.nasbench101.network import build_network, cell_channels
 from search_spaces.nasbench101.network import vertex_channels as nb_vertex_channels
@@ -95,3 +97,26 @@ def test_cache_is_written_reused_and_rebuilt_when_damaged(tmp_path, monkeypatch,
     other = Cells(cells.adjacency[:10], cells.ops[:10])
     cached_vertex_costs(other, name="t")
     assert len(list(tmp_path.glob("t_vertex_costs_*.npz"))) == 2  # a different table never reads a stale file
+
+
+def test_random_topological_orders_encode_the_same_cells(table):
+    rows = np.random.default_rng(0).choice(len(table), 400, replace=False)
+    cells = table.cells.take(rows)
+    orders = random_topological_orders(cells, np.random.default_rng(1))
+    assert (orders != np.arange(7)).any(axis=1).mean() > 0.2  # many cells do move
+    moved = reorder_features(torch.from_numpy(feature_tensor(cells)), orders).numpy()
+    adjacency = (moved[:, 0] != 0).astype(np.uint8)  # channel 0 is A * op type, types are non-zero
+    ops = np.take_along_axis(cells.ops, orders, axis=1)
+    assert not np.tril(adjacency).any() and np.array_equal(adjacency.sum((1, 2)), cells.adjacency.sum((1, 2)))
+    assert np.all(ops[:, 0] == INPUT) and np.all(ops[:, 6] == OUTPUT)
+    # costs move with their vertices; encoding the re-ordered cell from scratch agrees up to which
+    # vertices get the remainder when channels do not split evenly (NAS-Bench-101 gives it by index)
+    x = feature_tensor(cells)
+    scratch = feature_tensor(Cells(adjacency, ops))
+    assert np.array_equal(scratch[:, 0], moved[:, 0])
+    assert np.allclose(scratch, moved, rtol=0.1) and np.allclose(moved.sum((2, 3)), x.sum((2, 3)), rtol=1e-6)
+    names = {code: name for name, code in OP_CODES.items()}
+    for i in range(len(cells)):  # and it is the same network: same NAS-Bench-101 hash
+        real = np.flatnonzero(ops[i] != PAD)
+        genome = {"matrix": adjacency[i][np.ix_(real, real)].tolist(), "ops": [names[int(o)] for o in ops[i][real]]}
+        assert nb_spec.spec_hash(genome) == table.table.hashes[rows[i]]

@@ -69,3 +69,18 @@ def test_save_load_roundtrip_and_bad_dirs(table, sample, trained, tmp_path):
     (tmp_path / "p" / "predictor.json").write_text(json.dumps(info)[:-20])
     with pytest.raises(ConfigError, match="corrupt"):
         Predictor.load(tmp_path / "p")
+
+
+def test_fast_inference_matches_the_trained_network(table, sample, trained):
+    probe, _, _ = sample(table, 300, seed=4)
+    with torch.no_grad():
+        raw = trained.net.eval()(trained._encode(probe)).numpy().astype(np.float64)
+    slope, intercept = (float(v) for v in trained.calibration)
+    trained.exact = True
+    try:
+        exact = trained.predict(probe, batch_size=128)  # folded BatchNorm, permuted fc1, several batches
+    finally:
+        trained.exact = False
+    assert np.allclose(exact, raw * slope + intercept, atol=1e-5)
+    fast = trained.predict(probe)  # bfloat16 where the CPU has it natively
+    assert kendall_tau(exact, fast) > 0.98
