@@ -102,7 +102,8 @@ def part_search(args, table, y) -> list[dict]:
 
     space = NasBench101Space(table=table.table)
     order = np.sort(y)[::-1]
-    budget = args.initial + args.top_k
+    budget = args.initial + args.top_k * args.rounds
+    guided = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, pool=args.pool)
 
     def evaluate(g):
         return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})
@@ -112,17 +113,17 @@ def part_search(args, table, y) -> list[dict]:
         strategies = {
             "random": lambda: RandomSearch(space, seed),
             "evolution": lambda: AgingEvolution(space, AgingEvolutionConfig(), seed, {"accuracy": "max"}),
-            "renas": lambda: GuidedSearch(ReNASPredictor, ReNASConfig(), GuidedSearchConfig(
-                initial=args.initial, top_k=args.top_k, pool=args.pool), seed=seed, table=table),
-            "semi-gcn": lambda: GuidedSearch(SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled),
-                                             GuidedSearchConfig(initial=args.initial, top_k=args.top_k, pool=args.pool),
+            "renas": lambda: GuidedSearch(ReNASPredictor, ReNASConfig(), guided, seed=seed, table=table),
+            "semi-gcn": lambda: GuidedSearch(SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled), guided,
                                              seed=seed, table=table, unlabeled=args.unlabeled)}
         for name in args.strategies:
             t0 = time.perf_counter()
             values = drive(strategies[name](), evaluate, nb_spec.spec_hash, budget)
             best = max(values)
             rank = int((order > np.float32(best)).sum()) + 1
-            row = {"strategy": name, "seed": seed, "queries": len(values), "best_accuracy": best,
+            label = name if name in ("random", "evolution") or args.rounds == 1 else \
+                f"{name} {args.initial}+{args.rounds}x{args.top_k}"
+            row = {"strategy": label, "seed": seed, "queries": len(values), "best_accuracy": best,
                    "rank": rank, "rank_percentile": 100.0 * rank / len(y), "seconds": round(time.perf_counter() - t0, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -201,6 +202,7 @@ def main() -> None:
     ap.add_argument("--strategies", nargs="+", default=["random", "evolution", "renas", "semi-gcn"])
     ap.add_argument("--initial", type=int, default=424)
     ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1, help="guided search: fit -> top-k rounds (budget = initial + rounds x top-k)")
     ap.add_argument("--pool", type=int, default=0, help="guided-search candidate pool (0 = all cells)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", help="write the results as JSON here")
