@@ -35,13 +35,13 @@ class SemiGCNConfig:
     """Semi-supervised GCN assessor options"""
 
     unlabeled: int = opt(10000, help="unlabelled cells (sampled from the table) joining the relation graph")
-    knn: int = opt(10, help="nearest neighbours k per cell in the relation graph")
+    knn: int = opt(5, help="nearest neighbours k per cell in the relation graph")
     sigma: float = opt(0.0, help="Gaussian width of relation-graph weights; 0 = mean k-NN distance")
     lam: float = opt(1.0, help="weight lambda of the auto-encoder reconstruction loss")
     embed_dim: int = opt(32, help="cell embedding size")
     hidden: int = opt(64, help="hidden units of the assessor GCN")
     gcn_layers: int = opt(2, help="GCNConv layers of the assessor")
-    gcn_epochs: int = opt(200, help="training epochs of the assessor")
+    gcn_epochs: int = opt(400, help="training epochs of the assessor")
     rebuild_every: int = opt(25, help="rebuild the relation graph from the embeddings every M epochs")
     gcn_lr: float = opt(2e-3, help="Adam learning rate of the assessor")
     dropout: float = opt(0.1, help="dropout between assessor GCN layers")
