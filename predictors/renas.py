@@ -44,6 +44,20 @@ class ReNASNet(nn.Module):
         return h.squeeze(-1)
 
 
+def _bend_into_unit_interval(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Leave [lo, hi] alone and bend values beyond it smoothly (slope 1 at the edges) towards 0 and 1.
+
+    The calibration line extrapolates past the training targets for the best-ranked cells; for a
+    target that is a fraction (an accuracy) that would print 102 %. Strictly increasing, so the
+    ranking is unchanged.
+    """
+    v = values.copy()
+    above, below = v > hi, v < lo
+    v[above] = hi + (1.0 - hi) * np.tanh((v[above] - hi) / (1.0 - hi))
+    v[below] = lo - lo * np.tanh((lo - v[below]) / lo)
+    return v
+
+
 class _FlattenChannelsLast(nn.Module):
     """(N, C, H, W) stored channels-last -> (N, H*W*C) without copying."""
 
@@ -73,6 +87,7 @@ class ReNASPredictor(Predictor):
         self.mean = torch.zeros(N_CHANNELS)
         self.std = torch.ones(N_CHANNELS)
         self.calibration = torch.tensor([1.0, 0.0])  # prediction = slope * score + intercept
+        self.target_range: torch.Tensor | None = None  # [lo, hi] of training targets that are fractions
 
     def _encode(self, cells: Cells, costs: tuple[np.ndarray, np.ndarray] | None = None,
                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -114,6 +129,8 @@ class ReNASPredictor(Predictor):
             slope, intercept = np.polyfit(scores, y.cpu().numpy().astype(np.float64), 1)
             if slope > 0:
                 self.calibration = torch.tensor([slope, intercept])
+        lo, hi = float(y.min()), float(y.max())
+        self.target_range = torch.tensor([lo, hi], dtype=torch.float64) if 0 < lo <= hi < 1 else None
         self.meta.setdefault("train_size", len(cells))
         return self
 
@@ -177,7 +194,10 @@ class ReNASPredictor(Predictor):
             x = self._encode(Cells(cells.adjacency[part], cells.ops[part]), (flops[part], params[part]), dtype)
             out[part] = net(x).squeeze(-1).float().cpu().numpy()
         slope, intercept = (float(v) for v in self.calibration)
-        return (out.astype(np.float64) * slope + intercept).astype(np.float32)
+        values = out.astype(np.float64) * slope + intercept
+        if self.target_range is not None:
+            values = _bend_into_unit_interval(values, *(float(v) for v in self.target_range))
+        return values.astype(np.float32)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         if self.net is None:
@@ -185,6 +205,8 @@ class ReNASPredictor(Predictor):
         t = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         t["input_mean"], t["input_std"] = self.mean, self.std
         t["calibration"] = self.calibration.double()
+        if self.target_range is not None:
+            t["target_range"] = self.target_range.double()
         return t
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -193,5 +215,8 @@ class ReNASPredictor(Predictor):
         self.net = net.to(self.device).eval()
         self.mean, self.std = tensors["input_mean"].float(), tensors["input_std"].float()
         self.calibration = tensors["calibration"].double()
+        self.target_range = tensors["target_range"].double() if "target_range" in tensors else None
+        if self.target_range is not None and self.target_range.shape != (2,):
+            raise ValueError("the target range has the wrong shape")
         if self.mean.shape != (N_CHANNELS,) or self.std.shape != (N_CHANNELS,) or self.calibration.shape != (2,):
             raise ValueError("input statistics or calibration have the wrong shape")

@@ -76,11 +76,25 @@ def test_fast_inference_matches_the_trained_network(table, sample, trained):
     with torch.no_grad():
         raw = trained.net.eval()(trained._encode(probe)).numpy().astype(np.float64)
     slope, intercept = (float(v) for v in trained.calibration)
-    trained.exact = True
+    trained.exact, kept, trained.target_range = True, trained.target_range, None  # the plain line
     try:
         exact = trained.predict(probe, batch_size=128)  # folded BatchNorm, permuted fc1, several batches
     finally:
-        trained.exact = False
+        trained.exact, trained.target_range = False, kept
     assert np.allclose(exact, raw * slope + intercept, atol=1e-5)
     fast = trained.predict(probe)  # bfloat16 where the CPU has it natively
     assert kendall_tau(exact, fast) > 0.98
+
+
+def test_predicted_accuracies_stay_fractions_in_the_same_order(table, trained):
+    cells = table.cells.take(np.arange(0, len(table), 97))
+    pred = trained.predict(cells).astype(np.float64)
+    assert 0 < pred.min() and pred.max() < 1  # the line alone extrapolates past 1 for the best cells
+    slope, intercept = (float(v) for v in trained.calibration)
+    trained.target_range, kept = None, trained.target_range
+    try:
+        line = trained.predict(cells).astype(np.float64)
+    finally:
+        trained.target_range = kept
+    assert kendall_tau(line, pred) > 0.9999 and np.allclose(line[(line > 0.3) & (line < 0.9)],
+                                                            pred[(line > 0.3) & (line < 0.9)], atol=1e-6)
