@@ -560,6 +560,10 @@ def _nb101_import(args) -> int:
 # predictor commands: predictor train / eval, predict
 # --------------------------------------------------------------------------------------------------
 
+_EXACT_HELP = ("float32 throughout (default: bfloat16 inference on a CPU that computes it natively: "
+               "about 2.3x faster, the ranking practically unchanged)")
+
+
 def add_predictor_commands(sub) -> None:
     from predictors.configs import ReNASConfig, SemiGCNConfig
     from searchlab.options import add_flags
@@ -605,8 +609,7 @@ def add_predictor_commands(sub) -> None:
     e.add_argument("--plot", help="scatter plot path (default: DIR/scatter.png)")
     e.add_argument("--json", action="store_true", help="print JSON for machines")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    e.add_argument("--exact", action="store_true", help="float32 throughout (default: bfloat16 inference on a CPU that computes it "
-                        "natively, 2.5-3x faster with the ranking practically unchanged)")
+    e.add_argument("--exact", action="store_true", help=_EXACT_HELP)
     e.set_defaults(handler=_predictor_eval)
 
     q = sub.add_parser("predict", formatter_class=_Formatter, help="predicted accuracy of NAS-Bench-101 cells",
@@ -627,8 +630,7 @@ def add_predictor_commands(sub) -> None:
     q.add_argument("--top", type=int, default=10, help="with --all: how many best-predicted cells (default: 10)")
     q.add_argument("--json", action="store_true", help="print a JSON list of {hash, predicted}")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
-    q.add_argument("--exact", action="store_true", help="float32 throughout (default: bfloat16 inference on a CPU that computes it "
-                        "natively, 2.5-3x faster with the ranking practically unchanged)")
+    q.add_argument("--exact", action="store_true", help=_EXACT_HELP)
     q.set_defaults(handler=_predict)
 
 

@@ -175,7 +175,7 @@ class ReNASPredictor(Predictor):
     @torch.inference_mode()
     def predict(self, cells: Cells, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Scores in the target's units. The network runs in bfloat16 where the device computes it
-        natively (2.5-3x faster on such a CPU; the ranking barely moves, see docs/predictors.md)
+        natively (about 2.3x faster on such a CPU; the ranking barely moves, see docs/predictors.md)
         unless `exact` is set; the encoding, standardisation and calibration stay in float32."""
         if self.net is None:
             raise ConfigError("the ReNAS predictor is not trained; call fit() or load a trained one")
