@@ -124,8 +124,6 @@ class PruneGAConfig:
 # the genetic algorithm
 # --------------------------------------------------------------------------------------------------
 
-
-
 def _individuals(genomes: list[Genome], fitness: list[float]) -> list:
     from deap import base
 

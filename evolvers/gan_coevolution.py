@@ -41,8 +41,6 @@ from searchlab.trainer import resolve_device
 # ------------------------------------------------------------------------------------------------
 
 
-
-
 @functools.cache
 def _deap_types() -> tuple[type, type]:
     from deap import base

@@ -17,7 +17,6 @@ which other new cells are predicted with it.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn

@@ -6,7 +6,6 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 # The engine tests' plug-in (a bit-string space) must load in subprocesses too.
 SUPPORT = TESTS / "support"
