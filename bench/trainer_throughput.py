@@ -3,8 +3,9 @@
 Baseline: what a script without the trainer does: a Dataset that turns each uint8 image into float and
 crops/flips it (as torchvision transforms would), a shuffling DataLoader, fp32, an SGD step per batch.
 Trainer: `searchlab.trainer.train_classifier` on the same model, data, batch size and optimizer (on a
-GPU with its uint8 data resident on the device, batched augmentation, AMP and channels-last).
-Both are timed over the same number of steps after a warm-up, alternating, best of `--repeats`.
+GPU with its uint8 data resident on the device, batched augmentation and AMP; channels-last on
+every device). The trainer also runs with channels-last off, to show what the memory format gives.
+All are timed over the same number of steps after a warm-up, alternating, best of `--repeats`.
 
     python bench/trainer_throughput.py                       # CIFAR-10 fixture, ResNet-20, CPU
     python bench/trainer_throughput.py --data cifar10:/tmp/cifar10 --images 10000 --model resnet20 --steps 40
@@ -78,11 +79,11 @@ def plain_loop(model, data: ImageTensors, *, steps: int, batch_size: int, device
 
 
 def trainer_loop(model, data: ImageTensors, *, steps: int, batch_size: int, device: torch.device, augment: bool,
-                 compile: bool) -> float:
+                 compile: bool, channels_last: bool = True) -> float:
     """Images per second of the shared trainer over `steps` steps (a 2-step warm-up run first)."""
     # "crop_flip" pads by side // 8: 4 pixels for 32x32 images, as the baseline does
     cfg = TrainConfig(epochs=1000, batch_size=batch_size, lr=0.05, max_steps=2,
-                      augment="crop_flip" if augment else "none", compile=compile)
+                      augment="crop_flip" if augment else "none", compile=compile, channels_last=channels_last)
     train_classifier(model, data, cfg, seed=0, device=device)  # warm-up (and compile)
     stats = train_classifier(model, data, replace(cfg, max_steps=steps), seed=1, device=device)
     if device.type == "cuda":
@@ -114,19 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     model = build_classifier(args.model, num_classes=len(data.classes), in_channels=data.x.shape[1],
                              **({"image_size": data.x.shape[-1]} if args.model in ("lenet5", "vgg_small") else {}))
-    base, ours = [], []
+    base, ours, nchw = [], [], []
     for _ in range(args.repeats):
         base.append(plain_loop(model, data, steps=args.steps, batch_size=args.batch_size, device=device,
                                augment=augment, workers=args.workers))
         ours.append(trainer_loop(model, data, steps=args.steps, batch_size=args.batch_size, device=device,
                                  augment=augment, compile=args.compile))
+        nchw.append(trainer_loop(model, data, steps=args.steps, batch_size=args.batch_size, device=device,
+                                 augment=augment, compile=args.compile, channels_last=False))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"model {args.model}, {len(data)} images {tuple(data.x.shape[1:])}, batch {args.batch_size}, "
           f"{args.steps} steps, augment {'crop+flip' if augment else 'none'}, {name}")
     print(f"plain DataLoader loop (fp32):  {max(base):9.1f} images/s   (runs: {', '.join(f'{b:.1f}' for b in base)})")
     print(f"searchlab trainer:             {max(ours):9.1f} images/s   (runs: {', '.join(f'{o:.1f}' for o in ours)})")
+    print(f"trainer, channels-last off:    {max(nchw):9.1f} images/s   (runs: {', '.join(f'{o:.1f}' for o in nchw)})")
     print(f"ratio trainer / plain: {max(ours) / max(base):.2f}x best of {args.repeats}, "
-          f"{statistics.median(ours) / statistics.median(base):.2f}x of the medians")
+          f"{statistics.median(ours) / statistics.median(base):.2f}x of the medians; "
+          f"channels-last on / off: {max(ours) / max(nchw):.2f}x best")
     return 0
 
 

@@ -394,7 +394,9 @@ def finetune(space: cg.CycleganSpace, small: dict[str, cg.ResnetGenerator], *, s
                 total = total + cycle_weight * l1(m[f"G_{o}"](fake), batch[s])
         return total
 
-    cfg = TrainConfig.preset("gan", lr=lr, batch_size=batch_size, max_steps=steps, epochs=1.0)
+    # channels-last: faster on CUDA, about 8 % slower on CPU for these instance-norm/reflection-pad nets
+    cfg = TrainConfig.preset("gan", lr=lr, batch_size=batch_size, max_steps=steps, epochs=1.0,
+                             channels_last=dev.type == "cuda")
     stats = fit(modules, batches, loss_fn, cfg, steps_per_epoch=max(steps, 1), seed=seed, device=dev,
                 verbose=progress, desc="fine-tune")
     for s in sides:

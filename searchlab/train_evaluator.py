@@ -56,7 +56,7 @@ class TrainEvaluatorConfig:
                                                      "(0 = no limit)", parse=parse_duration)
     max_steps: int = opt(0, help="stop a candidate's training after this many steps (0 = no limit)")
     amp: bool = opt(True, help="mixed precision on CUDA (bf16 where supported, else fp16)")
-    channels_last: bool = opt(True, help="channels-last memory format on CUDA")
+    channels_last: bool = opt(True, help="channels-last memory format (faster convolutions on CUDA and on CPU)")
     compile: bool = opt(False, help="torch.compile each candidate (pays off for long trainings on a GPU)")
     image_size: int = opt(0, help="resize images to this square size (0 = keep; ImageFolder sets of mixed sizes need it)")
     test_accuracy: bool = opt(False, help="also report accuracy on the official test split")

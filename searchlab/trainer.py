@@ -342,7 +342,7 @@ def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callabl
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
     dtype = amp_dtype(dev, cfg.amp)
-    channels_last = cfg.channels_last and dev.type == "cuda"
+    channels_last = cfg.channels_last
     model.to(dev)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -424,7 +424,7 @@ def train_classifier(model: nn.Module, data: ImageTensors, cfg: TrainConfig, *, 
     gen = torch.Generator().manual_seed(int(seed))
     resident = {"auto": None, "on": True, "off": False}[cfg.device_data]
     source = EpochBatches(data, cfg.batch_size, dev, gen, cfg.augment, resident,
-                          channels_last=cfg.channels_last and dev.type == "cuda")
+                          channels_last=cfg.channels_last)
 
     def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         xb, yb = batch
@@ -436,14 +436,15 @@ def train_classifier(model: nn.Module, data: ImageTensors, cfg: TrainConfig, *, 
 
 @torch.no_grad()
 def evaluate_classifier(model: nn.Module, data: ImageTensors, *, device: str | torch.device = "auto",
-                        batch_size: int = 500, amp: bool = True) -> dict[str, float]:
+                        batch_size: int = 500, amp: bool = True, channels_last: bool = True) -> dict[str, float]:
     """Top-1 accuracy (fraction) and mean cross-entropy of `model` on a labelled uint8 set."""
     if data.y is None or len(data) == 0:
         raise DataError("evaluation needs a non-empty labelled set")
     dev = resolve_device(device)
     model.to(dev).eval()
+    if channels_last:  # as `fit` leaves it; the weights' layout picks the convolution kernels
+        model.to(memory_format=torch.channels_last)
     dtype = amp_dtype(dev, amp)
-    channels_last = dev.type == "cuda"
     correct, loss_sum = 0, 0.0
     x = data.x.to(dev) if fits_on_device(data.x, dev) else data.x
     y = data.y.to(dev)
