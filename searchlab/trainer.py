@@ -342,9 +342,8 @@ def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callabl
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
     dtype = amp_dtype(dev, cfg.amp)
-    channels_last = cfg.channels_last
     model.to(dev)
-    if channels_last:
+    if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
     step_model = _compiled(model, cfg.compile)
