@@ -179,10 +179,35 @@ def random_topological_orders(cells: Cells, rng: np.random.Generator) -> np.ndar
     Re-ordering the intermediate vertices of a cell consistently with its edges describes the same
     network, so `reorder_features` with these orders gives other encodings of the same cell (a label-
     preserving augmentation for the position-sensitive ReNAS tensor). The input stays first, the
-    output last and padding vertices in place. Vectorised: each intermediate vertex takes the
-    largest of random keys over itself and its ancestors, ties broken by depth, which respects
-    every edge.
+    output last and padding vertices in place.
     """
+    return topological_orders(cells, rng.random((len(cells), MAX_VERTICES)))
+
+
+def fixed_topological_orders(cells: Cells, view: int) -> np.ndarray:
+    """Like `random_topological_orders`, but the random keys come from a hash of each cell and `view`:
+    the same cell gets the same orders whatever else is in the batch (for averaging predictions)."""
+    adj, ops = cells.adjacency.astype(np.uint64), cells.ops.astype(np.uint64) & np.uint64(7)
+    upper = np.triu_indices(MAX_VERTICES, 1)
+    code = (adj[:, upper[0], upper[1]] << np.arange(len(upper[0]), dtype=np.uint64)).sum(axis=1) \
+        + (ops << (np.uint64(len(upper[0])) + np.uint64(3) * np.arange(MAX_VERTICES, dtype=np.uint64))).sum(axis=1)
+    salt = (np.uint64(view) << np.uint64(48)) + (np.arange(MAX_VERTICES, dtype=np.uint64) << np.uint64(44))
+    bits = _splitmix64(code[:, None] ^ salt[None, :])  # 42 bits of cell code never reach the salt's bits
+    return topological_orders(cells, (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A 64-bit mixing function (Steele et al., SplittableRandom): well-spread bits from any input."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def topological_orders(cells: Cells, keys: np.ndarray) -> np.ndarray:
+    """(N, 7) topological vertex orders drawn by (N, 7) keys in [0, 1): each intermediate vertex takes
+    the largest key over itself and its ancestors, ties broken by depth, which respects every edge."""
     adj = cells.adjacency.astype(bool)
     n, v = adj.shape[0], MAX_VERTICES
     reach = adj.copy()
@@ -194,7 +219,7 @@ def random_topological_orders(cells: Cells, rng: np.random.Generator) -> np.ndar
     real = adj.any(axis=1) | adj.any(axis=2)
     inner = real.copy()
     inner[:, 0] = inner[:, v - 1] = False
-    r = np.where(inner, rng.random((n, v)), -1.0)
+    r = np.where(inner, keys, -1.0)
     anc_or_self = reach | np.eye(v, dtype=bool)[None]  # [b, u, w]: u is w or an ancestor of w
     key = np.max(np.where(anc_or_self, r[:, :, None], -1.0), axis=1)
     key = np.where(inner, key, np.where(real, 3.0, 2.0))  # padding after the inner vertices

@@ -18,7 +18,8 @@ from torch import nn
 
 from predictors.base import Predictor, native_bfloat16, seeded_init, seeded_torch
 from predictors.configs import ReNASConfig
-from predictors.features import N_CHANNELS, Cells, feature_tensor, random_topological_orders, reorder_features
+from predictors.features import (N_CHANNELS, Cells, feature_tensor, fixed_topological_orders, random_topological_orders,
+                                 reorder_features)
 from predictors.table import costs_of
 from searchlab.errors import ConfigError
 
@@ -191,8 +192,12 @@ class ReNASPredictor(Predictor):
             starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
         for start in starts:
             part = slice(start, min(start + batch_size, len(cells)))
-            x = self._encode(Cells(cells.adjacency[part], cells.ops[part]), (flops[part], params[part]), dtype)
-            out[part] = net(x).squeeze(-1).float().cpu().numpy()
+            batch = Cells(cells.adjacency[part], cells.ops[part])
+            x = self._encode(batch, (flops[part], params[part]), dtype)
+            scores = net(x).squeeze(-1).float()
+            for view in range(1, self.config.renas_orders):  # the same cell, other vertex orders
+                scores += net(reorder_features(x, fixed_topological_orders(batch, view))).squeeze(-1).float()
+            out[part] = (scores / self.config.renas_orders).cpu().numpy()
         slope, intercept = (float(v) for v in self.calibration)
         values = out.astype(np.float64) * slope + intercept
         if self.target_range is not None:

@@ -4,7 +4,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from predictors.features import (CONV3X3, INPUT, MAXPOOL, OP_CODES, OUTPUT, PAD, Cells, cached_vertex_costs,
-                                 feature_tensor, random_topological_orders, reorder_features, vertex_channels,
+                                 feature_tensor, fixed_topological_orders, random_topological_orders,
+                                 reorder_features, vertex_channels,
                                  vertex_costs)
 from search_spaces.nasbench101 import spec as nb_spec
 from predictors.table import cells_from_genomes
@@ -99,10 +100,12 @@ def test_cache_is_written_reused_and_rebuilt_when_damaged(tmp_path, monkeypatch,
     assert len(list(tmp_path.glob("t_vertex_costs_*.npz"))) == 2  # a different table never reads a stale file
 
 
-def test_random_topological_orders_encode_the_same_cells(table):
+@pytest.mark.parametrize("draw", [lambda cells: random_topological_orders(cells, np.random.default_rng(1)),
+                                  lambda cells: fixed_topological_orders(cells, view=1)], ids=["random", "fixed"])
+def test_topological_orders_encode_the_same_cells(table, draw):
     rows = np.random.default_rng(0).choice(len(table), 400, replace=False)
     cells = table.cells.take(rows)
-    orders = random_topological_orders(cells, np.random.default_rng(1))
+    orders = draw(cells)
     assert (orders != np.arange(7)).any(axis=1).mean() > 0.2  # many cells do move
     moved = reorder_features(torch.from_numpy(feature_tensor(cells)), orders).numpy()
     adjacency = (moved[:, 0] != 0).astype(np.uint8)  # channel 0 is A * op type, types are non-zero
@@ -120,3 +123,12 @@ def test_random_topological_orders_encode_the_same_cells(table):
         real = np.flatnonzero(ops[i] != PAD)
         genome = {"matrix": adjacency[i][np.ix_(real, real)].tolist(), "ops": [names[int(o)] for o in ops[i][real]]}
         assert nb_spec.spec_hash(genome) == table.table.hashes[rows[i]]
+
+
+def test_fixed_orders_depend_on_the_cell_and_view_only(table):
+    cells = table.cells.take(np.random.default_rng(2).choice(len(table), 300, replace=False))
+    whole = fixed_topological_orders(cells, view=1)
+    part = fixed_topological_orders(cells.take(np.arange(40, 90)), view=1)
+    assert np.array_equal(whole[40:90], part)  # whatever else is in the batch
+    assert np.array_equal(whole, fixed_topological_orders(cells, view=1))
+    assert (whole != fixed_topological_orders(cells, view=2)).any(axis=1).mean() > 0.1

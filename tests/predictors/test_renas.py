@@ -1,10 +1,13 @@
+import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from predictors.base import Predictor
+from predictors.features import fixed_topological_orders, reorder_features
 from predictors.metrics import kendall_tau
 from predictors.renas import ReNASConfig, ReNASPredictor, pairwise_ranking_loss
 from searchlab.errors import ConfigError
@@ -98,3 +101,22 @@ def test_predicted_accuracies_stay_fractions_in_the_same_order(table, trained):
         trained.target_range = kept
     assert kendall_tau(line, pred) > 0.9999 and np.allclose(line[(line > 0.3) & (line < 0.9)],
                                                             pred[(line > 0.3) & (line < 0.9)], atol=1e-6)
+
+
+def test_predictions_average_over_fixed_vertex_orders(table, sample, trained):
+    probe, _, _ = sample(table, 200, seed=6)
+    multi = copy.copy(trained)
+    multi.config, multi.exact, multi.target_range = replace(trained.config, renas_orders=4), True, None
+    with torch.no_grad():
+        x, net = trained._encode(probe), trained.net.eval()
+        views = [x] + [reorder_features(x, fixed_topological_orders(probe, v)) for v in range(1, 4)]
+        raw = np.mean([net(v).numpy().astype(np.float64) for v in views], axis=0)
+    slope, intercept = (float(v) for v in trained.calibration)
+    averaged = multi.predict(probe, batch_size=64)
+    assert np.allclose(averaged, raw * slope + intercept, atol=1e-5)
+    assert np.allclose(multi.predict(probe.take(np.arange(50, 90))), averaged[50:90], atol=1e-6)  # batch-independent
+    single = copy.copy(multi)
+    single.config = trained.config
+    assert not np.allclose(averaged, single.predict(probe), atol=1e-4)
+    with pytest.raises(ConfigError, match="renas-orders"):
+        ReNASConfig(renas_orders=0)
