@@ -184,15 +184,17 @@ def random_topological_orders(cells: Cells, rng: np.random.Generator) -> np.ndar
     return topological_orders(cells, rng.random((len(cells), MAX_VERTICES)))
 
 
-def fixed_topological_orders(cells: Cells, view: int) -> np.ndarray:
+def fixed_topological_orders(cells: Cells, view) -> np.ndarray:
     """Like `random_topological_orders`, but the random keys come from a hash of each cell and `view`:
-    the same cell gets the same orders whatever else is in the batch (for averaging predictions)."""
+    the same cell gets the same orders whatever else is in the batch (for averaging predictions).
+    `view` is an int, giving (N, 7), or an array of them, giving view.shape + (N, 7) in one pass."""
     adj, ops = cells.adjacency.astype(np.uint64), cells.ops.astype(np.uint64) & np.uint64(7)
     upper = np.triu_indices(MAX_VERTICES, 1)
     code = (adj[:, upper[0], upper[1]] << np.arange(len(upper[0]), dtype=np.uint64)).sum(axis=1) \
         + (ops << (np.uint64(len(upper[0])) + np.uint64(3) * np.arange(MAX_VERTICES, dtype=np.uint64))).sum(axis=1)
-    salt = (np.uint64(view) << np.uint64(48)) + (np.arange(MAX_VERTICES, dtype=np.uint64) << np.uint64(44))
-    bits = _splitmix64(code[:, None] ^ salt[None, :])  # 42 bits of cell code never reach the salt's bits
+    views = np.asarray(view, dtype=np.uint64)[..., None, None]
+    salt = (views << np.uint64(48)) + (np.arange(MAX_VERTICES, dtype=np.uint64) << np.uint64(44))
+    bits = _splitmix64(code[:, None] ^ salt)  # 42 bits of cell code never reach the salt's bits
     return topological_orders(cells, (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53)
 
 
@@ -206,8 +208,9 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def topological_orders(cells: Cells, keys: np.ndarray) -> np.ndarray:
-    """(N, 7) topological vertex orders drawn by (N, 7) keys in [0, 1): each intermediate vertex takes
-    the largest key over itself and its ancestors, ties broken by depth, which respects every edge."""
+    """Topological vertex orders drawn by keys in [0, 1), (..., N, 7) orders for (..., N, 7) keys (the
+    cells' closure and depths are computed once for all leading dimensions): each intermediate vertex
+    takes the largest key over itself and its ancestors, ties broken by depth, which respects every edge."""
     adj = cells.adjacency.astype(bool)
     n, v = adj.shape[0], MAX_VERTICES
     reach = adj.copy()
@@ -221,10 +224,11 @@ def topological_orders(cells: Cells, keys: np.ndarray) -> np.ndarray:
     inner[:, 0] = inner[:, v - 1] = False
     r = np.where(inner, keys, -1.0)
     anc_or_self = reach | np.eye(v, dtype=bool)[None]  # [b, u, w]: u is w or an ancestor of w
-    key = np.max(np.where(anc_or_self, r[:, :, None], -1.0), axis=1)
+    key = np.max(np.where(anc_or_self, r[..., :, None], -1.0), axis=-2)
     key = np.where(inner, key, np.where(real, 3.0, 2.0))  # padding after the inner vertices
-    key[:, 0], key[:, v - 1] = -1.0, 4.0
-    return np.lexsort((np.arange(v)[None].repeat(n, 0), depth, key), axis=1).astype(np.int64)
+    key[..., 0], key[..., v - 1] = -1.0, 4.0
+    position = np.broadcast_to(np.arange(v), key.shape)
+    return np.lexsort((position, np.broadcast_to(depth, key.shape), key), axis=-1).astype(np.int64)
 
 
 def reorder_features(x, orders):

@@ -196,8 +196,9 @@ class ReNASPredictor(Predictor):
             batch = Cells(cells.adjacency[part], cells.ops[part])
             x = self._encode(batch, (flops[part], params[part]), dtype)
             scores = net(x).squeeze(-1).float()
-            for view in range(1, self.config.renas_orders):  # the same cell, other vertex orders
-                scores += net(reorder_features(x, fixed_topological_orders(batch, view))).squeeze(-1).float()
+            if self.config.renas_orders > 1:  # the same cells in other vertex orders
+                for orders in fixed_topological_orders(batch, np.arange(1, self.config.renas_orders)):
+                    scores += net(reorder_features(x, orders)).squeeze(-1).float()
             out[part] = (scores / self.config.renas_orders).cpu().numpy()
         slope, intercept = (float(v) for v in self.calibration)
         values = out.astype(np.float64) * slope + intercept
