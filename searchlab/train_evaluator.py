@@ -161,12 +161,14 @@ class TrainEvaluator:
             stats = train_classifier(model, self.train_set, self.train_cfg, seed=seed, device=device,
                                      verbose=self.ctx.verbose)
             spent.update(epochs=stats.epochs, steps=float(stats.steps))
-            metrics = evaluate_classifier(model, self.val_set, device=device, amp=self.config.amp)
+            metrics = evaluate_classifier(model, self.val_set, device=device, amp=self.config.amp,
+                                          channels_last=self.config.channels_last)
             objectives = {"accuracy": metrics["accuracy"], "params": params, "flops": flops,
                           "val_loss": metrics["loss"], "train_loss": stats.final_loss}
             if self.test_set is not None:
                 objectives["test_accuracy"] = evaluate_classifier(model, self.test_set, device=device,
-                                                                  amp=self.config.amp)["accuracy"]
+                                                                  amp=self.config.amp,
+                                                                  channels_last=self.config.channels_last)["accuracy"]
             return Result("ok", objectives, {"seconds": time.perf_counter() - start, "epochs": stats.epochs,
                                              "steps": float(stats.steps)})
 
