@@ -166,7 +166,53 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def standardize_targets(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+def normal_scores(y: np.ndarray) -> np.ndarray:
+    """Gaussian rank transform: each target becomes the standard normal quantile of its mid-rank (tied
+    targets share one). Accuracies are skewed (most near the top, a long tail of cells that failed to
+    train), so a regression on plain z-scores spends its effort on the tail; on normal scores it
+    spends it on the ordering of the many good cells."""
+    from scipy.stats import norm, rankdata
+
     y = np.asarray(y, dtype=np.float64)
-    mean, std = float(y.mean()), float(y.std()) or 1.0
-    return (y - mean) / std, mean, std
+    return norm.ppf((rankdata(y) - 0.5) / len(y))
+
+
+def target_knots(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(2, K) knots (score, target), both strictly increasing, for `through_knots`: one per distinct
+    target, at the mean score of the cells that have it. From a monotone transform of the targets
+    (like `normal_scores`), this is its inverse on the training set."""
+    y = np.asarray(y, dtype=np.float64)
+    values, group = np.unique(y, return_inverse=True)
+    at = np.bincount(group, weights=np.asarray(scores, dtype=np.float64)) / np.bincount(group)
+    return np.stack([at, values])
+
+
+def through_knots(scores: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Scores to target units: linear between the knots, extended beyond them with the end segments'
+    slopes, so the map is strictly increasing and the ranking is unchanged. Targets that are
+    fractions (all training targets in (0, 1)) are then kept inside (0, 1)."""
+    at, values = np.asarray(knots[0], np.float64), np.asarray(knots[1], np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(at) < 2:
+        return np.full(scores.shape, values[0] if len(values) else 0.0)
+    out = np.interp(scores, at, values)
+    low, high = scores < at[0], scores > at[-1]
+    out[low] = values[0] + (scores[low] - at[0]) * (values[1] - values[0]) / (at[1] - at[0])
+    out[high] = values[-1] + (scores[high] - at[-1]) * (values[-1] - values[-2]) / (at[-1] - at[-2])
+    if 0 < values[0] and values[-1] < 1:
+        out = bend_into_unit_interval(out, values[0], values[-1])
+    return out
+
+
+def bend_into_unit_interval(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Leave [lo, hi] alone and bend values beyond it smoothly (slope 1 at the edges) towards 0 and 1.
+
+    A calibration extrapolates past the training targets for the best-ranked cells; for a target
+    that is a fraction (an accuracy) that would print 102 %. Strictly increasing, so the ranking is
+    unchanged.
+    """
+    v = np.array(values, dtype=np.float64)
+    above, below = v > hi, v < lo
+    v[above] = hi + (1.0 - hi) * np.tanh((v[above] - hi) / (1.0 - hi))
+    v[below] = lo - lo * np.tanh((lo - v[below]) / lo)
+    return v

@@ -49,6 +49,9 @@ class SemiGCNConfig:
     rebuild_every: int = opt(25, help="rebuild the relation graph from the embeddings every M epochs")
     gcn_lr: float = opt(2e-3, help="Adam learning rate of the assessor")
     dropout: float = opt(0.1, help="dropout between assessor GCN layers")
+    target_transform: str = opt("rank", help="what the assessor regresses: rank = normal scores of the targets' "
+                                             "ranks, zscore = standardised targets clipped at +-3",
+                                choices=("rank", "zscore"))
 
     def __post_init__(self) -> None:
         checks = [(self.unlabeled >= 0, "unlabeled must be >= 0"), (self.knn >= 1, "knn must be >= 1"),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from predictors.base import Predictor, native_bfloat16, seeded_init, seeded_torch
+from predictors.base import Predictor, bend_into_unit_interval, native_bfloat16, seeded_init, seeded_torch
 from predictors.configs import ReNASConfig
 from predictors.features import (N_CHANNELS, Cells, feature_tensor, fixed_topological_orders, random_topological_orders,
                                  reorder_features)
@@ -44,20 +44,6 @@ class ReNASNet(nn.Module):
             if isinstance(layer, nn.ReLU):  # after the first two fully connected layers
                 h = nn.functional.dropout(h, self.dropout, self.training)
         return h.squeeze(-1)
-
-
-def _bend_into_unit_interval(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Leave [lo, hi] alone and bend values beyond it smoothly (slope 1 at the edges) towards 0 and 1.
-
-    The calibration line extrapolates past the training targets for the best-ranked cells; for a
-    target that is a fraction (an accuracy) that would print 102 %. Strictly increasing, so the
-    ranking is unchanged.
-    """
-    v = values.copy()
-    above, below = v > hi, v < lo
-    v[above] = hi + (1.0 - hi) * np.tanh((v[above] - hi) / (1.0 - hi))
-    v[below] = lo - lo * np.tanh((lo - v[below]) / lo)
-    return v
 
 
 class _FlattenChannelsLast(nn.Module):
@@ -203,7 +189,7 @@ class ReNASPredictor(Predictor):
         slope, intercept = (float(v) for v in self.calibration)
         values = out.astype(np.float64) * slope + intercept
         if self.target_range is not None:
-            values = _bend_into_unit_interval(values, *(float(v) for v in self.target_range))
+            values = bend_into_unit_interval(values, *(float(v) for v in self.target_range))
         return values.astype(np.float32)
 
     def tensors(self) -> dict[str, torch.Tensor]:

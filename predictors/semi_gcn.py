@@ -6,8 +6,10 @@
    space with Gaussian weights exp(-d^2 / (2 sigma^2)), symmetrised; `GCNConv` adds self loops and
    the symmetric normalisation D^-1/2 (A + I) D^-1/2.
 3. A GCN (torch_geometric GCNConv, 2 layers by default) over that graph predicts every node's
-   accuracy. Loss = MSE on labelled nodes + lambda * reconstruction of all nodes, trained end to
-   end; the graph is rebuilt from the current embeddings every `rebuild_every` epochs.
+   target, by default as the normal score of its rank among the labelled cells (`normal_scores`).
+   Loss = MSE on labelled nodes + lambda * reconstruction of all nodes, trained end to end; the
+   graph is rebuilt from the current embeddings every `rebuild_every` epochs. Predictions go back
+   to the target's units through the inverse of that transform (`through_knots`).
 
 Inductive use: new cells are embedded by the encoder and join the final graph as extra nodes with
 edges *from* their k nearest training nodes (same Gaussian weights, plus a self loop). They send no
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from predictors.base import Predictor, seeded_init, standardize_targets
+from predictors.base import Predictor, normal_scores, seeded_init, target_knots, through_knots
 from predictors.configs import SemiGCNConfig
 from predictors.features import MAX_VERTICES, Cells
 from searchlab.errors import ConfigError
@@ -133,7 +135,7 @@ class SemiGCNPredictor(Predictor):
         self.assessor: Assessor | None = None
         self.train_adj = self.train_ops = None
         self.sigma = 0.0
-        self.y_mean, self.y_std = 0.0, 1.0
+        self.knots = np.zeros((2, 0))  # (score, target) pairs that map predictions to the target's units
         self._graph = None
 
     def _build(self) -> None:
@@ -152,9 +154,15 @@ class SemiGCNPredictor(Predictor):
         all_cells = cells if unlabeled is None or len(unlabeled) == 0 else Cells.concat(
             [cells.take(np.arange(len(cells))), Cells(unlabeled.adjacency, unlabeled.ops)])
         adj, ops = cell_tensors(Cells(all_cells.adjacency, all_cells.ops), self.device)
-        ys, self.y_mean, self.y_std = standardize_targets(y)
-        # Winsorised: the few diverged cells (accuracy ~0.1) would otherwise dominate the MSE.
-        target = torch.as_tensor(np.clip(ys, -3.0, 3.0), dtype=torch.float32, device=self.device)
+        if c.target_transform == "rank":
+            scores = normal_scores(y)
+            self.knots = target_knots(scores, y)
+        else:  # winsorised z-scores: the few diverged cells (accuracy ~0.1) would otherwise dominate the MSE
+            mean, std = float(y.mean()), float(y.std()) or 1.0
+            scores = np.clip((y - mean) / std, -3.0, 3.0)
+            ends = np.array([y.min(), y.max()])
+            self.knots = np.stack([(ends - mean) / std, ends])  # the line score * std + mean
+        target = torch.as_tensor(scores, dtype=torch.float32, device=self.device)
         n_lab = len(cells)
         self._build()
         params = list(self.encoder.parameters()) + list(self.assessor.parameters())
@@ -216,8 +224,8 @@ class SemiGCNPredictor(Predictor):
             edge_index = torch.cat([e_train, torch.stack([idx.reshape(-1), new_ids])], dim=1)
             edge_weight = torch.cat([w_train, w.reshape(-1)])
             pred = self.assessor(torch.cat([z_train, z_new]), edge_index, edge_weight)[n_train:]
-            out[start:start + len(part)] = (pred.cpu().numpy() * self.y_std + self.y_mean).astype(np.float32)
-        return out
+            out[start:start + len(part)] = pred.cpu().numpy()
+        return through_knots(out, self.knots).astype(np.float32)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         if self.encoder is None:
@@ -225,7 +233,8 @@ class SemiGCNPredictor(Predictor):
         t = {f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}
         t.update({f"assessor.{k}": v for k, v in self.assessor.state_dict().items()})
         t["train_adjacency"], t["train_ops"] = self.train_adj, self.train_ops
-        t["scalars"] = torch.tensor([self.sigma, self.y_mean, self.y_std], dtype=torch.float64)
+        t["scalars"] = torch.tensor([self.sigma], dtype=torch.float64)
+        t["target_knots"] = torch.from_numpy(self.knots)
         return t
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -236,5 +245,10 @@ class SemiGCNPredictor(Predictor):
         self.train_ops = tensors["train_ops"].to(self.device, torch.uint8)
         if self.train_adj.shape[1:] != (MAX_VERTICES, MAX_VERTICES) or self.train_ops.shape != self.train_adj.shape[:2]:
             raise ValueError("training cells have the wrong shape")
-        self.sigma, self.y_mean, self.y_std = (float(v) for v in tensors["scalars"])
+        self.sigma = float(tensors["scalars"][0])
+        if "target_knots" not in tensors:
+            raise ValueError("no target_knots: saved by an earlier searchlab")
+        self.knots = tensors["target_knots"].double().numpy()
+        if self.knots.ndim != 2 or self.knots.shape[0] != 2:
+            raise ValueError("target knots have the wrong shape")
         self._finalize_graph()
