@@ -160,7 +160,7 @@ class SemiGCNPredictor(Predictor):
         else:  # winsorised z-scores: the few diverged cells (accuracy ~0.1) would otherwise dominate the MSE
             mean, std = float(y.mean()), float(y.std()) or 1.0
             scores = np.clip((y - mean) / std, -3.0, 3.0)
-            ends = np.array([y.min(), y.max()])
+            ends = np.unique([y.min(), y.max()])  # one knot (a constant) when all targets are equal
             self.knots = np.stack([(ends - mean) / std, ends])  # the line score * std + mean
         target = torch.as_tensor(scores, dtype=torch.float32, device=self.device)
         n_lab = len(cells)
