@@ -72,6 +72,8 @@ def test_target_transform_round_trips_through_the_knots():
     assert np.all(np.diff(mapped[near]) > 0) and mapped[near].max() > 0.945
     unbounded = through_knots(grid, target_knots(scores, y * 100))  # percent: the line runs on
     assert np.all(np.diff(unbounded) > 0) and unbounded.max() > 100
+    same = np.full(5, 0.9)  # all targets equal: one knot, a constant
+    assert np.all(through_knots(grid, target_knots(normal_scores(same), same)) == 0.9)
 
 
 def test_rank_transform_ranks_better_than_zscores(table, sample):
