@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -348,7 +349,7 @@ def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | N
                        layer_bits=layer_bits, fixed_flops=0.0, fixed_params=0)
     plan._uf = uf  # type: ignore[attr-defined]
     plan._gm = gm  # type: ignore[attr-defined]
-    plan._prefix = _mask_free_prefix(gm, modules, uses, values, uf, label_bit)  # type: ignore[attr-defined]
+    plan._deps = _bit_dependencies(gm, modules, uses, values, uf, label_bit)  # type: ignore[attr-defined]
     plan.fixed_params = sum(p.numel() for n, m in model.named_modules() if uses.get(n) is None
                             or uses[n].kind == "fixed" for p in m.parameters(recurse=False))
     total = measured_flops(model, example_input[:1])
@@ -356,44 +357,41 @@ def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | N
     return plan
 
 
-def _mask_free_prefix(gm, modules, uses, values, uf, label_bit) -> tuple[set[str], dict[str, np.ndarray]]:
-    """Nodes whose value under any mask is the unmasked value with some channels dropped.
+def _bit_dependencies(gm, modules, uses, values, uf, label_bit) -> tuple[dict[str, tuple[int, ...]], dict[str, np.ndarray]]:
+    """The first layers' nodes, each with the few genome bits its full-width value depends on.
 
-    The input, a dense convolution reading only channels no bit removes, and per-channel ops (BN,
-    activations, pooling) of such values qualify. Returns (all such nodes, {frontier node: bit of each
-    channel, -1 = kept}), the frontier being the ones read by other nodes: their unmasked values can be
-    computed once and sliced for every mask.
+    The input depends on no bit; a dense convolution depends on its input's bits plus the bits of
+    the input channels it reads (a removed channel contributes nothing, whatever other bits say);
+    BatchNorm, activations and pooling depend on what their input depends on. Nodes reached any
+    other way are left out. Returns ({node: sorted bits}, {node: bit of each of its channels, -1 =
+    always kept}): a node depending on bits B has one full-width value per setting of B, which a
+    mask then narrows to its kept channels, so it can be computed once per setting and reused.
     """
     import torch.fx as fx
 
-    free: set[str] = set()
+    deps: dict[str, tuple[int, ...]] = {}
     for node in gm.graph.nodes:
         args = [a for a in list(node.args) + list(node.kwargs.values()) if isinstance(a, fx.Node)]
         if node.op == "placeholder":
-            free.add(node.name)
+            if values.get(node.name) is not None:
+                deps[node.name] = ()
             continue
-        if len(args) != 1 or args[0].name not in free or values.get(node.name) is None:
+        if len(args) != 1 or args[0].name not in deps or values.get(node.name) is None:
             continue
+        upstream = deps[args[0].name]
         if node.op == "call_module":
             mod = modules[node.target]
             use = uses.get(str(node.target))
             if isinstance(mod, nn.Conv2d) and use is not None and use.kind == "conv":
-                if all(label_bit.get(uf.find(lab)) is None for lab in use.in_labels):
-                    free.add(node.name)
+                read = {label_bit.get(uf.find(lab)) for lab in use.in_labels} - {None}
+                deps[node.name] = tuple(sorted(set(upstream) | read))
             elif isinstance(mod, (nn.BatchNorm2d,) + _PASS_MODULES):
-                free.add(node.name)
+                deps[node.name] = upstream
         elif node.target in _PASS_FUNCS or (node.op == "call_method" and node.target in _PASS_METHODS):
-            free.add(node.name)
-    frontier: dict[str, np.ndarray] = {}
-    for node in gm.graph.nodes:
-        if node.name in free:
-            continue
-        for a in list(node.args) + list(node.kwargs.values()):
-            for x in (a if isinstance(a, (list, tuple)) else [a]):
-                if isinstance(x, fx.Node) and x.name in free and x.name not in frontier:
-                    frontier[x.name] = np.array([label_bit.get(uf.find(lab), -1) for lab in values[x.name].labels],
-                                                dtype=np.int64)
-    return free, frontier
+            deps[node.name] = upstream
+    channel_bits = {name: np.array([label_bit.get(uf.find(lab), -1) for lab in values[name].labels], dtype=np.int64)
+                    for name in deps}
+    return deps, channel_bits
 
 
 def _keep(plan: PruningPlan, labels: list[int], bits: np.ndarray) -> np.ndarray:
@@ -523,9 +521,17 @@ class MaskedNetwork:
     keeps its size); mode "slice" (default when the network has no depthwise convolution, whose
     group count would change) swaps in sliced weights and BatchNorm statistics, so the original
     modules compute exactly what the pruned network computes, at its smaller cost.
+
+    The first layers are not run again for every mask. A node whose full-width value depends on at
+    most `memo_bits` genome bits (`_bit_dependencies`) is computed once per input tensor and setting
+    of those bits, kept in a least-recently-used store of at most `memo_mib` MiB, and narrowed to
+    the mask's kept channels. In LeNet-5, conv1 and its pooling depend on no bit (computed once);
+    conv2 and its pooling depend only on conv1's 6 bits, so a whole search runs them at most 63
+    times however many masks it scores. `memo_bits=0` keeps only the mask-free layers.
     """
 
-    def __init__(self, model: nn.Module, plan: PruningPlan, mode: str = "auto") -> None:
+    def __init__(self, model: nn.Module, plan: PruningPlan, mode: str = "auto", memo_bits: int = 8,
+                 memo_mib: float = 512.0) -> None:
         if mode not in ("auto", "zero", "slice"):
             raise ValueError(f"mode must be auto, zero or slice, not {mode!r}")
         has_depthwise = any(u.kind == "depthwise" for u in plan.uses.values())
@@ -547,12 +553,25 @@ class MaskedNetwork:
                 continue
             out = bit_index(use.out_labels) if use.kind == "conv" else None
             self._index.append((name, use.kind, bit_index(use.in_labels, use.in_rep), out))
-        self._free, frontier = plan._prefix  # type: ignore[attr-defined]
-        self._frontier = {n: torch.from_numpy(i) for n, i in frontier.items()}
-        inputs = {n.name for n in plan._gm.graph.nodes if n.op == "placeholder"}  # type: ignore[attr-defined]
-        if not self._free - inputs:
-            self._frontier = {}  # nothing but the input itself would be cached
-        self._cache: dict = {}
+
+        # the memoised region: its frontier (nodes read from outside it) is what later steps are given
+        gm = plan._gm  # type: ignore[attr-defined]
+        deps, channel_bits = plan._deps  # type: ignore[attr-defined]
+        self._region = {n: d for n, d in deps.items() if len(d) <= memo_bits}
+        nodes = list(gm.graph.nodes)
+        frontier = [a.name for n in nodes if n.name not in self._region for a in n.all_input_nodes
+                    if a.name in self._region]
+        self._frontier = {n: torch.from_numpy(channel_bits[n]) for n in dict.fromkeys(frontier)}
+        if all(n.op == "placeholder" for n in nodes if n.name in self._region):
+            self._frontier = {}  # nothing but the input itself would be kept
+        # bit-free nodes read by bit-dependent ones: computed once per input, handed to the memo pass
+        self._base = {a.name for n in nodes if self._region.get(n.name) for a in n.all_input_nodes
+                      if not self._region[a.name]} | {f for f in self._frontier if not self._region[f]}
+        self._memo_skip = {n.name for n in nodes if not self._region.get(n.name)}
+        self._memo_convs = [(str(n.target), bit_index(plan.uses[str(n.target)].in_labels)) for n in nodes
+                            if self._region.get(n.name) and n.op == "call_module"
+                            and isinstance(gm.get_submodule(str(n.target)), nn.Conv2d)]
+        self._memo_limit = int(memo_mib * 2**20)
         self.to(next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu"))
 
     def to(self, device: torch.device) -> "MaskedNetwork":
@@ -560,7 +579,11 @@ class MaskedNetwork:
         self._tensors = {n: t.detach() for n, t in list(self.model.named_parameters()) + list(self.model.named_buffers())}
         self._index = [(n, k, i.to(device), None if o is None else o.to(device)) for n, k, i, o in self._index]
         self._frontier = {n: i.to(device) for n, i in self._frontier.items()}
-        self._cache = {}
+        self._memo_convs = [(n, i.to(device)) for n, i in self._memo_convs]
+        self._cache: dict = {}
+        self._memo: OrderedDict = OrderedDict()
+        self._memo_bytes = 0
+        self.memo_passes = 0  # how often the bit-dependent first layers were run
         self._device = torch.device(device)
         return self
 
@@ -593,8 +616,8 @@ class MaskedNetwork:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, genome: Genome, cache: bool = True) -> torch.Tensor:
-        """The masked network's output. With `cache`, the mask-free first layers run once per input
-        tensor (kept by identity) and later calls only slice their cached outputs."""
+        """The masked network's output. With `cache`, the memoised first layers (see the class
+        docstring) are looked up by input tensor (kept by identity) and mask."""
         from torch.func import functional_call
 
         weights = self.masked_weights(genome)
@@ -607,20 +630,58 @@ class MaskedNetwork:
         if entry is None or entry[1] != x._version:
             if len(self._cache) >= 64:
                 self._cache.clear()
-            entry = (x, x._version, _PrefixRun(self.plan._gm, set(), {}, set(self._frontier)).run(x))  # type: ignore[attr-defined]
+            entry = (x, x._version, _PrefixRun(self.plan._gm, set(), {}, self._base).run(x))  # type: ignore[attr-defined]
             self._cache[key] = entry
-        bits = torch.from_numpy(np.append(bits_of(genome), True)).to(x.device)
+        np_bits = bits_of(genome)
+        bits = torch.from_numpy(np.append(np_bits, True)).to(x.device)
+        full = self._frontier_values(key + (x._version,), entry[2], np_bits, bits, x)
         given = {}
         for name, idx in self._frontier.items():
-            full = entry[2][name]
             keep = bits[idx] if self.mode == "slice" else torch.ones_like(idx, dtype=torch.bool)
-            given[name] = full[:, keep]  # a copy: in-place ops downstream cannot touch the cache
-        runner = _PrefixRunner(self.plan._gm, self._free, given)  # type: ignore[attr-defined]
+            given[name] = full[name][:, keep]  # a copy: in-place ops downstream cannot touch the cache
+        runner = _PrefixRunner(self.plan._gm, set(self._region), given)  # type: ignore[attr-defined]
         return functional_call(runner, {f"gm.{k}": v for k, v in weights.items()}, (x,), strict=False)
+
+    def _frontier_values(self, x_key: tuple, base: dict, np_bits: np.ndarray, bits: torch.Tensor,
+                         x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Full-width values of the frontier nodes for this mask: bit-free ones from `base`, the others
+        from the memo, or from one pass over the region when any is missing."""
+        out, keys = {}, {}
+        for name in self._frontier:
+            dep = self._region[name]
+            if not dep:
+                out[name] = base[name]
+                continue
+            keys[name] = (x_key, name, np_bits[list(dep)].tobytes())
+            hit = self._memo.get(keys[name])
+            if hit is not None:
+                self._memo.move_to_end(keys[name])
+                out[name] = hit
+        if len(out) == len(self._frontier):
+            return out
+        from torch.func import functional_call
+
+        # zero mode inside the region: a removed channel contributes nothing, all nodes stay full width
+        weights = {}
+        for name, idx in self._memo_convs:
+            w = self._tensors[f"{name}.weight"]
+            weights[f"gm.{name}.weight"] = w * bits[idx].to(w.dtype).view(1, -1, 1, 1)
+        runner = _PrefixRunner(self.plan._gm, self._memo_skip, {n: base[n] for n in self._base}, set(keys))  # type: ignore[attr-defined]
+        self.memo_passes += 1
+        for name, value in functional_call(runner, weights, (x,), strict=False).items():
+            if keys[name] not in self._memo:
+                self._memo[keys[name]] = value
+                self._memo_bytes += value.numel() * value.element_size()
+            out[name] = value
+        while self._memo_bytes > self._memo_limit and self._memo:
+            _, old = self._memo.popitem(last=False)
+            self._memo_bytes -= old.numel() * old.element_size()
+        return out
 
 
 class _PrefixRun:
-    """Runs a traced network node by node: skips `skip` nodes, uses `given` values, records `record` nodes."""
+    """Runs a traced network node by node: skips `skip` nodes, uses `given` values, records `record` nodes
+    (and then returns them instead of the output)."""
 
     def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor], record: set[str]) -> None:
         import torch.fx as fx
@@ -647,12 +708,12 @@ class _PrefixRun:
 class _PrefixRunner(nn.Module):
     """Wraps the traced network so `functional_call` can swap its weights while `_PrefixRun` drives it."""
 
-    def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor]) -> None:
+    def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor], record: set[str] = frozenset()) -> None:
         super().__init__()
-        self.gm, self._skip, self._given = gm, skip, given
+        self.gm, self._skip, self._given, self._record = gm, skip, given, set(record)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _PrefixRun(self.gm, self._skip, self._given, set()).run(x)
+    def forward(self, x: torch.Tensor):
+        return _PrefixRun(self.gm, self._skip, self._given, self._record).run(x)
 
 
 @dataclass

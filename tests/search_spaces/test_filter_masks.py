@@ -187,7 +187,7 @@ def test_mask_free_prefix_is_cached_once_and_refreshed_when_the_input_changes():
     model, x = _model("lenet5")
     plan = analyse(model, x[:1])
     masked = MaskedNetwork(model, plan)
-    assert list(masked._frontier) and len(masked._free) >= 3  # input, conv1, relu, pool
+    assert list(masked._frontier) and len(masked._region) >= 3  # input, conv1, relu, pool, ...
     genome = "011011" + "1" * 10 + "0" * 6
     first = masked(x, genome)
     assert len(masked._cache) == 1
@@ -195,3 +195,45 @@ def test_mask_free_prefix_is_cached_once_and_refreshed_when_the_input_changes():
     torch.testing.assert_close(masked(x, genome, cache=False), first)
     x.mul_(-1.0)  # an in-place change must not be answered from the cache
     torch.testing.assert_close(masked(x, genome), prune_model(model, plan, genome)(x), rtol=1e-5, atol=1e-5)
+
+
+class ThreeConvs(nn.Module):
+    """conv_b reads conv_a's 4 filters (4 bits), conv_c reads conv_b's 5 as well (9 bits); in-place ReLUs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_a, self.bn_a = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.conv_b, self.bn_b = nn.Conv2d(4, 5, 3, padding=1), nn.BatchNorm2d(5)
+        self.conv_c = nn.Conv2d(5, 6, 3, padding=1)
+        self.fc = nn.Linear(6 * 4 * 4, 3)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.act(self.bn_a(self.conv_a(x)))
+        x = F.max_pool2d(self.act(self.bn_b(self.conv_b(x))), 2)
+        x = F.max_pool2d(F.relu(self.conv_c(x)), 2)
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("mode", ["slice", "zero"])
+def test_layers_depending_on_few_bits_are_run_once_per_setting_of_those_bits(mode):
+    torch.manual_seed(0)
+    model = _randomise_bn(ThreeConvs()).eval()
+    x = torch.randn(6, 3, 16, 16)
+    plan = analyse(model, x[:1])
+    assert plan.n_bits == 15  # one bit per filter of conv_a, conv_b, conv_c
+    masked = MaskedNetwork(model, plan, mode=mode)
+    assert masked._region["conv_b"] == (0, 1, 2, 3) and "conv_c" not in masked._region
+    rng = np.random.default_rng(0)
+    tails = [genome_of(rng.random(11) < 0.6) for _ in range(4)]
+    genomes = [a + t for a in ("1011", "0110") for t in tails] + ["1111" + tails[0]]
+    for g in genomes + genomes:  # the second round is answered from the memo
+        g = FilterMaskSpace(model, plan).validate(g)
+        torch.testing.assert_close(masked(x, g), prune_model(model, plan, g)(x), rtol=1e-5, atol=1e-5)
+    assert masked.memo_passes == 3  # one per setting of conv_a's bits
+    # without the memo (only the bit-free conv_a block kept), and with a store too small to keep anything
+    for other in (MaskedNetwork(model, plan, mode=mode, memo_bits=0),
+                  MaskedNetwork(model, plan, mode=mode, memo_mib=1e-6)):
+        for g in genomes:
+            torch.testing.assert_close(other(x, g), masked(x, g), rtol=1e-5, atol=1e-5)
+    assert other.memo_passes == len(genomes) and not other._memo
