@@ -572,6 +572,8 @@ class MaskedNetwork:
                             if self._region.get(n.name) and n.op == "call_module"
                             and isinstance(gm.get_submodule(str(n.target)), nn.Conv2d)]
         self._memo_limit = int(memo_mib * 2**20)
+        self._rest = _network_after(gm, self._region, list(self._frontier)) if self._frontier else None
+        self._rest_tensors = set(self._rest.state_dict()) if self._rest is not None else set()
         self.to(next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu"))
 
     def to(self, device: torch.device) -> "MaskedNetwork":
@@ -639,8 +641,8 @@ class MaskedNetwork:
         for name, idx in self._frontier.items():
             keep = bits[idx] if self.mode == "slice" else torch.ones_like(idx, dtype=torch.bool)
             given[name] = full[name][:, keep]  # a copy: in-place ops downstream cannot touch the cache
-        runner = _PrefixRunner(self.plan._gm, set(self._region), given)  # type: ignore[attr-defined]
-        return functional_call(runner, {f"gm.{k}": v for k, v in weights.items()}, (x,), strict=False)
+        weights = {k: v for k, v in weights.items() if k in self._rest_tensors}
+        return functional_call(self._rest, weights, tuple(given[n] for n in self._frontier), strict=False)
 
     def _frontier_values(self, x_key: tuple, base: dict, np_bits: np.ndarray, bits: torch.Tensor,
                          x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -677,6 +679,20 @@ class MaskedNetwork:
             _, old = self._memo.popitem(last=False)
             self._memo_bytes -= old.numel() * old.element_size()
         return out
+
+
+def _network_after(gm, region: dict, frontier: list[str]):
+    """The traced network without the `region` nodes, taking the `frontier` values as its inputs:
+    generated code, so a candidate does not pay for running the graph node by node."""
+    import torch.fx as fx
+
+    graph, env = fx.Graph(), {}
+    for name in frontier:
+        env[name] = graph.placeholder(name)
+    for node in gm.graph.nodes:
+        if node.name not in region:
+            env[node.name] = graph.node_copy(node, lambda n: env[n.name])
+    return fx.GraphModule(gm, graph)
 
 
 class _PrefixRun:
