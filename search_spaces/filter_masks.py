@@ -568,6 +568,7 @@ class MaskedNetwork:
         self._base = {a.name for n in nodes if self._region.get(n.name) for a in n.all_input_nodes
                       if not self._region[a.name]} | {f for f in self._frontier if not self._region[f]}
         self._memo_skip = {n.name for n in nodes if not self._region.get(n.name)}
+        self._base_skip = {n.name for n in nodes if n.name not in self._region or self._region[n.name]}
         self._memo_convs = [(str(n.target), bit_index(plan.uses[str(n.target)].in_labels)) for n in nodes
                             if self._region.get(n.name) and n.op == "call_module"
                             and isinstance(gm.get_submodule(str(n.target)), nn.Conv2d)]
@@ -632,7 +633,7 @@ class MaskedNetwork:
         if entry is None or entry[1] != x._version:
             if len(self._cache) >= 64:
                 self._cache.clear()
-            entry = (x, x._version, _PrefixRun(self.plan._gm, set(), {}, self._base).run(x))  # type: ignore[attr-defined]
+            entry = (x, x._version, _PrefixRun(self.plan._gm, self._base_skip, {}, self._base).run(x))  # type: ignore[attr-defined]
             self._cache[key] = entry
         np_bits = bits_of(genome)
         bits = torch.from_numpy(np.append(np_bits, True)).to(x.device)
@@ -696,8 +697,8 @@ def _network_after(gm, region: dict, frontier: list[str]):
 
 
 class _PrefixRun:
-    """Runs a traced network node by node: skips `skip` nodes, uses `given` values, records `record` nodes
-    (and then returns them instead of the output)."""
+    """Runs a traced network node by node: skips `skip` nodes, uses `given` values, returns the values of
+    the `record` nodes."""
 
     def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor], record: set[str]) -> None:
         import torch.fx as fx
@@ -714,21 +715,21 @@ class _PrefixRun:
                 return out
 
         recorded: dict[str, torch.Tensor] = {}
-        self._interp, self._recorded, self._record = Run(gm), recorded, record
+        self._interp, self._recorded = Run(gm), recorded
 
-    def run(self, x: torch.Tensor):
-        out = self._interp.run(x)
-        return dict(self._recorded) if self._record else out
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self._interp.run(x)
+        return dict(self._recorded)
 
 
 class _PrefixRunner(nn.Module):
     """Wraps the traced network so `functional_call` can swap its weights while `_PrefixRun` drives it."""
 
-    def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor], record: set[str] = frozenset()) -> None:
+    def __init__(self, gm, skip: set[str], given: dict[str, torch.Tensor], record: set[str]) -> None:
         super().__init__()
-        self.gm, self._skip, self._given, self._record = gm, skip, given, set(record)
+        self.gm, self._skip, self._given, self._record = gm, skip, given, record
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return _PrefixRun(self.gm, self._skip, self._given, self._record).run(x)
 
 
