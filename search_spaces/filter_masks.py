@@ -602,7 +602,7 @@ class MaskedNetwork:
             if self.mode == "zero":
                 if kind in ("conv", "linear") and not bool(keep_in.all()):
                     w = t[f"{name}.weight"]
-                    out[f"{name}.weight"] = w * keep_in.to(w.dtype).view(1, -1, *([1] * (w.dim() - 2)))
+                    out[f"{name}.weight"] = _zero_input_columns(w, keep_in)
                 continue
             if kind == "conv":
                 keep_out = self._keep(bits, out_idx)
@@ -667,8 +667,7 @@ class MaskedNetwork:
         # zero mode inside the region: a removed channel contributes nothing, all nodes stay full width
         weights = {}
         for name, idx in self._memo_convs:
-            w = self._tensors[f"{name}.weight"]
-            weights[f"gm.{name}.weight"] = w * bits[idx].to(w.dtype).view(1, -1, 1, 1)
+            weights[f"gm.{name}.weight"] = _zero_input_columns(self._tensors[f"{name}.weight"], bits[idx])
         runner = _PrefixRunner(self.plan._gm, self._memo_skip, {n: base[n] for n in self._base}, set(keys))  # type: ignore[attr-defined]
         self.memo_passes += 1
         for name, value in functional_call(runner, weights, (x,), strict=False).items():
@@ -680,6 +679,11 @@ class MaskedNetwork:
             _, old = self._memo.popitem(last=False)
             self._memo_bytes -= old.numel() * old.element_size()
         return out
+
+
+def _zero_input_columns(w: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """A conv or linear weight that reads nothing from the input channels `keep` marks False."""
+    return w * keep.to(w.dtype).view(1, -1, *([1] * (w.dim() - 2)))
 
 
 def _network_after(gm, region: dict, frontier: list[str]):
