@@ -38,8 +38,9 @@ PUBLISHED = {"ReNAS": (0.657, 0.816), "Neural Predictor": (0.679, 0.769), "TNASP
 
 def make_predictor(kind: str, seed: int, args, n_labels: int):
     if kind == "renas":
-        large = {"renas_epochs": args.large_epochs, "renas_batch": args.large_batch} \
-            if n_labels > 1000 and args.large_epochs else {}
+        large = {}
+        if n_labels > 1000:  # each large-set option applies when given
+            large = {k: v for k, v in (("renas_epochs", args.large_epochs), ("renas_batch", args.large_batch)) if v}
         return ReNASPredictor(ReNASConfig(renas_orders=args.renas_orders, **large), seed=seed)
     return SemiGCNPredictor(SemiGCNConfig(unlabeled=args.unlabeled), seed=seed)
 

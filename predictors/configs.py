@@ -18,6 +18,8 @@ class ReNASConfig:
     renas_augment: bool = opt(True, help="train on random topological re-orderings of each cell's vertices "
                                          "(the same network, so the same label)")
     renas_dropout: float = opt(0.3, help="dropout before the last two fully connected layers while training")
+    renas_average_from: float = opt(0.25, help="keep the mean of the network's weights over the epochs after this "
+                                               "fraction of training (stochastic weight averaging); 1 = the last weights")
     renas_orders: int = opt(1, help="predict each cell as the mean over this many vertex orders (its own and "
                                     "fixed random topological re-orderings); 8 ranks better at 8x the time")
 
@@ -30,6 +32,8 @@ class ReNASConfig:
             raise ConfigError(f"--renas-batch must be >= 0 (0 = whole set), got {self.renas_batch}")
         if not 0 <= self.renas_dropout < 1:
             raise ConfigError(f"--renas-dropout must be in [0, 1), got {self.renas_dropout}")
+        if not 0 <= self.renas_average_from <= 1:
+            raise ConfigError(f"--renas-average-from must be in [0, 1], got {self.renas_average_from}")
         if self.renas_orders < 1:
             raise ConfigError(f"--renas-orders must be >= 1, got {self.renas_orders}")
 

@@ -107,7 +107,7 @@ class ReNASPredictor(Predictor):
         y = y.to(self.device)
         net = seeded_init(self.seed, lambda: ReNASNet(self.config.renas_dropout)).to(self.device)
         with seeded_torch(self.seed, self.device):  # dropout draws from it
-            self._train(net, x, y, cells)
+            net = self._train(net, x, y, cells)
         self.net = net.eval()
         # A least-squares line from scores to targets puts predictions in the target's units
         # (monotone, so the ranking is unchanged).
@@ -122,15 +122,24 @@ class ReNASPredictor(Predictor):
         self.meta.setdefault("train_size", len(cells))
         return self
 
-    def _train(self, net: ReNASNet, x: torch.Tensor, y: torch.Tensor, cells: Cells) -> None:
+    def _train(self, net: ReNASNet, x: torch.Tensor, y: torch.Tensor, cells: Cells) -> ReNASNet:
         """Adam on the pairwise ranking loss; with augmentation every batch is seen in fresh random
-        topological vertex orders, so the position-sensitive tensor stops memorising one order."""
+        topological vertex orders, so the position-sensitive tensor stops memorising one order.
+
+        Returns the mean of the weights after each epoch from `renas_average_from` of training on
+        (stochastic weight averaging), with batch-norm statistics recomputed for those weights: the
+        held-out ranking stops improving early while the training ranking keeps fitting label noise,
+        and the mean of the later networks generalises better than any one of them."""
+        from torch.optim.swa_utils import AveragedModel, update_bn
         opt_ = torch.optim.Adam(net.parameters(), lr=self.config.renas_lr)
         gen = torch.Generator().manual_seed(self.seed)
         orders_rng = np.random.default_rng(self.seed)
         bs = self.config.renas_batch or len(cells)
+        epochs = self.config.renas_epochs
+        average_from = min(epochs, max(1, round(self.config.renas_average_from * epochs)))
+        averaged = AveragedModel(net) if average_from < epochs else None
         net.train()
-        for _ in range(self.config.renas_epochs):
+        for epoch in range(1, epochs + 1):
             order = torch.randperm(len(cells), generator=gen) if bs < len(cells) else torch.arange(len(cells))
             for start in range(0, len(cells), bs):
                 idx = order[start:start + bs].to(self.device)
@@ -143,6 +152,12 @@ class ReNASPredictor(Predictor):
                 opt_.zero_grad(set_to_none=True)
                 loss.backward()
                 opt_.step()
+            if averaged is not None and epoch >= average_from:
+                averaged.update_parameters(net)
+        if averaged is None:
+            return net
+        update_bn([x[start:start + 1024] for start in range(0, len(cells), 1024)], averaged.module)
+        return averaged.module
 
     def _inference_net(self) -> nn.Module:
         """The trained network for inference: BatchNorm folded into the convolutions, in-place
