@@ -36,12 +36,16 @@ PUBLISHED = {"ReNAS": (0.657, 0.816), "Neural Predictor": (0.679, 0.769), "TNASP
              "PINAT": (0.772, 0.846)}
 
 
+def renas_config(args, n_labels: int) -> ReNASConfig:
+    options = {"renas_orders": args.renas_orders, "renas_average_from": args.renas_average_from}
+    if n_labels > 1000:  # each large-set option applies when given
+        options.update({k: v for k, v in (("renas_epochs", args.large_epochs), ("renas_batch", args.large_batch)) if v})
+    return ReNASConfig(**options)
+
+
 def make_predictor(kind: str, seed: int, args, n_labels: int):
     if kind == "renas":
-        large = {}
-        if n_labels > 1000:  # each large-set option applies when given
-            large = {k: v for k, v in (("renas_epochs", args.large_epochs), ("renas_batch", args.large_batch)) if v}
-        return ReNASPredictor(ReNASConfig(renas_orders=args.renas_orders, **large), seed=seed)
+        return ReNASPredictor(renas_config(args, n_labels), seed=seed)
     return SemiGCNPredictor(SemiGCNConfig(unlabeled=args.unlabeled), seed=seed)
 
 
@@ -116,7 +120,7 @@ def part_search(args, table, y) -> list[dict]:
         strategies = {
             "random": lambda: RandomSearch(space, seed),
             "evolution": lambda: AgingEvolution(space, AgingEvolutionConfig(), seed, {"accuracy": "max"}),
-            "renas": lambda: GuidedSearch(ReNASPredictor, ReNASConfig(renas_orders=args.renas_orders), guided,
+            "renas": lambda: GuidedSearch(ReNASPredictor, renas_config(args, args.initial), guided,
                                           seed=seed, table=table),
             "semi-gcn": lambda: GuidedSearch(SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled), guided,
                                              seed=seed, table=table, unlabeled=args.unlabeled)}
@@ -201,6 +205,8 @@ def main() -> None:
     ap.add_argument("--unlabeled", type=int, default=10000)
     ap.add_argument("--large-epochs", type=int, default=0, help="ReNAS epochs above 1,000 labels (0 = default 200)")
     ap.add_argument("--renas-orders", type=int, default=1, help="ReNAS predictions averaged over this many vertex orders")
+    ap.add_argument("--renas-average-from", type=float, default=ReNASConfig.renas_average_from,
+                    help="ReNAS weight averaging from this fraction of training (1 = last weights)")
     ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")
     ap.add_argument("--search-seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0, help="search seeds run from here")
