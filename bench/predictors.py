@@ -135,7 +135,8 @@ def part_search(args, table, y) -> list[dict]:
                 f"{name} {args.initial}+{args.rounds}x{args.top_k}"
             row = {"strategy": label, "seed": seed, "queries": len(values), "best_accuracy": best,
                    "rank": rank, "rank_percentile": 100.0 * rank / len(y),
-                   "top_tenth_percent_queries": int((np.asarray(values) >= top_tenth).sum()), "seconds": round(time.perf_counter() - t0, 1)}
+                   "top_tenth_percent_queries": int((np.asarray(values) >= top_tenth).sum()),
+                   "seconds": round(time.perf_counter() - t0, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
