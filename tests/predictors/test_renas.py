@@ -36,26 +36,19 @@ def test_weights_are_the_mean_of_the_later_epochs_with_batch_norm_recomputed(tab
 
     def fit(epochs, average_from):
         return ReNASPredictor(ReNASConfig(renas_epochs=epochs, renas_average_from=average_from),
-                              seed=1, device="cpu").fit(cells, y).net
+                              seed=1, device="cpu").fit(cells, y)
 
-    averaged = fit(4, 0.5)  # the mean of the weights after epochs 2, 3 and 4
-    snapshots = [fit(epochs, 1.0) for epochs in (2, 3, 4)]  # training is deterministic: the same path
+    predictor = fit(4, 0.5)  # the mean of the weights after epochs 2, 3 and 4
+    averaged = predictor.net
+    snapshots = [fit(epochs, 1.0).net for epochs in (2, 3, 4)]  # training is deterministic: the same path
     for name, weight in averaged.named_parameters():
         expect = torch.stack([dict(s.named_parameters())[name] for s in snapshots]).mean(0)
         assert torch.allclose(weight, expect, atol=1e-6), name
     assert not torch.allclose(averaged.features[0].weight, snapshots[-1].features[0].weight)
     # batch norm describes the averaged network's own first-layer outputs on the training cells
-    pred = ReNASPredictor(ReNASConfig(), seed=1, device="cpu")
-    pred.mean, pred.std = _input_stats(cells)
     with torch.no_grad():
-        conv = averaged.features[0](pred._encode(cells))
+        conv = averaged.features[0](predictor._encode(cells))
     assert torch.allclose(averaged.features[1].running_mean, conv.mean(dim=(0, 2, 3)), atol=1e-4)
-
-
-def _input_stats(cells):
-    from predictors.features import feature_tensor
-    raw = torch.from_numpy(feature_tensor(cells))
-    return raw.mean(dim=(0, 2, 3)), raw.std(dim=(0, 2, 3)).clamp_min(1e-6)
 
 
 @pytest.fixture(scope="module")
