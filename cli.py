@@ -233,7 +233,8 @@ def _cmd_search(args) -> int:
     values.update({k: v for k, v in flags.items() if k in given or k not in file_values})
     where = f"config file {known.config}" if known.config else "options"
     space_cfg = options.to_dict(options.build(space_entry.config, values, where))
-    strat_cfg = options.to_dict(options.build(strat_entry.config, values, where))
+    strategy_options = options.build(strat_entry.config, values, where)
+    strat_cfg = options.to_dict(strategy_options)
     eval_cfg = options.to_dict(options.build(eval_entry.config, values, where))
     budget = runner.Budget(max_evals=values.get("max_evals"), max_time=_duration_value(values.get("max_time")),
                            max_epochs=values.get("max_epochs"), max_cost=values.get("max_cost"))
@@ -245,6 +246,9 @@ def _cmd_search(args) -> int:
                       plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
     if not values.get("quiet"):
         print(f"run stored in {run_dir}", file=sys.stderr)
+        note = getattr(strategy_options, "budget_note", lambda _: None)(budget.max_evals)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return _drive(run_dir, None, None, None, quiet=bool(values.get("quiet")), as_json=bool(values.get("json")),
                   verbose=bool(values.get("verbose")), do_finalize=values.get("finalize", True))
 

@@ -41,6 +41,17 @@ class GuidedSearchConfig:
         if self.top_k < 1 or self.rounds < 0 or self.pool < 0:
             raise ConfigError("--top-k must be >= 1, --rounds >= 0 and --pool >= 0")
 
+    def budget_note(self, max_evals: int | None) -> str | None:
+        """Say so when --max-evals ends the run before its planned queries (silently random otherwise)."""
+        planned = self.initial + self.top_k * self.rounds
+        if max_evals is None or max_evals >= planned:
+            return None
+        what = ("before the predictor is fitted, so every query is random" if max_evals <= self.initial
+                else "before the last predicted picks")
+        return (f"--max-evals {max_evals} stops {what}: the plan is --initial {self.initial} + --rounds "
+                f"{self.rounds} x --top-k {self.top_k} = {planned} queries; raise --max-evals or lower --initial "
+                f"(or resume later with `searchlab resume RUN --max-evals {planned}`)")
+
 
 class GuidedSearch(Strategy):
     """Ask random cells, then the predictor's top-k picks; see the module docstring."""

@@ -98,3 +98,11 @@ def test_search_with_the_renas_strategy_and_resume(tmp_path, capsys):
     assert status["strategy"] == "renas" and status["trials"]["done"] == 30
     # 20 random cells, then two rounds of 5 predicted-best cells: the strategy is finished at 30
     assert status["budget"]["max_evals"]["used"] == 30
+
+
+def test_search_warns_when_the_budget_ends_before_the_first_fit(tmp_path, capsys):
+    argv = ["search", "nasbench101", "--strategy", "renas", "--initial", "20", "--pool", "1500",
+            "--max-evals", "3", "--run", str(tmp_path / "run")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "note: --max-evals 3 stops before the predictor is fitted" in err

@@ -98,3 +98,11 @@ def test_pool_smaller_than_queries_is_refused(table):
     with pytest.raises(ConfigError, match="pool"):
         GuidedSearch(ReNASPredictor, ReNASConfig(), GuidedSearchConfig(initial=50, top_k=10, pool=55), seed=0,
                      table=table)
+
+
+def test_budget_note_says_when_max_evals_cuts_the_plan_short():
+    config = GuidedSearchConfig(initial=424, top_k=10, rounds=1)
+    assert config.budget_note(None) is None and config.budget_note(434) is None and config.budget_note(500) is None
+    assert "every query is random" in config.budget_note(424)
+    assert "before the last predicted picks" in config.budget_note(430)
+    assert "= 434 queries" in config.budget_note(5)
