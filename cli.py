@@ -167,10 +167,11 @@ def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> 
     space = registry.space(space_name)
     strat = registry.strategy(strategy_name)
     evaluator = registry.evaluator(evaluator_name)
+    example_budget = getattr(strat.config() if strat.config else None, "planned_queries", 100)
     p = _Parser(
         prog=f"searchlab search {space_name}", formatter_class=_Formatter,
         description=f"{space.help}\n\nStrategy {strat.name}: {strat.help}\nEvaluator {evaluator.name}: {evaluator.help}\n\n"
-                    f"Example:\n  searchlab search {space_name} --strategy {strategy_name} --max-evals 100 "
+                    f"Example:\n  searchlab search {space_name} --strategy {strategy_name} --max-evals {example_budget} "
                     f"--seed 0 --run runs/{space_name}\n")
     g = p.add_argument_group("run")
     g.add_argument("--strategy", default=space.default_strategy,

@@ -41,9 +41,14 @@ class GuidedSearchConfig:
         if self.top_k < 1 or self.rounds < 0 or self.pool < 0:
             raise ConfigError("--top-k must be >= 1, --rounds >= 0 and --pool >= 0")
 
+    @property
+    def planned_queries(self) -> int:
+        """Queries until the search finishes: the budget to give it (`--max-evals`)."""
+        return self.initial + self.top_k * self.rounds
+
     def budget_note(self, max_evals: int | None) -> str | None:
         """Say so when --max-evals ends the run before its planned queries (silently random otherwise)."""
-        planned = self.initial + self.top_k * self.rounds
+        planned = self.planned_queries
         if max_evals is None or max_evals >= planned:
             return None
         what = ("before the predictor is fitted, so every query is random" if max_evals <= self.initial

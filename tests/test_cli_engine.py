@@ -43,6 +43,8 @@ def test_search_status_report_list(tmp_path, capsys, finished_run):
     assert code == 0 and "evolution" in out and "random" in out and "bits" in out
     code, out, _ = run_cli(capsys, "search", "bits", "--help")
     assert code == 0 and "--sample-size" in out and "--length" in out and "Example" in out
+    code, out, _ = run_cli(capsys, "search", "bits", "--strategy", "random", "--help")  # a strategy without options
+    assert code == 0 and "--strategy random --max-evals 100" in out
 
 
 def test_json_output_and_resume_raises_budget(capsys, finished_run):

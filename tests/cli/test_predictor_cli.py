@@ -106,3 +106,5 @@ def test_search_warns_when_the_budget_ends_before_the_first_fit(tmp_path, capsys
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "note: --max-evals 3 stops before the predictor is fitted" in err
+    assert main(["search", "nasbench101", "--strategy", "renas", "--help"]) == 0
+    assert "--strategy renas --max-evals 434" in capsys.readouterr().out  # the example runs the whole plan
