@@ -111,8 +111,8 @@ def part_search(args, table, y) -> list[dict]:
     space = NasBench101Space(table=table.table)
     order = np.sort(y)[::-1]
     top_tenth = order[len(y) // 1000 - 1]  # the accuracy of the 423rd-best cell
-    budget = args.initial + args.top_k * args.rounds
     guided = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, pool=args.pool)
+    budget = guided.planned_queries
 
     def evaluate(g):
         return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})

@@ -71,7 +71,7 @@ class GuidedSearch(Strategy):
         self.sign = 1.0 if self.objectives[self.primary] == "max" else -1.0
         self.table = table if table is not None else load_predictor_table()
         self.unlabeled = int(unlabeled)
-        if config.pool and config.pool < config.initial + config.top_k * config.rounds:
+        if config.pool and config.pool < config.planned_queries:
             raise ConfigError(f"--pool {config.pool} is smaller than the cells to query "
                               f"({config.initial} + {config.top_k} x {config.rounds}); raise --pool or use 0 (all)")
         self.rng = make_rng(self.seed)
