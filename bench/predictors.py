@@ -117,15 +117,17 @@ def part_search(args, table, y) -> list[dict]:
     def evaluate(g):
         return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})
 
+    renas = (ReNASPredictor, renas_config(args, args.initial))
+    gcn = (SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled))
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.search_seeds):
         strategies = {
             "random": lambda: RandomSearch(space, seed),
             "evolution": lambda: AgingEvolution(space, AgingEvolutionConfig(), seed, {"accuracy": "max"}),
-            "renas": lambda: GuidedSearch(ReNASPredictor, renas_config(args, args.initial), guided,
-                                          seed=seed, table=table),
-            "semi-gcn": lambda: GuidedSearch(SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled), guided,
-                                             seed=seed, table=table, unlabeled=args.unlabeled)}
+            "renas": lambda: GuidedSearch([renas], guided, seed=seed, table=table),
+            "semi-gcn": lambda: GuidedSearch([gcn], guided, seed=seed, table=table, unlabeled=args.unlabeled),
+            "consensus": lambda: GuidedSearch([renas, gcn], guided, seed=seed, table=table,
+                                              unlabeled=args.unlabeled)}
         for name in args.strategies:
             t0 = time.perf_counter()
             values = drive(strategies[name](), evaluate, nb_spec.spec_hash, budget)

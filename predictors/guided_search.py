@@ -9,12 +9,17 @@
 The state is JSON: the queried table rows with their results, the queue, the round counter and the
 RNG state. No weights are stored: a refit uses a seed derived from (strategy seed, round), so
 resuming replans exactly what the uninterrupted run would have. Works with any `Predictor`.
+
+With several predictors (the `consensus` strategy: ReNAS and the assessor), each ranks the pool
+and a cell's place is its worse place of the two; the picks are the cells both rank highest. Two
+different families rarely share their mistakes at the top, so the picks they agree on are more
+often truly good than either's own top k (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -61,9 +66,11 @@ class GuidedSearchConfig:
 class GuidedSearch(Strategy):
     """Ask random cells, then the predictor's top-k picks; see the module docstring."""
 
-    def __init__(self, predictor_cls: type[Predictor], predictor_config: Any, config: GuidedSearchConfig, *,
+    def __init__(self, predictors: Sequence[tuple[type[Predictor], Any]], config: GuidedSearchConfig, *,
                  seed: int, objectives: dict[str, str] | None = None, table=None, unlabeled: int = 0) -> None:
-        self.predictor_cls, self.predictor_config = predictor_cls, predictor_config
+        if not predictors:
+            raise ConfigError("guided search needs at least one predictor")
+        self.predictors = [(cls, predictor_config) for cls, predictor_config in predictors]  # (class, config)
         self.config = config
         self.seed = int(seed)
         self.objectives = dict(objectives or {"accuracy": "max"})
@@ -104,15 +111,14 @@ class GuidedSearch(Strategy):
         self.queue = [int(r) for r in self.plan_top_k()]
         self.round += 1
 
-    def fit_predictor(self) -> Predictor:
-        """Fit a fresh predictor on every successful query so far (seed derived from the round)."""
+    def fit_predictors(self) -> list[Predictor]:
+        """Fit fresh predictors on every successful query so far (seeds derived from the round)."""
         done = [(r, v) for r, v in self.history if v is not None]
         if len(done) < 2:
             raise ConfigError("fewer than 2 successful queries to fit the predictor on; raise --initial")
         rows = np.array([r for r, _ in done])
         y = np.array([v for _, v in done], dtype=np.float64)
         fit_seed = int(np.random.SeedSequence([self.seed, self.round]).generate_state(1)[0] % (2**31))
-        predictor = self.predictor_cls(self.predictor_config, seed=fit_seed)
         unlabeled = None
         if self.unlabeled:
             known = set(int(r) for r, _ in self.history)
@@ -120,20 +126,29 @@ class GuidedSearch(Strategy):
             picks = make_rng(fit_seed).choice(pool, min(len(pool), self.unlabeled + len(known)), replace=False)
             picks = np.array([p for p in picks if int(p) not in known][:self.unlabeled], dtype=np.int64)
             unlabeled = self.table.cells.take(picks)
-        predictor.fit(self.table.cells.take(rows), y, unlabeled)
-        return predictor
+        fitted = []
+        for i, (cls, predictor_config) in enumerate(self.predictors):
+            seed = fit_seed if i == 0 else int(np.random.SeedSequence([self.seed, self.round, i])
+                                                .generate_state(1)[0] % (2**31))
+            fitted.append(cls(predictor_config, seed=seed).fit(self.table.cells.take(rows), y, unlabeled))
+        return fitted
 
     def plan_top_k(self) -> list[int]:
-        predictor = self.fit_predictor()
         pool = self.pool_rows()
-        scores = predictor.predict(self.table.cells.take(pool))
+        cells = self.table.cells.take(pool)
+        scores = np.stack([p.predict(cells).astype(np.float64) for p in self.fit_predictors()])
         queried = np.array(sorted({int(r) for r, _ in self.history} | set(self.outstanding)), dtype=np.int64)
-        scores = scores.astype(np.float64)
-        scores[np.isin(pool, queried)] = -np.inf
-        k = min(self.config.top_k, int(np.isfinite(scores).sum()))
-        best = np.argsort(-scores, kind="stable")[:k]
+        scores[:, np.isin(pool, queried)] = -np.inf
+        k = min(self.config.top_k, int(np.isfinite(scores[0]).sum()))
+        if len(scores) == 1:
+            best = np.argsort(-scores[0], kind="stable")[:k]
+        else:  # place = position in a predictor's ranking (0 = best); order by the worse place, then the sum
+            places = np.empty(scores.shape, dtype=np.int64)
+            for member, order in zip(places, np.argsort(-scores, axis=1, kind="stable")):
+                member[order] = np.arange(len(order))
+            best = np.lexsort((places.sum(axis=0), places.max(axis=0)))[:k]
         self.last_fit = {"round": self.round + 1, "trained_on": int(sum(v is not None for _, v in self.history)),
-                         "predicted_best": float(scores[best[0]]) if k else None}
+                         "predicted_best": [float(s[best[0]]) for s in scores] if k else None}
         return [int(pool[i]) for i in best]
 
     # ---- ask / tell ---------------------------------------------------------------------------
@@ -174,14 +189,14 @@ class GuidedSearch(Strategy):
         self.last_fit = dict(state.get("last_fit", {}))
 
 
-def strategy_factory(predictor_cls: type[Predictor]):
-    """The registry factory (space, config, *, seed, objectives) -> GuidedSearch for a predictor class."""
+def strategy_factory(*predictor_classes: type[Predictor]):
+    """The registry factory (space, config, *, seed, objectives) -> GuidedSearch with these predictors."""
 
     def factory(space, config, *, seed: int, objectives: dict[str, str]) -> GuidedSearch:
         values = to_dict(config)
         guided = build(GuidedSearchConfig, values, where="strategy options")
-        pred_config = build(predictor_cls.Config, values, where="predictor options")
-        return GuidedSearch(predictor_cls, pred_config, guided, seed=seed, objectives=objectives,
+        members = [(cls, build(cls.Config, values, where="predictor options")) for cls in predictor_classes]
+        return GuidedSearch(members, guided, seed=seed, objectives=objectives,
                             unlabeled=int(values.get("unlabeled", 0)))
 
     return factory

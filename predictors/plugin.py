@@ -1,4 +1,5 @@
-"""Registers the predictors `renas` and `semi-gcn` and the guided-search strategies of the same names."""
+"""Registers the predictors `renas` and `semi-gcn`, the guided-search strategies of the same names,
+and `consensus`, guided search with both."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ class SemiGCNSearchConfig(GuidedSearchConfig, SemiGCNConfig):
         SemiGCNConfig.__post_init__(self)
 
 
+@dataclass(frozen=True)
+class ConsensusSearchConfig(GuidedSearchConfig, ReNASConfig, SemiGCNConfig):
+    """Guided search with both the ReNAS ranker and the semi-supervised GCN assessor"""
+
+    def __post_init__(self) -> None:
+        GuidedSearchConfig.__post_init__(self)
+        ReNASConfig.__post_init__(self)
+        SemiGCNConfig.__post_init__(self)
+
+
 registry.register_predictor("renas", cls=ReNASPredictor,
                             help="ReNAS feature-tensor ranker (Xu et al. 2021): 19x7x7 tensor, CNN, pairwise loss")
 registry.register_predictor("semi-gcn", cls=SemiGCNPredictor,
@@ -40,3 +51,8 @@ registry.register_strategy(
     "semi-gcn", factory=strategy_factory(SemiGCNPredictor), config=SemiGCNSearchConfig, spaces=("nasbench101",),
     help="query --initial random cells, fit the semi-supervised GCN assessor with --unlabeled cells, query its "
          "--top-k best predicted cells")
+registry.register_strategy(
+    "consensus", factory=strategy_factory(ReNASPredictor, SemiGCNPredictor), config=ConsensusSearchConfig,
+    spaces=("nasbench101",),
+    help="query --initial random cells, fit both the ReNAS ranker and the semi-supervised GCN assessor, query "
+         "the --top-k cells they both rank highest (a cell's place is its worse place in the two rankings)")

@@ -100,6 +100,21 @@ def test_search_with_the_renas_strategy_and_resume(tmp_path, capsys):
     assert status["budget"]["max_evals"]["used"] == 30
 
 
+def test_search_with_the_consensus_strategy(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["search", "nasbench101", "--strategy", "consensus", "--initial", "20", "--top-k", "5", "--pool", "1500",
+            "--renas-epochs", "5", "--unlabeled", "200", "--gcn-epochs", "20", "--max-evals", "25", "--seed", "2",
+            "--run", str(run), "--quiet"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["status", str(run), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["strategy"] == "consensus" and status["trials"]["done"] == 25
+    assert main(["search", "nasbench101", "--strategy", "consensus", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--strategy consensus --max-evals 434" in out and "--renas-epochs" in out and "--knn" in out
+
+
 def test_search_warns_when_the_budget_ends_before_the_first_fit(tmp_path, capsys):
     argv = ["search", "nasbench101", "--strategy", "renas", "--initial", "20", "--pool", "1500",
             "--max-evals", "3", "--run", str(tmp_path / "run")]

@@ -5,6 +5,7 @@ import pytest
 
 from predictors.guided_search import GuidedSearch, GuidedSearchConfig
 from predictors.renas import ReNASConfig, ReNASPredictor
+from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
 from searchlab.errors import ConfigError
 from searchlab.protocols import Result
 from search_spaces.nasbench101 import spec as nb_spec
@@ -13,7 +14,7 @@ CFG = GuidedSearchConfig(initial=24, top_k=4, rounds=2, pool=1500)
 
 
 def make(table, seed=5):
-    return GuidedSearch(ReNASPredictor, ReNASConfig(renas_epochs=4), CFG, seed=seed,
+    return GuidedSearch([(ReNASPredictor, ReNASConfig(renas_epochs=4))], CFG, seed=seed,
                         objectives={"accuracy": "max"}, table=table)
 
 
@@ -54,12 +55,38 @@ def test_top_k_are_the_predicted_best_unqueried_cells(table):
     for g in first:
         s.tell(g, answer(table, g))
     pool = s.pool_rows()
-    scores = s.fit_predictor().predict(table.cells.take(pool)).astype(np.float64)  # same seed as the plan
+    scores = s.fit_predictors()[0].predict(table.cells.take(pool)).astype(np.float64)  # same seed as the plan
     queried = [int(table.table.index_of(nb_spec.spec_hash(g))) for g in first]
     scores[np.isin(pool, queried)] = -np.inf
     expect = pool[np.argsort(-scores, kind="stable")[:4]].tolist()
     picks = [int(table.table.index_of(nb_spec.spec_hash(g))) for g in s.ask(10)]
     assert picks == expect
+
+
+def test_consensus_picks_the_cells_with_the_best_worse_place(table):
+    members = [(ReNASPredictor, ReNASConfig(renas_epochs=4)),
+               (SemiGCNPredictor, SemiGCNConfig(unlabeled=200, gcn_epochs=20, rebuild_every=10))]
+    s = GuidedSearch(members, CFG, seed=3, table=table, unlabeled=200)
+    first = s.ask(24)
+    for g in first:
+        s.tell(g, answer(table, g))
+    pool = s.pool_rows()
+    fitted = s.fit_predictors()  # the same seeds as the plan
+    assert [type(p) for p in fitted] == [ReNASPredictor, SemiGCNPredictor]
+    queried = np.isin(pool, [int(table.table.index_of(nb_spec.spec_hash(g))) for g in first])
+    places = []
+    for p in fitted:
+        scores = p.predict(table.cells.take(pool)).astype(np.float64)
+        scores[queried] = -np.inf
+        place = np.empty(len(pool), dtype=np.int64)
+        place[np.argsort(-scores, kind="stable")] = np.arange(len(pool))
+        places.append(place)
+    worse = np.maximum(*places)
+    picks = np.isin(pool, [int(table.table.index_of(nb_spec.spec_hash(g))) for g in s.ask(10)])
+    assert picks.sum() == 4 and not (picks & queried).any()
+    assert worse[picks].max() <= worse[~picks & ~queried].min()  # no other cell is placed better by both
+    # and the picks are not simply one predictor's own top 4 (the two rankings disagree on this pool)
+    assert any(not (np.sort(place[picks]) == np.arange(4)).all() for place in places)
 
 
 def test_ask_waits_for_tells_before_refitting(table):
@@ -96,7 +123,7 @@ def test_failed_results_are_not_trained_on(table):
 
 def test_pool_smaller_than_queries_is_refused(table):
     with pytest.raises(ConfigError, match="pool"):
-        GuidedSearch(ReNASPredictor, ReNASConfig(), GuidedSearchConfig(initial=50, top_k=10, pool=55), seed=0,
+        GuidedSearch([(ReNASPredictor, ReNASConfig())], GuidedSearchConfig(initial=50, top_k=10, pool=55), seed=0,
                      table=table)
 
 
