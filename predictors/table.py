@@ -28,7 +28,8 @@ class PredictorTable:
             raise ConfigError(f"unknown target {name!r}; choose one of {', '.join(self.targets)}")
         values = self.targets[name]
         if np.isnan(values).all():
-            raise ConfigError(f"this table has no {name} values; choose another --target")
+            known = [n for n, v in self.targets.items() if not np.isnan(v).all()]
+            raise ConfigError(f"this table has no {name} values; choose --target {' or '.join(known)}")
         return values
 
 

@@ -58,6 +58,8 @@ def test_predict_keeps_input_order(renas_dir, capsys, tmp_path):
     (["predict", "{dir}", "--spec", '{"matrix": [[0,1],[1,0]], "ops": ["input","output"]}'], "upper triangular"),
     (["predict", "{dir}", "--file", "{missing}"], "does not exist"),
     (["predictor", "train", "--kind", "renas", "--target", "speed", "--out", "{missing}"], "unknown target"),
+    (["predictor", "train", "--kind", "renas", "--target", "params", "--out", "{missing}"],
+     "no params values; choose --target test_accuracy or flops"),  # the bundled table has no params
     (["predictor", "train", "--kind", "renas", "--labels", "1", "--out", "{missing}"], "--labels"),
     (["predictor", "eval", "{dir}", "--test", "lots"], "--test"),
 ])
