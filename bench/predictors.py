@@ -44,10 +44,14 @@ def renas_config(args, n_labels: int) -> ReNASConfig:
     return ReNASConfig(**options)
 
 
+def gcn_config(args) -> SemiGCNConfig:
+    return SemiGCNConfig(unlabeled=args.unlabeled, knn=args.knn, gcn_epochs=args.gcn_epochs)
+
+
 def make_predictor(kind: str, seed: int, args, n_labels: int):
     if kind == "renas":
         return ReNASPredictor(renas_config(args, n_labels), seed=seed)
-    return SemiGCNPredictor(SemiGCNConfig(unlabeled=args.unlabeled), seed=seed)
+    return SemiGCNPredictor(gcn_config(args), seed=seed)
 
 
 def part_kendall(args, table, y) -> list[dict]:
@@ -118,7 +122,7 @@ def part_search(args, table, y) -> list[dict]:
         return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})
 
     renas = (ReNASPredictor, renas_config(args, args.initial))
-    gcn = (SemiGCNPredictor, SemiGCNConfig(unlabeled=args.unlabeled))
+    gcn = (SemiGCNPredictor, gcn_config(args))
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.search_seeds):
         strategies = {
@@ -211,6 +215,8 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--test-cells", type=int, default=0, help="0 = all remaining cells")
     ap.add_argument("--unlabeled", type=int, default=10000)
+    ap.add_argument("--knn", type=int, default=SemiGCNConfig.knn, help="the assessor's relation-graph neighbours")
+    ap.add_argument("--gcn-epochs", type=int, default=SemiGCNConfig.gcn_epochs, help="the assessor's training epochs")
     ap.add_argument("--large-epochs", type=int, default=0, help="ReNAS epochs above 1,000 labels (0 = default 200)")
     ap.add_argument("--renas-orders", type=int, default=1, help="ReNAS predictions averaged over this many vertex orders")
     ap.add_argument("--renas-average-from", type=float, default=ReNASConfig.renas_average_from,
