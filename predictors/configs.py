@@ -43,7 +43,7 @@ class SemiGCNConfig:
     """Semi-supervised GCN assessor options"""
 
     unlabeled: int = opt(10000, help="unlabelled cells (sampled from the table) joining the relation graph")
-    knn: int = opt(5, help="nearest neighbours k per cell in the relation graph")
+    knn: int = opt(1, help="nearest neighbours k per cell in the relation graph")
     sigma: float = opt(0.0, help="Gaussian width of relation-graph weights; 0 = mean k-NN distance")
     lam: float = opt(1.0, help="weight lambda of the auto-encoder reconstruction loss")
     embed_dim: int = opt(32, help="cell embedding size")
