@@ -230,11 +230,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="guided search: fit -> top-k rounds (budget = initial + rounds x top-k)")
     ap.add_argument("--pool", type=int, default=0, help="guided-search candidate pool (0 = all cells)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--label-noise", type=float, default=0.0,
+                    help="add seeded Gaussian noise of this standard deviation (accuracy as a fraction) to the "
+                         "table's labels, for training and scoring alike: how the results move with label noise")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     table = load_predictor_table()
     y = table.target("test_accuracy")
+    if args.label_noise:  # one more training run's worth of noise, the same for every part and strategy
+        noise = np.random.default_rng(12345).normal(0.0, args.label_noise, len(y))
+        y = np.clip(y + noise, 0.0, 1.0).astype(y.dtype)
     results: dict = {"args": vars(args)}
     if "speed" in args.part:
         results["speed"] = part_speed(args, table, y)
