@@ -38,7 +38,8 @@ PUBLISHED = {"ReNAS": (0.657, 0.816), "Neural Predictor": (0.679, 0.769), "TNASP
 
 
 def renas_config(args, n_labels: int) -> ReNASConfig:
-    options = {"renas_orders": args.renas_orders, "renas_average_from": args.renas_average_from}
+    options = {"renas_orders": args.renas_orders, "renas_average_from": args.renas_average_from,
+               "renas_lr": args.renas_lr, "renas_dropout": args.renas_dropout}
     if n_labels > 1000:  # each large-set option applies when given
         options.update({k: v for k, v in (("renas_epochs", args.large_epochs), ("renas_batch", args.large_batch)) if v})
     return ReNASConfig(**options)
@@ -221,6 +222,8 @@ def main() -> None:
     ap.add_argument("--renas-orders", type=int, default=1, help="ReNAS predictions averaged over this many vertex orders")
     ap.add_argument("--renas-average-from", type=float, default=ReNASConfig.renas_average_from,
                     help="ReNAS weight averaging from this fraction of training (1 = last weights)")
+    ap.add_argument("--renas-lr", type=float, default=ReNASConfig.renas_lr, help="ReNAS Adam learning rate")
+    ap.add_argument("--renas-dropout", type=float, default=ReNASConfig.renas_dropout, help="ReNAS training dropout")
     ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")
     ap.add_argument("--search-seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0, help="search seeds run from here")
