@@ -82,7 +82,7 @@ def register_predictor(name: str, *, cls: type, help: str = "") -> None:
 def _lookup(table: dict, kind: str, name: str):
     if name not in table:
         known = ", ".join(sorted(table)) or "none registered"
-        raise ConfigError(f"unknown {kind} {name!r}; known {kind}s: {known}")
+        raise ConfigError(f"unknown {kind} {name!r}; choose one of: {known}")
     return table[name]
 
 
