@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig  # noqa: E402
 from predictors.metrics import kendall_tau, precision_at_k, spearman_rho  # noqa: E402
 from predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
 from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor  # noqa: E402
@@ -109,7 +110,6 @@ def drive(strategy, evaluate, key, budget: int) -> list[float]:
 def part_search(args, table, y) -> list[dict]:
     from search_spaces.nasbench101 import spec as nb_spec
     from search_spaces.nasbench101.space import NasBench101Space
-    from evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig
     from evolvers.random_search import RandomSearch
     from predictors.guided_search import GuidedSearch, GuidedSearchConfig
 
@@ -118,6 +118,7 @@ def part_search(args, table, y) -> list[dict]:
     top_tenth = order[len(y) // 1000 - 1]  # the accuracy of the 423rd-best cell
     guided = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, pool=args.pool)
     budget = guided.planned_queries
+    evolution = AgingEvolutionConfig(population=args.evolution_population, sample_size=args.evolution_sample)
 
     def evaluate(g):
         return Result("ok", {"accuracy": float(y[table.table.index_of(nb_spec.spec_hash(g))])})
@@ -128,7 +129,7 @@ def part_search(args, table, y) -> list[dict]:
     for seed in range(args.first_seed, args.first_seed + args.search_seeds):
         strategies = {
             "random": lambda: RandomSearch(space, seed),
-            "evolution": lambda: AgingEvolution(space, AgingEvolutionConfig(), seed, {"accuracy": "max"}),
+            "evolution": lambda: AgingEvolution(space, evolution, seed, {"accuracy": "max"}),
             "renas": lambda: GuidedSearch([renas], guided, seed=seed, table=table),
             "semi-gcn": lambda: GuidedSearch([gcn], guided, seed=seed, table=table, unlabeled=args.unlabeled),
             "consensus": lambda: GuidedSearch([renas, gcn], guided, seed=seed, table=table,
@@ -140,6 +141,8 @@ def part_search(args, table, y) -> list[dict]:
             rank = int((order > np.float32(best)).sum()) + 1
             label = name if name in ("random", "evolution") or args.rounds == 1 else \
                 f"{name} {args.initial}+{args.rounds}x{args.top_k}"
+            if name == "evolution" and evolution != AgingEvolutionConfig():
+                label = f"evolution P={evolution.population} S={evolution.sample_size}"
             row = {"strategy": label, "seed": seed, "queries": len(values), "best_accuracy": best,
                    "rank": rank, "rank_percentile": 100.0 * rank / len(y),
                    "top_tenth_percent_queries": int((np.asarray(values) >= top_tenth).sum()),
@@ -225,6 +228,10 @@ def main() -> None:
     ap.add_argument("--renas-lr", type=float, default=ReNASConfig.renas_lr, help="ReNAS Adam learning rate")
     ap.add_argument("--renas-dropout", type=float, default=ReNASConfig.renas_dropout, help="ReNAS training dropout")
     ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")
+    ap.add_argument("--evolution-population", type=int, default=AgingEvolutionConfig.population,
+                    help="regularized evolution baseline: population size P")
+    ap.add_argument("--evolution-sample", type=int, default=AgingEvolutionConfig.sample_size,
+                    help="regularized evolution baseline: tournament sample size S")
     ap.add_argument("--search-seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0, help="search seeds run from here")
     ap.add_argument("--strategies", nargs="+", default=["random", "evolution", "renas", "semi-gcn"])
