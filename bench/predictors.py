@@ -201,13 +201,15 @@ def summarise(results: dict) -> None:
         groups = {}
         for r in results["search"]:
             groups.setdefault(r["strategy"], []).append(r)
-        base = np.mean([r["rank_percentile"] for r in groups.get("random", [{"rank_percentile": np.nan}])])
+        random = groups.get("random")
         for name, rs in groups.items():
             acc = np.array([r["best_accuracy"] for r in rs])
             pct = np.array([r["rank_percentile"] for r in rs])
             hits = np.mean([r["top_tenth_percent_queries"] for r in rs])
+            ratio = "" if random is None else \
+                f"rank percentile / random {pct.mean() / np.mean([r['rank_percentile'] for r in random]):.2f}  "
             print(f"{name:10s} seeds {len(rs):2d}  acc {acc.mean():.4f} +- {acc.std():.4f}  top "
-                  f"{pct.mean():.3f}% +- {pct.std():.3f}%  rank percentile / random {pct.mean() / base:.2f}  "
+                  f"{pct.mean():.3f}% +- {pct.std():.3f}%  {ratio}"
                   f"median rank {np.median([r['rank'] for r in rs]):.0f}  queries in the top 0.1% {hits:.1f}")
 
 
