@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench gpu-check install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# Every GPU path measured in one command (about 7 minutes on one GPU; figures in gpu_check.json).
+gpu-check: $(STAMP)
+	$(PY) bench/gpu_check.py --out gpu_check.json
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache
