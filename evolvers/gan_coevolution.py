@@ -237,8 +237,9 @@ class GanFitnessConfig:
     gamma: float = opt(10.0, help="weight of the L1 cycle error in the loss")
     mu: float = opt(0.001, help="reward per pruned output channel (counted over all layers)")
     candidate_steps: int = opt(0, help="joint CycleGAN fine-tuning steps of each candidate before scoring (0: none)")
-    apply: str = opt("rebuild", help="score candidates as physically pruned generators or by masking the full one",
-                     choices=("rebuild", "mask"))
+    apply: str = opt("auto", help="score candidates as physically pruned generators (rebuild), by masking the full "
+                     "one (mask), or auto: rebuild on CPU, mask on a GPU (the faster of the two on each; "
+                     "docs/benchmarks.md)", choices=("auto", "rebuild", "mask"))
 
     def __post_init__(self) -> None:
         if self.c <= 0 or self.gamma < 0 or self.mu < 0:
@@ -284,7 +285,10 @@ class GanFitness:
 
     def _apply(self, side: str, bits: str, device: torch.device):
         gen = self.space.generators[side].to(device)
-        if self.config.apply == "mask":
+        apply = self.config.apply
+        if apply == "auto":  # a rebuilt generator's new shapes cost more on a GPU than the masked full one
+            apply = "mask" if device.type == "cuda" else "rebuild"
+        if apply == "mask":
             return gen, cg.masked(gen, bits)
         return cg.prune(gen, bits), contextlib.nullcontext()
 

@@ -79,6 +79,9 @@ def test_fitness_follows_the_paper_formula(ckpt):
     # the masked full generator scores the same as the rebuilt one
     masked = co.GanFitness(space, co.GanFitnessConfig(apply="mask"), val_images=2).evaluate(genome, seed=0, device="cpu")
     assert masked.objectives["fitness"] == pytest.approx(o["fitness"], rel=1e-4)
+    # the default (auto) rebuilds on CPU: bit for bit what --apply rebuild gives
+    rebuilt = co.GanFitness(space, co.GanFitnessConfig(apply="rebuild"), val_images=2).evaluate(genome, seed=0, device="cpu")
+    assert co.GanFitnessConfig().apply == "auto" and rebuilt.objectives == o
     # the fallback compares generator outputs instead of discriminator outputs
     fid = co.GanFitness(space, co.GanFitnessConfig(fitness="fidelity"), val_images=2).evaluate(genome, seed=0, device="cpu")
     assert fid.objectives["resemble"] != pytest.approx(o["resemble"])
