@@ -877,8 +877,11 @@ def add_pruning_commands(sub) -> None:
         description="Rebuild the pruned network a `searchlab search prune` run wrote (DIR/pruned: architecture.json +\n"
                     "model.safetensors), print its params, FLOPs and filters per layer, and score it on a data set.\n\n"
                     "Example:\n"
-                    "  searchlab pruned runs/lenet/pruned --data mnist:data/mnist\n")
+                    "  searchlab pruned runs/lenet/pruned --data mnist:data/mnist\n"
+                    "  searchlab pruned runs/mine/pruned --model mypkg.nets:build   # pruned from a user model\n")
     p.add_argument("pruned_dir", metavar="DIR", help="the pruned/ folder of a prune run (or the run folder)")
+    p.add_argument("--model", help="package.module:factory the folder was pruned from, when it is a user model "
+                                   "(searchlab never imports code that a folder names)")
     p.add_argument("--data", help="KIND:PATH; score accuracy on its test split (all images when it has none)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.set_defaults(handler=_cmd_pruned)
@@ -887,7 +890,7 @@ def add_pruning_commands(sub) -> None:
 def _cmd_pruned(args) -> int:
     from evolvers.filter_pruning import inspect_pruned
 
-    _print_json(inspect_pruned(args.pruned_dir, data=args.data, device=args.device))
+    _print_json(inspect_pruned(args.pruned_dir, data=args.data, device=args.device, model=args.model))
     return 0
 
 

@@ -571,31 +571,75 @@ def plot_filters(kept: dict[str, list[int]], path: Path, title: str) -> Path:
     return path
 
 
-def load_pruned(directory: str | Path) -> nn.Module:
-    """Rebuild a pruned network written by a `prune` run (its `pruned/` folder) with its trained weights."""
+MODEL_KWARGS = ("num_classes", "in_channels", "image_size")
+
+
+def read_architecture(directory: str | Path, model: str | None = None) -> dict:
+    """The checked architecture.json of a pruned folder. Nothing it says is imported or run: a built-in
+    model is built by name, and a user factory (`package.module:factory`) only when the caller names the
+    same factory in `model` (the `--model` flag), so a shared folder cannot make searchlab import code."""
     d = Path(directory)
-    arch_path = d / "architecture.json"
-    if not arch_path.is_file():
+    path = d / "architecture.json"
+    if not path.is_file():
         raise ConfigError(f"{d} holds no architecture.json; pass the pruned/ folder of a prune run")
-    arch = json.loads(arch_path.read_text(encoding="utf-8"))
-    if arch.get("format") != ARCH_FORMAT:
-        raise ConfigError(f"{arch_path} is not a searchlab pruned architecture (format {arch.get('format')!r})")
-    base = build_model(arch["model"], arch["model_kwargs"]).eval()
+    try:
+        arch = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); restore the folder a prune run wrote") from None
+    if not isinstance(arch, dict) or arch.get("format") != ARCH_FORMAT:
+        found = arch.get("format") if isinstance(arch, dict) else type(arch).__name__
+        raise ConfigError(f"{path} is not a searchlab pruned architecture (format {found!r})")
+    spec, kwargs, shape = arch.get("model"), arch.get("model_kwargs"), arch.get("input_shape")
+    problems = []
+    if not isinstance(spec, str) or not spec:
+        problems.append("'model' must name the model")
+    if not isinstance(kwargs, dict) or any(k not in MODEL_KWARGS or type(v) is not int or not 0 < v <= 65536
+                                           for k, v in kwargs.items()):
+        problems.append(f"'model_kwargs' may only hold {', '.join(MODEL_KWARGS)} as positive integers")
+    if not (isinstance(shape, list) and len(shape) == 4 and all(type(v) is int and 0 < v <= 4096 for v in shape)):
+        problems.append("'input_shape' must be 4 positive integers [1, C, H, W]")
+    if not isinstance(arch.get("layers"), list) or not all(isinstance(x, str) for x in arch["layers"]):
+        problems.append("'layers' must be a list of module names")
+    if not isinstance(arch.get("genome"), str) or set(arch["genome"]) - {"0", "1"}:
+        problems.append("'genome' must be a string of 0s and 1s")
+    if problems:
+        raise ConfigError(f"{path}: {'; '.join(problems)}; restore the folder a prune run wrote")
+    if ":" in spec and model != spec:
+        if model is None:
+            raise ConfigError(f"{path} was pruned from the user model {spec}; searchlab does not import code a file "
+                              f"names: pass --model {spec} to rebuild it with your factory")
+        raise ConfigError(f"--model {model} is not the model {d} was pruned from ({spec}); pass --model {spec}")
+    return arch
+
+
+def load_pruned(directory: str | Path, model: str | None = None) -> nn.Module:
+    """Rebuild a pruned network written by a `prune` run (its `pruned/` folder) with its trained weights.
+    A folder pruned from a user model needs that model's factory named again in `model` (see
+    `read_architecture`)."""
+    d = Path(directory)
+    arch = read_architecture(d, model)
+    try:
+        base = build_model(arch["model"], arch["model_kwargs"]).eval()
+    except TypeError as exc:  # keyword arguments the model does not take
+        raise ConfigError(f"{d / 'architecture.json'}: cannot build {arch['model']} ({exc}); restore the folder a "
+                          f"prune run wrote") from None
     plan = analyse(base, torch.zeros(arch["input_shape"]), layers=arch["layers"] or None)
     if plan.n_bits != len(arch["genome"]):
-        raise ConfigError(f"{arch_path}: the model now has {plan.n_bits} prunable groups, the mask {len(arch['genome'])}")
+        raise ConfigError(f"{d / 'architecture.json'}: the model now has {plan.n_bits} prunable groups, the mask "
+                          f"{len(arch['genome'])}")
     net = prune_model(base, plan, arch["genome"])
     load_weights(net, str(d / "model.safetensors"), "pruned weights")
     return net.eval()
 
 
-def inspect_pruned(directory: str | Path, *, data: str | None = None, device: str = "auto") -> dict:
+def inspect_pruned(directory: str | Path, *, data: str | None = None, device: str = "auto",
+                   model: str | None = None) -> dict:
     """Rebuild a pruned network and describe it; with `data`, also its accuracy on that set's test split."""
     d = Path(directory)
     if (d / "pruned" / "architecture.json").is_file():
         d = d / "pruned"
-    net = load_pruned(d)
-    arch = json.loads((d / "architecture.json").read_text(encoding="utf-8"))
+    net = load_pruned(d, model)
+    arch = read_architecture(d, model)
     example = torch.zeros(arch["input_shape"])
     out = {"model": arch["model"], "params": sum(p.numel() for p in net.parameters()),
            "flops": measured_flops(net, example), "kept_per_layer": arch["kept_per_layer"]}

@@ -248,3 +248,46 @@ def test_user_model_from_a_factory_with_safetensors_weights(tmp_path):
     with pytest.raises(ConfigError, match="no callable"):
         make_space(PruneConfig(model=f"{__name__}:nope", data=DATA, test_size=200, val_size=200),
                    Context(seed=0, device="cpu"))
+
+
+def _pruned_folder(parent, **changes):
+    """A valid pruned/ folder of an unpruned LeNet-5 under `parent`, with `changes` in its architecture.json."""
+    from safetensors.torch import save_file
+
+    from evolvers.filter_pruning import ARCH_FORMAT
+    from search_spaces.classifiers import build_classifier
+    from search_spaces.filter_masks import analyse
+
+    folder = parent / "pruned"
+    folder.mkdir(parents=True)
+    net = build_classifier("lenet5")
+    n_bits = analyse(net, torch.zeros(1, 1, 28, 28)).n_bits
+    save_file(net.state_dict(), str(folder / "model.safetensors"))
+    arch = {"format": ARCH_FORMAT, "model": "lenet5", "model_kwargs": {"num_classes": 10, "in_channels": 1,
+            "image_size": 28}, "input_shape": [1, 1, 28, 28], "layers": [], "genome": "1" * n_bits, **changes}
+    (folder / "architecture.json").write_text(json.dumps(arch))
+    return folder
+
+
+def test_a_pruned_folder_cannot_make_searchlab_run_code(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    good = _pruned_folder(tmp_path / "good")
+    assert sum(p.numel() for p in load_pruned(good).parameters()) == 61706
+    crafted = _pruned_folder(tmp_path / "crafted", model="subprocess:run",
+                             model_kwargs={"args": "touch pwned", "shell": True})
+    code, out = _cli(capsys, "pruned", str(crafted))
+    assert code == 2 and not (tmp_path / "pwned").exists()
+    assert len(out.err.strip().splitlines()) == 1 and "model_kwargs" in out.err
+    # a user factory with harmless arguments is still only built when the user names it
+    user = _pruned_folder(tmp_path / "user", model="subprocess:getoutput", model_kwargs={})
+    code, out = _cli(capsys, "pruned", str(user))
+    assert code == 2 and "does not import code" in out.err and "--model subprocess:getoutput" in out.err
+    code, out = _cli(capsys, "pruned", str(user), "--model", "other:factory")
+    assert code == 2 and "is not the model" in out.err
+    for i, changes in enumerate(({"genome": "12"}, {"input_shape": [1, 1, 28]}, {"model_kwargs": {"width": 2}},
+                                 {"model": "resnet20", "model_kwargs": {"image_size": 32}})):
+        code, out = _cli(capsys, "pruned", str(_pruned_folder(tmp_path / f"bad{i}", **changes)))
+        assert code == 2 and len(out.err.strip().splitlines()) == 1, out.err
+    (good / "architecture.json").write_text("{not json")
+    code, out = _cli(capsys, "pruned", str(good))
+    assert code == 2 and "not valid JSON" in out.err
