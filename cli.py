@@ -15,19 +15,7 @@ from pathlib import Path
 import searchlab
 from searchlab import registry
 from searchlab.errors import ConfigError, SearchlabError
-
-# Modules whose import registers the built-in spaces, strategies, evaluators and predictors.
-BUILTIN_PLUGINS = [
-    "evolvers.random_search",
-    "evolvers.aging_evolution",
-    "searchlab.train_evaluator",
-    "evolvers.gan_coevolution",
-    "evolvers.filter_pruning",
-    "evolvers.binary_channel_search",
-    "evolvers.sr_block_search",
-    "search_spaces.nasbench101.plugin",
-    "predictors.plugin",
-]
+from searchlab.registry import BUILTIN_PLUGINS
 
 
 def _load_plugins() -> None:

@@ -1,9 +1,11 @@
 """Names -> spaces, strategies, evaluators and predictors.
 
 The engine knows no particular space or strategy: plug-in modules register themselves here when
-imported. The CLI imports the built-in modules; third-party packages add theirs through the
+imported. `BUILTIN_PLUGINS` are searchlab's own; third-party packages add theirs through the
 `searchlab.plugins` entry-point group (each entry point names a module to import), and a user can
-name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS.
+name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS. A run folder
+records the modules its run used, but is never what decides that a module gets imported
+(`trusted_plugins`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ from typing import Any, Callable, Iterable
 
 from searchlab.errors import ConfigError
 
+# Modules whose import registers the built-in spaces, strategies, evaluators and predictors.
+BUILTIN_PLUGINS = [
+    "evolvers.random_search",
+    "evolvers.aging_evolution",
+    "searchlab.train_evaluator",
+    "evolvers.gan_coevolution",
+    "evolvers.filter_pruning",
+    "evolvers.binary_channel_search",
+    "evolvers.sr_block_search",
+    "search_spaces.nasbench101.plugin",
+    "predictors.plugin",
+]
 
 @dataclass(frozen=True)
 class SpaceEntry:
@@ -122,6 +136,27 @@ def evaluators() -> dict[str, EvaluatorEntry]:
 
 def predictors() -> dict[str, PredictorEntry]:
     return dict(_PREDICTORS)
+
+
+def _installed_and_named() -> list[str]:
+    """Modules of the `searchlab.plugins` entry points and of $SEARCHLAB_PLUGINS."""
+    extra = [m.strip() for m in os.environ.get("SEARCHLAB_PLUGINS", "").split(",") if m.strip()]
+    return [ep.value for ep in entry_points(group="searchlab.plugins")] + extra
+
+
+def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
+    """The plug-in modules a stored run lists, checked: each must be built in, passed by the caller,
+    installed as an entry point or named in $SEARCHLAB_PLUGINS. A crafted run folder cannot make
+    searchlab import a module the user did not choose."""
+    if not isinstance(stored, (list, tuple)) or not all(isinstance(m, str) for m in stored):
+        raise ConfigError("the run's list of plug-in modules is damaged; restore the run folder from a copy")
+    allowed = set(BUILTIN_PLUGINS) | set(given) | set(_installed_and_named())
+    unknown = [m for m in stored if m not in allowed]
+    if unknown:
+        raise ConfigError(f"the run lists plug-in module {unknown[0]!r}, which is neither built in nor installed as a "
+                          f"searchlab plug-in; searchlab does not import modules a run folder names: if you trust "
+                          f"it, set SEARCHLAB_PLUGINS={unknown[0]}")
+    return list(stored)
 
 
 def load_plugins(modules: Iterable[str] = ()) -> None:

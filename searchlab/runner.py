@@ -271,13 +271,14 @@ def run(run_dir: str | Path, *, plugins: list[str] = (), budget: Budget | None =
         if changed != config:
             store.update_config(changed)
             config = changed
-        registry.load_plugins(list(plugins) + list(config.get("plugins", [])))
+        modules = list(plugins) + registry.trusted_plugins(config.get("plugins", []), plugins)
+        registry.load_plugins(modules)
         devices = default_devices(config.get("device", "auto"))
         ctx = Context(run_dir=Path(run_dir), seed=store.seed, device=devices[0], verbose=verbose)
         space = build_space(config, ctx)
         objectives = config.get("objectives") or {}
         strategy = build_strategy(space, config, objectives, store.seed)
-        backend_obj = _make_backend(config, space, ctx, list(plugins) + list(config.get("plugins", [])), devices)
+        backend_obj = _make_backend(config, space, ctx, modules, devices)
         loop = _Loop(store, config, new_budget, backend_obj, strategy, space, progress)
         try:
             reason = loop.run()
@@ -317,7 +318,7 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
         best = best_trial(store.trials(), config.get("objectives", {}))
         if best is None:
             return None
-        registry.load_plugins(list(plugins) + list(config.get("plugins", [])))
+        registry.load_plugins(list(plugins) + registry.trusted_plugins(config.get("plugins", []), plugins))
         devices = default_devices(config.get("device", "auto"))
         ctx = Context(run_dir=Path(run_dir), seed=store.seed, device=devices[0], verbose=verbose)
         space = build_space(config, ctx)

@@ -130,3 +130,30 @@ def test_existing_run_is_not_overwritten(tmp_path):
     with pytest.raises(RunStoreError, match="already holds a run"):
         make_run(tmp_path, "r", max_evals=5)
     assert (run / "run.sqlite").read_bytes() == before
+
+
+def test_a_run_folder_cannot_choose_which_modules_are_imported(tmp_path, monkeypatch, capsys):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "planted_module.py").write_text(
+        "from pathlib import Path\nPath(__file__).with_name('imported').write_text('yes')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    run_dir = make_run(tmp_path, max_evals=5)
+    runner.run(run_dir)
+    with RunStore.open(run_dir) as store:
+        store.update_config(dict(store.config, plugins=["planted_module"]))
+        before = trial_rows(run_dir)
+    with pytest.raises(ConfigError, match="SEARCHLAB_PLUGINS=planted_module"):
+        runner.run(run_dir, budget=runner.Budget(max_evals=10))
+    from cli import main
+    assert main(["resume", str(run_dir), "--max-evals", "10"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "does not import modules a run folder names" in err
+    assert not (tmp_path / "lib" / "imported").exists() and trial_rows(run_dir) == before
+    # the user's own choice still loads it
+    monkeypatch.setenv("SEARCHLAB_PLUGINS", "plugins_for_tests,planted_module")
+    assert runner.run(run_dir, budget=runner.Budget(max_evals=10)).told == 10
+    assert (tmp_path / "lib" / "imported").read_text() == "yes"
+    with RunStore.open(run_dir) as store:
+        store.update_config(dict(store.config, plugins="planted_module"))
+    with pytest.raises(ConfigError, match="damaged"):
+        runner.run(run_dir)
