@@ -37,12 +37,13 @@ import torch.nn.functional as F
 
 from search_spaces.filter_masks import (FilterMaskSpace, Genome, MaskedNetwork, analyse, bits_of, cost,
                                         genome_of, measured_flops, prune_model)
+from evolvers import operators
 from evolvers.deap_random import deap_random
+from evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
-from searchlab.protocols import Context, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.protocols import Context, Result
 
 SPLIT_SEED = 0  # data splits are fixed so runs with different seeds are compared on the same images
 ARCH_FORMAT = "searchlab-pruned/1"
@@ -124,127 +125,74 @@ class PruneGAConfig:
 # the genetic algorithm
 # --------------------------------------------------------------------------------------------------
 
-def _individuals(genomes: list[Genome], fitness: list[float]) -> list:
-    from deap import base
+class PruneGA(GenerationalGA):
+    """A generational GA over filter masks: selection, two-point crossover, run/bit-flip mutation, elitism.
 
-    class Fitness(base.Fitness):
-        weights = (1.0,)
-
-    class Individual(list):
-        pass
-
-    out = []
-    for g, f in zip(genomes, fitness):
-        ind = Individual(int(b) for b in bits_of(g))
-        ind.fitness = Fitness((float(f),))
-        out.append(ind)
-    return out
-
-
-def mut_segment_flip(bits: list[int], rng: np.random.Generator) -> list[int]:
-    """Flip every bit of one random segment (1 to max(2, n // 10) bits long): a layer-local change."""
-    n = len(bits)
-    length = int(rng.integers(1, max(2, n // 10) + 1))
-    start = int(rng.integers(0, n - length + 1))
-    return bits[:start] + [1 - b for b in bits[start:start + length]] + bits[start + length:]
-
-
-class PruneGA(Strategy):
-    """A generational GA over filter masks: selection, two-point crossover, segment/bit-flip mutation, elitism.
-
-    ask(n) hands out the not-yet-asked individuals of the current generation and [] while it waits for
-    their tells; the next generation is bred once all are told. The state is plain JSON.
+    The first generation holds the unpruned network and random masks; each next one keeps the `elite`
+    best masks (asked again; the run store answers them) and breeds the rest.
     """
 
+    label = "prune-ga"
+
     def __init__(self, space: FilterMaskSpace, config: PruneGAConfig, seed: int, objectives: dict[str, str]):
-        self.space, self.config = space, config
+        super().__init__(space, seed, config.generations)
+        self.config = config
         self.objective, mode = next(iter(objectives.items())) if objectives else ("fitness", "max")
         self.sign = 1.0 if mode == "max" else -1.0
-        self.rng = make_rng(seed)
-        self.generation = 0
-        self.population: list[Genome] = ["1" * space.n_bits] + [space.sample(self.rng)
-                                                                for _ in range(config.population - 1)]
-        self.fitness: list[float | None] = [None] * config.population
-        self.asked = 0
-        self.history: list[dict] = []
+        self.toolbox = self._toolbox()
+        self.pending = ["1" * space.n_bits] + [space.sample(self.rng) for _ in range(config.population - 1)]
 
-    def _score(self, result: Result) -> float:
+    def _toolbox(self):
+        from deap import base
+
+        cfg = self.config
+        toolbox = base.Toolbox()
+        if cfg.selection == "tournament":
+            toolbox.register("select", operators.sel_tournament, tournsize=cfg.tournament_size)
+        else:
+            toolbox.register("select", operators.sel_roulette)
+        toolbox.register("mate", operators.cx_two_point)
+        toolbox.register("mutate_bits", operators.mut_flip_bit, indpb=cfg.bit_prob or 1.0 / self.space.n_bits)
+        toolbox.register("mutate_run", operators.mut_flip_run)
+        return toolbox
+
+    def score(self, genome: Genome, result: Result) -> float:
         if not result.ok or self.objective not in result.objectives:
             return 0.0
         return max(0.0, self.sign * float(result.objectives[self.objective]))
 
-    def ask(self, n: int) -> list[Genome]:
-        if self.finished():
-            return []
-        out = self.population[self.asked:self.asked + n]
-        self.asked += len(out)
-        return list(out)
+    def end_generation(self) -> None:
+        fit = [float(f) for f in self.scores]
+        best = max(range(len(fit)), key=lambda i: (fit[i], -i))
+        self.history.append({"generation": self.generation, "best": fit[best], "mean": float(np.mean(fit)),
+                             "best_genome": self.pending[best]})
 
-    def tell(self, genome: Genome, result: Result) -> None:
-        told = sum(f is not None for f in self.fitness)
-        if told >= self.asked or self.population[told] != genome:
-            raise ValueError("prune-ga: results must be told in ask order")
-        self.fitness[told] = self._score(result)
-        if told + 1 == len(self.population):
-            self._next_generation()
-
-    def _next_generation(self) -> None:
-        fit = [float(f) for f in self.fitness]
+    def breed(self) -> list[Genome]:
+        cfg, rng, tb = self.config, self.rng, self.toolbox
+        fit = [float(f) for f in self.scores]
         order = sorted(range(len(fit)), key=lambda i: -fit[i])
-        self.history.append({"generation": self.generation, "best": fit[order[0]], "mean": float(np.mean(fit)),
-                             "best_genome": self.population[order[0]]})
-        self.generation += 1
-        if self.finished():
-            return
-        children = self._breed(fit)
-        self.population = [self.population[i] for i in order[:self.config.elite]] + children
-        self.fitness = [None] * len(self.population)
-        self.asked = 0
-
-    def _breed(self, fit: list[float]) -> list[Genome]:
-        from deap import tools
-
-        cfg, rng = self.config, self.rng
         k = cfg.population - cfg.elite
-        pool = _individuals(self.population, fit)
+        pool = [[int(b) for b in bits_of(g)] for g in self.pending]
         with deap_random(rng):
-            if cfg.selection == "tournament":
-                parents = tools.selTournament(pool, k + (k % 2), tournsize=cfg.tournament_size)
-            elif sum(fit) > 0:
-                parents = tools.selRoulette(pool, k + (k % 2))
+            if cfg.selection == "tournament" or sum(fit) > 0:
+                parents = tb.select(pool, fit, k + (k % 2))
             else:  # every candidate failed: roulette has nothing to weigh
-                parents = tools.selRandom(pool, k + (k % 2))
+                parents = operators.sel_random(pool, k + (k % 2))
         kids = [list(p) for p in parents]
         for i in range(0, len(kids) - 1, 2):
             if rng.random() < cfg.cx_prob and len(kids[i]) >= 2:
                 with deap_random(rng):
-                    kids[i], kids[i + 1] = tools.cxTwoPoint(kids[i], kids[i + 1])
-        out = []
-        bit_prob = cfg.bit_prob or 1.0 / self.space.n_bits
+                    kids[i], kids[i + 1] = tb.mate(kids[i], kids[i + 1])
+        children = []
         for kid in kids[:k]:
             if rng.random() < cfg.mut_prob:
                 if rng.random() < cfg.segment_prob:
-                    kid = mut_segment_flip(kid, rng)
+                    kid = tb.mutate_run(kid, rng)
                 else:
                     with deap_random(rng):
-                        (kid,) = tools.mutFlipBit(kid, indpb=bit_prob)
-            out.append(genome_of(self.space.repair(np.array(kid, dtype=bool), rng)))
-        return out
-
-    def finished(self) -> bool:
-        return self.generation >= self.config.generations
-
-    def state_dict(self) -> dict:
-        return {"rng": rng_state(self.rng), "generation": self.generation, "population": list(self.population),
-                "fitness": list(self.fitness), "asked": self.asked, "history": list(self.history)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng = rng_from_state(state["rng"])
-        self.generation = int(state["generation"])
-        self.population = list(state["population"])
-        self.fitness = [None if f is None else float(f) for f in state["fitness"]]
-        self.asked = int(state["asked"])
-        self.history = list(state["history"])
+                        kid = tb.mutate_bits(kid)
+            children.append(genome_of(self.space.repair(np.array(kid, dtype=bool), rng)))
+        return [self.pending[i] for i in order[:cfg.elite]] + children
 
 
 # --------------------------------------------------------------------------------------------------

@@ -74,6 +74,11 @@ class SearchSpace(Protocol):
     def describe(self, genome: Genome) -> dict: ...
 
 
+class ProtocolError(RuntimeError):
+    """A strategy was used against its ask/tell contract (a tell it did not ask for, or out of order):
+    a bug in the caller, not bad input."""
+
+
 class Strategy:
     """Base of all strategies: ask/tell with JSON state, like Optuna's samplers.
 

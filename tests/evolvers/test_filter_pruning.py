@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import cli
-from evolvers.filter_pruning import (MaskedFitness, PruneConfig, PruneGA, PruneGAConfig, load_pruned, make_space,
-                                     mut_segment_flip)
+from evolvers.filter_pruning import MaskedFitness, PruneConfig, PruneGA, PruneGAConfig, load_pruned, make_space
+from evolvers.operators import mut_flip_run
 from search_spaces.filter_masks import prune_model
 from searchlab.errors import ConfigError
-from searchlab.protocols import Context, Result
+from searchlab.protocols import Context, ProtocolError, Result
 from searchlab.seeding import trial_seed
 
 MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
@@ -73,11 +73,11 @@ def test_ga_evolves_generations_keeps_elites_and_resumes_identically(problem):
     space, ev, _, _ = problem
     cfg = PruneGAConfig(population=6, generations=3, elite=1, mut_prob=0.8, segment_prob=0.5)
     ga = PruneGA(space, cfg, seed=3, objectives=ev.objectives)
-    assert ga.population[0] == "1" * space.n_bits
+    assert ga.pending[0] == "1" * space.n_bits
     first = _drive(ga, ev, 6)
     assert len(set(len(g) for g in first)) == 1
     best_gen0 = ga.history[0]["best_genome"]
-    assert ga.population[0] == best_gen0  # the elite survives unchanged
+    assert ga.pending[0] == best_gen0  # the elite survives unchanged
     _drive(ga, ev, 2, start=6)
     state = json.loads(json.dumps(ga.state_dict()))  # JSON only
     rest = _drive(ga, ev, 10, start=8)
@@ -97,18 +97,18 @@ def test_ga_waits_for_the_generation_and_checks_tell_order(problem):
                  seed=0, objectives=ev.objectives)
     batch = ga.ask(5)
     assert len(batch) == 3 and ga.ask(1) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ProtocolError, match="prune-ga"):
         ga.tell(batch[1], Result("ok", {"fitness": 0.5}))
     for g in batch:
         ga.tell(g, Result.failed("boom"))  # failures score 0 and the GA goes on
     assert len(ga.ask(3)) == 3 and not ga.finished()
 
 
-def test_segment_flip_flips_one_contiguous_run():
+def test_flip_run_flips_one_contiguous_run():
     rng = np.random.default_rng(0)
     bits = [1] * 40
     for _ in range(20):
-        out = mut_segment_flip(bits, rng)
+        out = mut_flip_run(bits, rng)
         zeros = [i for i, b in enumerate(out) if b == 0]
         assert 1 <= len(zeros) <= 4 and zeros == list(range(zeros[0], zeros[-1] + 1))
 
