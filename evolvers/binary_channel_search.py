@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from evolvers import operators
 from evolvers.deap_random import deap_random
+from evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
-from searchlab.protocols import Context, Genome, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.protocols import Context, Genome, Result
+from searchlab.seeding import make_rng
 from search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace, account, build_network, preset_ratios
 
 MAX_TRIES = 50
@@ -81,19 +83,19 @@ def fitness(result: Result | None, cost_ratio: float, lam: float) -> float | Non
     return float(result.objectives["accuracy"]) - lam * cost_ratio
 
 
-class _Individual(list):
-    """A genome list with a plain float `fitness`, the attribute DEAP's selection reads."""
-
-    fitness: float = -math.inf
+def _member(genome: list[int], score: float | None) -> dict:
+    return {"genome": [int(v) for v in genome], "fitness": None if score is None else float(score)}
 
 
-class BinaryChannelGA(Strategy):
-    """Generational GA with elitism; the whole state is JSON (see `state_dict`)."""
+class BinaryChannelGA(GenerationalGA):
+    """Generational GA with elitism: each generation is the carried elites plus newly bred, never-seen
+    children that meet the budget; the whole state is JSON."""
+
+    label = "binary-ga"
 
     def __init__(self, space: BinaryWidthSpace, config: BinaryGAConfig, seed: int) -> None:
-        self.space = space
+        super().__init__(space, seed, config.generations)
         self.config = config
-        self.rng = make_rng(seed)
         budget = config.max_flops_ratio
         if budget > 0:
             cheapest = space.cost_ratio(space.min_genome())
@@ -102,14 +104,21 @@ class BinaryChannelGA(Strategy):
                                   f"(every ratio {space.ratios[0]:g}) costs {cheapest:.3f}x the 1x binary network; "
                                   f"raise the budget to at least {math.ceil(cheapest * 100) / 100:g} or allow "
                                   f"smaller --ratios")
-        self.generation = 0
         self.population: list[dict] = []  # [{"genome", "fitness"}] of the last finished generation
         self.carried: list[dict] = []  # elites of the last generation, part of the current one
-        self.pending: list[list[int]] = []  # this generation's new genomes, in ask order
-        self.told: list[float | None] = []
-        self.asked = 0
         self.seen: set[str] = set()
+        self.toolbox = self._toolbox()
         self.pending = self._first_generation()
+
+    def _toolbox(self):
+        from deap import base
+
+        toolbox = base.Toolbox()
+        toolbox.register("select", operators.sel_tournament, tournsize=self.config.tournament)
+        toolbox.register("mate", operators.cx_uniform, indpb=0.5)
+        toolbox.register("mutate", operators.mut_uniform_int, low=0, up=len(self.space.ratios) - 1,
+                         indpb=self.config.mut_prob)
+        return toolbox
 
     # helpers
     def feasible(self, genome: list[int]) -> bool:
@@ -143,24 +152,20 @@ class BinaryChannelGA(Strategy):
         return out
 
     def _offspring(self, count: int, taken: set[str]) -> list[list[int]]:
-        """`count` children of tournament-selected parents: DEAP cxUniform + mutUniformInt, then repair."""
-        from deap import tools
-
-        parents = []
-        for member in self.population:
-            ind = _Individual(member["genome"])
-            ind.fitness = -math.inf if member["fitness"] is None else member["fitness"]
-            parents.append(ind)
-        top = len(self.space.ratios) - 1
+        """`count` children of tournament-selected parents (uniform crossover, uniform-integer mutation),
+        pushed away from seen codes by the space's mutation, or fresh samples when that fails."""
+        tb = self.toolbox
+        genomes = [m["genome"] for m in self.population]
+        weights = [-math.inf if m["fitness"] is None else m["fitness"] for m in self.population]
         children: list[list[int]] = []
         while len(children) < count:
             child = None
             for _ in range(MAX_TRIES):
                 with deap_random(self.rng):
-                    a, b = (_Individual(p) for p in tools.selTournament(parents, 2, self.config.tournament))
+                    a, b = tb.select(genomes, weights, 2)
                     if random.random() < self.config.cx_prob:
-                        tools.cxUniform(a, b, 0.5)
-                    tools.mutUniformInt(a, 0, top, self.config.mut_prob)
+                        a, b = tb.mate(a, b)
+                    a = tb.mutate(a)
                 candidate = [int(v) for v in a]
                 if self._novel(candidate, taken):
                     child = candidate
@@ -176,54 +181,28 @@ class BinaryChannelGA(Strategy):
             taken.add(self.space.key(child))
         return children
 
-    def _close_generation(self) -> None:
+    # the GA hooks
+    def score(self, genome: Genome, result: Result) -> float | None:
+        self.seen.add(self.space.key(genome))
+        return fitness(result, self.space.cost_ratio(genome), self.config.lam)
+
+    def end_generation(self) -> None:
         """The generation is the carried elites plus the evaluated children; its best `elite` go on."""
-        evaluated = [{"genome": g, "fitness": f} for g, f in zip(self.pending, self.told)]
-        self.population = self.carried + evaluated
+        self.population = self.carried + [_member(g, f) for g, f in zip(self.pending, self.scores)]
         self.carried = sorted(self.population, key=lambda m: -math.inf if m["fitness"] is None else m["fitness"],
                               reverse=True)[: self.config.elite]
-        self.generation += 1
-        self.pending, self.told, self.asked = [], [], 0
-        if self.generation < self.config.generations:
-            taken = {self.space.key(m["genome"]) for m in self.population}
-            self.pending = self._offspring(self.config.population - len(self.carried), taken)
 
-    # protocol
-    def ask(self, n: int) -> list[Genome]:
-        out = self.pending[self.asked: self.asked + max(0, n)]
-        self.asked += len(out)
-        return [list(g) for g in out]
+    def breed(self) -> list[Genome]:
+        taken = {self.space.key(m["genome"]) for m in self.population}
+        return self._offspring(self.config.population - len(self.carried), taken)
 
-    def tell(self, genome: Genome, result: Result) -> None:
-        index = len(self.told)
-        if index >= self.asked or self.space.key(genome) != self.space.key(self.pending[index]):
-            raise RuntimeError("the binary GA was told a result it did not ask for (tells must follow ask order)")
-        self.seen.add(self.space.key(genome))
-        self.told.append(fitness(result, self.space.cost_ratio(genome), self.config.lam))
-        if len(self.told) == len(self.pending):
-            self._close_generation()
+    def extra_state(self) -> dict:
+        return {"population": self.population, "carried": self.carried, "seen": sorted(self.seen)}
 
-    def finished(self) -> bool:
-        return self.generation >= self.config.generations
-
-    def state_dict(self) -> dict:
-        return {"generation": self.generation, "population": self.population, "carried": self.carried,
-                "pending": self.pending,
-                "told": self.told, "asked": self.asked, "seen": sorted(self.seen), "rng": rng_state(self.rng)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generation = int(state["generation"])
-        self.population = [{"genome": [int(v) for v in m["genome"]],
-                            "fitness": None if m["fitness"] is None else float(m["fitness"])}
-                           for m in state["population"]]
-        self.carried = [{"genome": [int(v) for v in m["genome"]],
-                         "fitness": None if m["fitness"] is None else float(m["fitness"])}
-                        for m in state["carried"]]
-        self.pending = [[int(v) for v in g] for g in state["pending"]]
-        self.told = [None if f is None else float(f) for f in state["told"]]
-        self.asked = int(state["asked"])
+    def load_extra_state(self, state: dict) -> None:
+        self.population = [_member(m["genome"], m["fitness"]) for m in state["population"]]
+        self.carried = [_member(m["genome"], m["fitness"]) for m in state["carried"]]
         self.seen = set(state["seen"])
-        self.rng = rng_from_state(state["rng"])
 
 
 # ------------------------------------------------------------------------------------------------
