@@ -35,14 +35,15 @@ import torch
 import torch.nn.functional as F
 
 from search_spaces.sr_blocks import BLOCK_TYPES, SCALES, SRBlockSpace, SRNet, mut_blocks, used_blocks
+from evolvers import operators
 from evolvers.deap_random import deap_random
+from evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.image_metrics import modcrop, psnr, ssim
 from searchlab.imresize import downscale, imresize
 from searchlab.options import opt
-from searchlab.protocols import Context, Genome, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.protocols import Context, Genome, Result
 
 # --------------------------------------------------------------------------------------------------
 # configs
@@ -273,45 +274,21 @@ class SRProxyEvaluator:
 # strategy: DEAP genetic algorithm with block credits
 # --------------------------------------------------------------------------------------------------
 
-def _deap_classes():
-    from deap import base
-
-    class Fitness(base.Fitness):
-        weights = (1.0,)
-
-    class Individual(list):
-        def __init__(self, items, value: float):
-            super().__init__(items)
-            self.fitness = Fitness((value,))
-
-    return Individual
-
-
-def sel_roulette(genomes: list[dict], fitness: list[float], k: int, rng: np.random.Generator) -> list[dict]:
-    """k parents by fitness-proportional (roulette) selection, DEAP's selRoulette.
-
-    PSNRs differ by fractions of a dB, so the wheel uses fitness above the generation's worst plus a
-    tenth of the spread (the worst keeps a small chance)."""
-    from deap import tools
-
+def psnr_weights(fitness: list[float]) -> list[float]:
+    """Roulette weights from PSNRs, which differ by fractions of a dB: fitness above the generation's worst
+    plus a tenth of the spread (the worst keeps a small chance)."""
     lo, hi = min(fitness), max(fitness)
     floor = 0.1 * (hi - lo) + 1e-6
-    Individual = _deap_classes()
-    inds = [Individual([i], f - lo + floor) for i, f in enumerate(fitness)]
-    with deap_random(rng):
-        chosen = tools.selRoulette(inds, k)
-    return [genomes[ind[0]] for ind in chosen]
+    return [f - lo + floor for f in fitness]
 
 
 def cx_segment(a: dict, b: dict, rng: np.random.Generator) -> tuple[dict, dict]:
-    """Segment crossover: swap the slots between two cut points (DEAP's cxTwoPoint)."""
-    from deap import tools
-
+    """Segment crossover of two block chains: swap the slots between two cut points."""
     x, y = [dict(s) for s in a["blocks"]], [dict(s) for s in b["blocks"]]
     if len(x) < 2:
         return {"blocks": x}, {"blocks": y}
     with deap_random(rng):
-        tools.cxTwoPoint(x, y)
+        x, y = operators.cx_two_point(x, y)
     return {"blocks": x}, {"blocks": y}
 
 
@@ -331,22 +308,28 @@ def block_credits(population: list[dict], fitness: list[float], slots: int) -> t
     return types, positions
 
 
-class ESRNStrategy(Strategy):
-    """Generational GA over SR block chains; ask returns the current generation's unevaluated children."""
+class ESRNStrategy(GenerationalGA):
+    """Generational GA over SR block chains with block credits; elites are carried, not asked again."""
+
+    label = "esrn"
 
     def __init__(self, space: SRBlockSpace, config: ESRNConfig, seed: int, objectives: dict[str, str] | None = None):
-        self.space, self.config = space, config
-        self.rng = make_rng(seed)
-        self.generation = 0
-        self.members: list[dict] = []   # {"genome", "fitness" (None until told), "elite"}
-        self.asked = 0                  # members of this generation handed out by ask
-        self.told = 0
+        super().__init__(space, seed, config.generations)
+        self.config = config
+        self.elites: list[dict] = []    # {"genome", "fitness"} carried into the current generation
         self.type_credit = {k: 0.0 for k in BLOCK_TYPES}
         self.use_credit = [0.0] * space.slots
-        self.history: list[dict] = []
-        self._done = False
-        self.members = [{"genome": space.sample(self.rng), "fitness": None, "elite": False}
-                        for _ in range(config.population)]
+        self.toolbox = self._toolbox()
+        self.pending = [space.sample(self.rng) for _ in range(config.population)]
+
+    def _toolbox(self):
+        from deap import base
+
+        toolbox = base.Toolbox()
+        toolbox.register("select", operators.sel_roulette)
+        toolbox.register("mate", cx_segment)
+        toolbox.register("mutate", self._mutate)
+        return toolbox
 
     # mutation probabilities -------------------------------------------------------------------------
     def type_probs(self) -> np.ndarray | None:
@@ -365,33 +348,17 @@ class ESRNStrategy(Strategy):
         return mut_blocks(genome, rng, rate=self.config.mutation_rate, type_probs=self.type_probs(),
                           use_probs=self.use_probs())
 
-    # ask / tell ------------------------------------------------------------------------------------------
-    def _pending(self) -> list[int]:
-        return [i for i, m in enumerate(self.members) if not m["elite"]]
+    # the GA hooks -----------------------------------------------------------------------------------
+    def score(self, genome: Genome, result: Result) -> float | None:
+        return float(result.objectives["psnr"]) if result.ok and "psnr" in result.objectives else None
 
-    def ask(self, n: int) -> list[Genome]:
-        todo = self._pending()
-        out = [self.members[i]["genome"] for i in todo[self.asked:self.asked + n]]
-        self.asked += len(out)
-        return out
+    def _scored(self) -> list[dict]:
+        """The generation's members with a PSNR: the carried elites, then the told children."""
+        told = [{"genome": g, "fitness": f} for g, f in zip(self.pending, self.scores)]
+        return [m for m in self.elites + told if m["fitness"] is not None]
 
-    def tell(self, genome: Genome, result: Result) -> None:
-        todo = self._pending()
-        if self.told >= self.asked:
-            raise RuntimeError("tell without a matching ask")
-        member = self.members[todo[self.told]]
-        if self.space.key(member["genome"]) != self.space.key(genome):
-            raise RuntimeError("results must be told in ask order")
-        member["fitness"] = float(result.objectives["psnr"]) if result.ok and "psnr" in result.objectives else None
-        self.told += 1
-        if self.told == len(todo):
-            self._next_generation()
-
-    def finished(self) -> bool:
-        return self._done
-
-    def _next_generation(self) -> None:
-        ok = [m for m in self.members if m["fitness"] is not None]
+    def end_generation(self) -> None:
+        ok = self._scored()
         best = max(ok, key=lambda m: m["fitness"]) if ok else None
         self.history.append({"generation": self.generation, "best_psnr": best["fitness"] if best else None,
                              "mean_psnr": float(np.mean([m["fitness"] for m in ok])) if ok else None,
@@ -399,28 +366,26 @@ class ESRNStrategy(Strategy):
         if len(ok) >= 2:
             self._update_credits([m["genome"] for m in ok], [m["fitness"] for m in ok])
             self.history[-1]["type_credit"] = dict(self.type_credit)
-        if self.generation + 1 >= self.config.generations:
-            self._done = True
-            return
-        cfg = self.config
-        ranked = sorted(ok, key=lambda m: -m["fitness"])
-        elites = [{"genome": m["genome"], "fitness": m["fitness"], "elite": True} for m in ranked[:cfg.elites]]
+
+    def breed(self) -> list[Genome]:
+        cfg, tb, rng = self.config, self.toolbox, self.rng
+        ok = self._scored()
+        self.elites = sorted(ok, key=lambda m: -m["fitness"])[:cfg.elites]
         children: list[dict] = []
-        n_children = cfg.population - len(elites)
+        n_children = cfg.population - len(self.elites)
         while len(children) < n_children:
             if len(ok) >= 2:
-                a, b = sel_roulette([m["genome"] for m in ok], [m["fitness"] for m in ok], 2, self.rng)
+                with deap_random(rng):
+                    a, b = tb.select([m["genome"] for m in ok], psnr_weights([m["fitness"] for m in ok]), 2)
             else:  # nothing (or one) succeeded: restart from fresh samples
-                a, b = self.space.sample(self.rng), self.space.sample(self.rng)
-            if self.rng.random() < cfg.crossover:
-                a, b = cx_segment(a, b, self.rng)
+                a, b = self.space.sample(rng), self.space.sample(rng)
+            if rng.random() < cfg.crossover:
+                a, b = tb.mate(a, b, rng)
             for child in (a, b):
                 if len(children) < n_children:
-                    child = self._mutate(child, self.rng)
-                    children.append(self.space.repair(child, self.rng, self._mutate))
-        self.members = elites + [{"genome": g, "fitness": None, "elite": False} for g in children]
-        self.generation += 1
-        self.asked = self.told = 0
+                    child = tb.mutate(child, rng)
+                    children.append(self.space.repair(child, rng, self._mutate))
+        return children
 
     def _update_credits(self, genomes: list[dict], fitness: list[float]) -> None:
         a = self.config.credit_rate
@@ -431,20 +396,14 @@ class ESRNStrategy(Strategy):
             if c is not None:
                 self.use_credit[p] = (1 - a) * self.use_credit[p] + a * c
 
-    # state -------------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"rng": rng_state(self.rng), "generation": self.generation, "members": self.members,
-                "asked": self.asked, "told": self.told, "type_credit": self.type_credit,
-                "use_credit": self.use_credit, "history": self.history, "done": self._done}
+    def extra_state(self) -> dict:
+        return {"elites": self.elites, "type_credit": self.type_credit, "use_credit": self.use_credit}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_extra_state(self, state: dict) -> None:
         state = json.loads(json.dumps(state))
-        self.rng = rng_from_state(state["rng"])
-        self.generation, self.members = int(state["generation"]), state["members"]
-        self.asked, self.told = int(state["asked"]), int(state["told"])
+        self.elites = state["elites"]
         self.type_credit = {k: float(state["type_credit"].get(k, 0.0)) for k in BLOCK_TYPES}
         self.use_credit = [float(c) for c in state["use_credit"]]
-        self.history, self._done = state["history"], bool(state["done"])
 
 
 # --------------------------------------------------------------------------------------------------

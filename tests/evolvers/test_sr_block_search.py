@@ -9,8 +9,10 @@ import pytest
 import torch
 
 import cli
+from evolvers.deap_random import deap_random
+from evolvers.operators import sel_roulette
 from evolvers.sr_block_search import (ESRNConfig, ESRNStrategy, SRProxyConfig, SRProxyEvaluator, block_credits,
-                                      cx_segment, finalize, load_model, sel_roulette, super_resolve)
+                                      cx_segment, finalize, load_model, psnr_weights, super_resolve)
 from search_spaces.sr_blocks import BLOCK_TYPES, SRBlockSpace, uniform_chain, used_blocks
 from searchlab.errors import ConfigError, DataError
 from searchlab.protocols import Context, Result
@@ -120,8 +122,11 @@ def test_deap_operators_are_deterministic_and_leave_global_random_alone():
     before = random.random()
     random.seed(5)
     genomes = [uniform_chain(k, 2, convs=4, growth=8, out=16, slots=4) for k in BLOCK_TYPES]
-    picks1 = sel_roulette(genomes, [30.0, 31.0, 35.0], 50, np.random.default_rng(0))
-    picks2 = sel_roulette(genomes, [30.0, 31.0, 35.0], 50, np.random.default_rng(0))
+    weights = psnr_weights([30.0, 31.0, 35.0])
+    with deap_random(np.random.default_rng(0)):
+        picks1 = sel_roulette(genomes, weights, 50)
+    with deap_random(np.random.default_rng(0)):
+        picks2 = sel_roulette(genomes, weights, 50)
     assert picks1 == picks2 and random.random() == before
     assert sum(p is genomes[2] for p in picks1) > sum(p is genomes[0] for p in picks1)
     a, b = cx_segment(genomes[0], genomes[1], np.random.default_rng(3))
