@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import json
 import time
 from dataclasses import dataclass
@@ -28,12 +27,13 @@ import torch
 from torch import nn
 
 from search_spaces import cyclegan as cg
+from evolvers import operators
 from evolvers.deap_random import deap_random
+from evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError
 from searchlab.options import opt
-from searchlab.protocols import Context, Genome, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.protocols import Context, Genome, Result
 from searchlab.trainer import resolve_device
 
 # ------------------------------------------------------------------------------------------------
@@ -41,66 +41,35 @@ from searchlab.trainer import resolve_device
 # ------------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _deap_types() -> tuple[type, type]:
-    from deap import base
-
-    class Fitness(base.Fitness):
-        weights = (1.0,)
-
-    class Individual(list):
-        fitness: Fitness
-
-    return Fitness, Individual
-
-
-def _individuals(masks: list[str], fitness: list[float]) -> list:
-    fitness_cls, individual_cls = _deap_types()
-    out = []
-    for mask, fit in zip(masks, fitness):
-        ind = individual_cls(int(c) for c in mask)
-        ind.fitness = fitness_cls((max(float(fit), 1e-12),))  # roulette needs positive weights
-        out.append(ind)
-    return out
-
-
-def sel_roulette(masks: list[str], fitness: list[float], k: int, rng: np.random.Generator) -> list[str]:
-    """k masks drawn with probability proportional to fitness (DEAP's selRoulette)."""
-    from deap import tools
-
-    with deap_random(rng):
-        chosen = tools.selRoulette(_individuals(masks, fitness), k)
-    return ["".join(map(str, ind)) for ind in chosen]
-
-
-def cx_two_point(a: str, b: str, rng: np.random.Generator) -> tuple[str, str]:
-    """Swap the bits between two random cut points (DEAP's cxTwoPoint), as the paper's crossover."""
-    from deap import tools
-
-    x, y = [int(c) for c in a], [int(c) for c in b]
-    with deap_random(rng):
-        tools.cxTwoPoint(x, y)
-    return "".join(map(str, x)), "".join(map(str, y))
-
-
 def next_generation(masks: list[str], fitness: list[float], elite: str, size: int, rng: np.random.Generator,
                     repair: Callable[[np.ndarray, np.random.Generator], str],
                     probs: tuple[float, float, float] = (0.2, 0.7, 0.1)) -> list[str]:
-    """The paper's step: keep the elite, then fill by selection / crossover / mutation (0.2 / 0.7 / 0.1)."""
+    """The paper's step: keep the elite, then fill by roulette selection / two-point crossover / segment
+    flip (0.2 / 0.7 / 0.1)."""
+    weights = [max(float(f), 1e-12) for f in fitness]  # roulette needs positive weights
+
+    def select(k: int) -> list[str]:
+        with deap_random(rng):
+            return operators.sel_roulette(masks, weights, k)
+
+    def bits(mask: str) -> list[int]:
+        return [int(c) for c in mask]
+
     out = [elite]
     p_sel, p_cx, _ = probs
     while len(out) < size:
         u = rng.random()
         if u < p_sel:
-            out += sel_roulette(masks, fitness, 1, rng)
+            out += select(1)
         elif u < p_sel + p_cx:
-            a, b = sel_roulette(masks, fitness, 2, rng)
-            children = cx_two_point(a, b, rng)
-            out += list(children[: size - len(out)])
+            a, b = select(2)
+            with deap_random(rng):
+                children = operators.cx_two_point(bits(a), bits(b))
+            out += ["".join(map(str, c)) for c in children][: size - len(out)]
         else:
-            (parent,) = sel_roulette(masks, fitness, 1, rng)
-            bits = np.frombuffer(parent.encode(), dtype=np.uint8) == ord("1")
-            out.append("".join("1" if b else "0" for b in cg.mut_flip_segment(bits, rng)))
+            (parent,) = select(1)
+            flipped = cg.mut_flip_segment(np.array(bits(parent), dtype=bool), rng)
+            out.append("".join("1" if b else "0" for b in flipped))
     return [repair(np.frombuffer(m.encode(), dtype=np.uint8) == ord("1"), rng) for m in out]
 
 
@@ -128,98 +97,72 @@ class CoevolutionConfig:
             raise ConfigError(f"--p-select, --p-crossover and --p-mutation must be >= 0 and sum to 1, got {total:g}")
 
 
-class CoevolutionStrategy(Strategy):
+class CoevolutionStrategy(GenerationalGA):
     """Generation-wise ask/tell over the two sides: all of one side's population, then the other's.
 
     A genome is `{"side", "mask", "partner"}`; the partner is the other side's best mask at the time
-    (None in the initial populations and when only one generator exists).
+    (None in the initial populations and when only one generator exists). Each side's population is
+    one generation of the GA core, so round r, side s is generation r * len(sides) + s.
     """
 
+    label = "coevolution"
+
     def __init__(self, space: cg.CycleganSpace, config: CoevolutionConfig, *, seed: int) -> None:
-        self.space, self.config = space, config
-        self.rng = make_rng(seed)
         self.sides = list(space.sides)
-        self.round = 0                      # 0: initial populations; 1..generations: evolution rounds
-        self.side_index = 0
+        super().__init__(space, seed, (config.generations + 1) * len(self.sides))
+        self.config = config
         self.population: dict[str, list[str]] = {}
         self.fitness: dict[str, list[float]] = {}
         self.best: dict[str, str] = {}
         self.best_fitness: dict[str, float] = {}
-        self.current: list[str] = []        # masks of the population being scored
-        self.partner: str | None = None
-        self.scores: list[float] = []
-        self.asked = 0
-        self.history: list[dict] = []
-        self._start_population()
+        self.pending = self._population()
+
+    @property
+    def round(self) -> int:
+        """0: the initial populations; 1..generations: evolution rounds."""
+        return self.generation // len(self.sides)
 
     @property
     def side(self) -> str:
-        return self.sides[self.side_index]
+        return self.sides[self.generation % len(self.sides)]
 
-    def _start_population(self) -> None:
+    def _population(self) -> list[Genome]:
         side, size = self.side, self.config.population
         if self.round == 0:
-            self.current = [self.space.random_mask(side, self.rng) for _ in range(size)]
-            self.partner = None
+            masks, partner = [self.space.random_mask(side, self.rng) for _ in range(size)], None
         else:
             probs = (self.config.p_select, self.config.p_crossover, self.config.p_mutation)
-            self.current = next_generation(self.population[side], self.fitness[side], self.best[side], size,
-                                           self.rng, lambda bits, rng: self.space.repair(side, bits, rng), probs)
+            masks = next_generation(self.population[side], self.fitness[side], self.best[side], size, self.rng,
+                                    lambda bits, rng: self.space.repair(side, bits, rng), probs)
             other = self.space.other(side)
-            self.partner = self.best.get(other) if other else None
-        self.scores, self.asked = [], 0
+            partner = self.best.get(other) if other else None
+        return [{"side": side, "mask": m, "partner": partner} for m in masks]
 
-    def ask(self, n: int) -> list[Genome]:
-        if self.finished():
-            return []
-        take = self.current[self.asked:self.asked + max(0, n)]
-        self.asked += len(take)
-        return [{"side": self.side, "mask": m, "partner": self.partner} for m in take]
+    def score(self, genome: Genome, result: Result) -> float:
+        return float(result.objectives.get("fitness", 0.0)) if result.ok else 0.0
 
-    def tell(self, genome: Genome, result: Result) -> None:
-        index = len(self.scores)
-        if index >= self.asked or genome.get("mask") != self.current[index] or genome.get("side") != self.side:
-            raise ValueError("co-evolution was told a genome it did not ask for next (tells must follow ask order)")
-        self.scores.append(float(result.objectives.get("fitness", 0.0)) if result.ok else 0.0)
-        if len(self.scores) == len(self.current):
-            self._close_population()
-
-    def _close_population(self) -> None:
-        side = self.side
+    def end_generation(self) -> None:
+        side, masks = self.side, [g["mask"] for g in self.pending]
         best = int(np.argmax(self.scores))
-        self.population[side], self.fitness[side] = list(self.current), list(self.scores)
-        self.best[side], self.best_fitness[side] = self.current[best], self.scores[best]
+        self.population[side], self.fitness[side] = masks, list(self.scores)
+        self.best[side], self.best_fitness[side] = masks[best], self.scores[best]
         self.history.append({"round": self.round, "side": side, "best_fitness": self.scores[best],
-                             "mean_fitness": float(np.mean(self.scores)),
-                             "best_kept_bits": self.current[best].count("1")})
-        self.side_index += 1
-        if self.side_index == len(self.sides):
-            self.side_index, self.round = 0, self.round + 1
-        if not self.finished():
-            self._start_population()
-        else:
-            self.current, self.scores, self.asked = [], [], 0
+                             "mean_fitness": float(np.mean(self.scores)), "best_kept_bits": masks[best].count("1")})
 
-    def finished(self) -> bool:
-        return self.round > self.config.generations
+    def breed(self) -> list[Genome]:
+        return self._population()
 
     def best_pair(self) -> dict[str, str]:
         return dict(self.best)
 
-    def state_dict(self) -> dict:
-        return {"rng": rng_state(self.rng), "round": self.round, "side_index": self.side_index,
-                "population": self.population, "fitness": self.fitness, "best_masks": self.best,
-                "best_fitness": self.best_fitness, "current": self.current, "partner": self.partner,
-                "scores": self.scores, "asked": self.asked, "history": self.history}
+    def extra_state(self) -> dict:
+        return {"population": self.population, "fitness": self.fitness, "best_masks": self.best,
+                "best_fitness": self.best_fitness}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_extra_state(self, state: dict) -> None:
         state = json.loads(json.dumps(state))
-        self.rng = rng_from_state(state["rng"])
-        self.round, self.side_index = int(state["round"]), int(state["side_index"])
         self.population, self.fitness = state["population"], state["fitness"]
         self.best, self.best_fitness = state["best_masks"], state["best_fitness"]
-        self.current, self.partner = state["current"], state["partner"]
-        self.scores, self.asked, self.history = state["scores"], int(state["asked"]), state["history"]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -108,9 +108,5 @@ def mut_flip_run(bits: Sequence[int], rng: np.random.Generator) -> list[int]:
     return bits[:start] + [1 - b for b in bits[start:start + length]] + bits[start + length:]
 
 
-def mut_flip_between(bits: Sequence[bool], rng: np.random.Generator) -> np.ndarray:
-    """Invert every bit between two random positions (CycleGAN co-evolution's mutation)."""
-    out = np.array(bits, dtype=bool)
-    lo, hi = sorted(int(i) for i in rng.integers(0, len(out), 2))
-    out[lo:hi] = ~out[lo:hi]
-    return out
+# (CycleGAN co-evolution flips every bit between two random positions: that is the cyclegan space's own
+# mutation, `search_spaces.cyclegan.mut_flip_segment`, which its GA registers too.)
