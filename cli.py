@@ -91,6 +91,22 @@ def add_engine_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(handler=_cmd_report)
 
+    p = sub.add_parser("trials", formatter_class=_Formatter,
+                       help="every trial of a run: key, objectives, state, cost, error",
+                       description="List a run's trials, one line each (--json or --csv for machines).\n\n"
+                                   "Examples:\n  searchlab trials runs/evo --sort accuracy --limit 10\n"
+                                   "  searchlab trials runs/evo --state failed\n"
+                                   "  searchlab trials runs/evo --csv > trials.csv\n")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--state", choices=("asked", "running", "done", "failed", "cached"),
+                   help="only trials in this state (cached: answered from an earlier trial of the same key)")
+    p.add_argument("--sort", metavar="OBJECTIVE", help="sort by this objective, best first (as the run optimises it)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="show at most N trials")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON for machines")
+    out.add_argument("--csv", action="store_true", help="print CSV (one column per objective and cost)")
+    p.set_defaults(handler=_cmd_trials)
+
     p = sub.add_parser("list", help="registered spaces, strategies, evaluators and predictors",
                        description="List what can be searched and how.\n\nExample:\n  searchlab list --json\n",
                        formatter_class=_Formatter)
@@ -184,7 +200,7 @@ def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> 
 
 def _cmd_search(args) -> int:
     import time as _time
-    from searchlab import options, runner
+    from searchlab import api, options, runner
 
     _load_plugins()
     if not args.space:
@@ -212,8 +228,7 @@ def _cmd_search(args) -> int:
     parser = _search_parser(args.space, strategy_name, evaluator_name)
     flags = vars(parser.parse_args(rest))
     given = {k for k in flags if any(a.lstrip("-").replace("-", "_").split("=")[0] == k for a in rest)}
-    known_keys = (ENGINE_FLAGS | options.field_names(space_entry.config) | options.field_names(strat_entry.config)
-                  | options.field_names(eval_entry.config))
+    known_keys = ENGINE_FLAGS | api.option_names(args.space, strategy_name, evaluator_name)
     unknown = sorted(set(file_values) - known_keys)
     if unknown:
         raise ConfigError(f"config file {known.config}: unknown option(s) {', '.join(unknown)}; "
@@ -221,21 +236,19 @@ def _cmd_search(args) -> int:
     values = dict(file_values)
     values.update({k: v for k, v in flags.items() if k in given or k not in file_values})
     where = f"config file {known.config}" if known.config else "options"
-    space_cfg = options.to_dict(options.build(space_entry.config, values, where))
-    strategy_options = options.build(strat_entry.config, values, where)
-    strat_cfg = options.to_dict(strategy_options)
-    eval_cfg = options.to_dict(options.build(eval_entry.config, values, where))
+    resolved = api.build_configs(args.space, strategy_name, evaluator_name, values, where)
     budget = runner.Budget(max_evals=values.get("max_evals"), max_time=_duration_value(values.get("max_time")),
                            max_epochs=values.get("max_epochs"), max_cost=values.get("max_cost"))
     run_dir = values.get("run") or f"runs/{args.space}-{strategy_name}-{_time.strftime('%Y%m%d-%H%M%S')}"
     runner.create_run(run_dir, space=args.space, strategy=strategy_name, evaluator=evaluator_name,
-                      space_config=space_cfg, strategy_config=strat_cfg, evaluator_config=eval_cfg,
+                      space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
+                      evaluator_config=resolved["evaluator_config"],
                       seed=int(values.get("seed", 0)), budget=budget, backend=values.get("backend", "local"),
                       workers=int(values.get("workers", 1)), device=values.get("device", "auto"),
                       plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
     if not values.get("quiet"):
         print(f"run stored in {run_dir}", file=sys.stderr)
-        note = getattr(strategy_options, "budget_note", lambda _: None)(budget.max_evals)
+        note = getattr(resolved["strategy_options"], "budget_note", lambda _: None)(budget.max_evals)
         if note:
             print(f"note: {note}", file=sys.stderr)
     return _drive(run_dir, None, None, None, quiet=bool(values.get("quiet")), as_json=bool(values.get("json")),
@@ -280,7 +293,17 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
         _print_json(summary)
     else:
         print(_describe_outcome(summary, objectives))
-    return 130 if outcome.reason == "interrupted" else 0
+    if outcome.reason == "interrupted":
+        return 130
+    if outcome.best is None and outcome.evaluated:
+        from searchlab import report
+        with RunStore.open(run_dir) as store:
+            reasons = report.status(store)["failures"]
+        if reasons:
+            print(f"error: every trial failed; most common reason ({reasons[0]['count']}x): {reasons[0]['error']}",
+                  file=sys.stderr)
+            return 1
+    return 0
 
 
 _REASONS = {"finished": "the strategy finished", "max_evals": "--max-evals reached", "max_time": "--max-time reached",
@@ -352,7 +375,61 @@ def _cmd_status(args) -> int:
         print(f"best: trial {best['id']}  " + ", ".join(f"{k}={_fmt(v)}" for k, v in best["result"]["objectives"].items()))
     else:
         print("best: no successful trial yet")
+    for f in info["failures"]:
+        print(f"failed {f['count']}x: {f['error']}")
     return 0
+
+
+def _cmd_trials(args) -> int:
+    from searchlab import api
+
+    run = api.open_run(args.run_dir)
+    objectives = run.config.get("objectives", {})
+    rows = run.trials()
+    if args.state == "cached":
+        rows = [r for r in rows if r["cached_from"] is not None]
+    elif args.state:
+        rows = [r for r in rows if r["state"] == args.state]
+    if args.sort:
+        if args.sort not in objectives:
+            raise ConfigError(f"--sort {args.sort}: the run's objectives are {', '.join(objectives)}")
+        sign = -1.0 if objectives[args.sort] == "max" else 1.0
+        rows.sort(key=lambda r: (args.sort not in r["objectives"], sign * r["objectives"].get(args.sort, 0.0)))
+    rows = rows[:args.limit] if args.limit else rows
+    if args.json:
+        _print_json(rows)
+    elif args.csv:
+        _print_csv(rows, list(objectives))
+    else:
+        _print_trials(rows, list(objectives))
+    return 0
+
+
+def _print_csv(rows: list[dict], objectives: list[str]) -> None:
+    import csv
+
+    costs = sorted({k for r in rows for k in r["cost"]})
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["id", "state", "key", *objectives, *(f"cost_{c}" for c in costs), "cached_from", "error",
+                     "genome"])
+    for r in rows:
+        writer.writerow([r["id"], r["state"], r["key"], *(r["objectives"].get(o, "") for o in objectives),
+                         *(r["cost"].get(c, "") for c in costs), r["cached_from"] or "", r["error"] or "",
+                         json.dumps(r["genome"])])
+
+
+def _print_trials(rows: list[dict], objectives: list[str]) -> None:
+    print(f"{'id':>5} {'state':7} " + " ".join(f"{o[:12]:>12}" for o in objectives) + f" {'seconds':>8}  key / error")
+    for r in rows:
+        values = " ".join(f"{_fmt(r['objectives'][o]) if o in r['objectives'] else '-':>12}" for o in objectives)
+        seconds = r["cost"].get("seconds")
+        tail = r["error"] if r["state"] == "failed" else _short(r["key"]) + (
+            f"  (= trial {r['cached_from']})" if r["cached_from"] else "")
+        print(f"{r['id']:>5} {r['state']:7} {values} {f'{seconds:.3g}' if seconds is not None else '-':>8}  {tail}")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _cmd_report(args) -> int:

@@ -93,7 +93,15 @@ def register_predictor(name: str, *, cls: type, help: str = "") -> None:
     _PREDICTORS[name] = PredictorEntry(name, cls, help)
 
 
+def load_builtins() -> None:
+    """Register searchlab's own spaces, strategies, evaluators and predictors (and installed plug-ins):
+    lookups do this on a miss, so the Python API needs no command line to find them."""
+    load_plugins(BUILTIN_PLUGINS)
+
+
 def _lookup(table: dict, kind: str, name: str):
+    if name not in table:
+        load_builtins()
     if name not in table:
         known = ", ".join(sorted(table)) or "none registered"
         raise ConfigError(f"unknown {kind} {name!r}; choose one of: {known}")
@@ -123,18 +131,22 @@ def check_compatible(space_name: str, entry: StrategyEntry | EvaluatorEntry, kin
 
 
 def spaces() -> dict[str, SpaceEntry]:
+    load_builtins()
     return dict(_SPACES)
 
 
 def strategies() -> dict[str, StrategyEntry]:
+    load_builtins()
     return dict(_STRATEGIES)
 
 
 def evaluators() -> dict[str, EvaluatorEntry]:
+    load_builtins()
     return dict(_EVALUATORS)
 
 
 def predictors() -> dict[str, PredictorEntry]:
+    load_builtins()
     return dict(_PREDICTORS)
 
 

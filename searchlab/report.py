@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 from searchlab.run_store import RunStore, Trial
 from searchlab.runner import best_trial
+
+
+def trial_row(t: Trial) -> dict:
+    """One stored trial as plain data: id, key, genome, state (asked, running, done, failed), cached_from,
+    objectives, cost, error."""
+    result = t.result
+    return {"id": t.id, "key": t.key, "genome": t.genome, "state": t.state, "cached_from": t.cached_from,
+            "objectives": dict(result.objectives) if result else {}, "cost": dict(result.cost) if result else {},
+            "error": result.error if result else None}
+
+
+def failure_reasons(rows: list[dict], top: int = 3) -> list[dict]:
+    """The most common errors of failed trials: [{"error", "count"}], most frequent first."""
+    counts = Counter(r["error"] or "unknown error" for r in rows if r["state"] == "failed")
+    return [{"error": e, "count": n} for e, n in counts.most_common(top)]
 
 
 def status(store: RunStore) -> dict:
@@ -24,7 +40,8 @@ def status(store: RunStore) -> dict:
     return {"run": str(store.run_dir), "space": config["space"], "strategy": config["strategy"],
             "evaluator": config["evaluator"], "seed": store.seed, "backend": config.get("backend"),
             "workers": config.get("workers"), "objectives": objectives, "trials": store.count_trials(),
-            "budget": budget, "best": best.to_json() if best else None}
+            "budget": budget, "best": best.to_json() if best else None,
+            "failures": failure_reasons([trial_row(t) for t in told])}
 
 
 def best_so_far(trials: list[Trial], objectives: dict[str, str]) -> list[tuple[int, float]]:

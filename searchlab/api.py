@@ -1,0 +1,171 @@
+"""searchlab from Python (notebooks and scripts): start, resume and inspect runs, query the benchmark,
+train a predictor and predict. The command line is a thin layer over the same calls (docs/python.md).
+
+    import searchlab
+    run = searchlab.search("nasbench101", strategy="evolution", max_evals=100, seed=0, run="runs/evo")
+    run.best()["objectives"], run.trials(state="failed"), run.to_dataframe()
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from searchlab import options, registry, runner
+from searchlab.report import trial_row
+from searchlab.errors import ConfigError
+
+ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
+
+
+def build_configs(space: str, strategy: str | None, evaluator: str | None, values: dict,
+                  where: str = "options") -> dict:
+    """The space, strategy and evaluator configurations of a new run from option values keyed by field
+    name (flags, a config file and keyword arguments all arrive here); unknown keys are ignored."""
+    space_entry = registry.space(space)
+    strategy = strategy or space_entry.default_strategy
+    evaluator = evaluator or space_entry.default_evaluator
+    strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
+    registry.check_compatible(space, strat_entry, "strategy")
+    registry.check_compatible(space, eval_entry, "evaluator")
+    strategy_options = options.build(strat_entry.config, values, where)
+    return {"space": space, "strategy": strategy, "evaluator": evaluator,
+            "space_config": options.to_dict(options.build(space_entry.config, values, where)),
+            "strategy_config": options.to_dict(strategy_options),
+            "evaluator_config": options.to_dict(options.build(eval_entry.config, values, where)),
+            "strategy_options": strategy_options}
+
+
+def option_names(space: str, strategy: str | None = None, evaluator: str | None = None) -> set[str]:
+    """Every option a search of `space` with this strategy and evaluator takes (engine options included)."""
+    space_entry = registry.space(space)
+    strat_entry = registry.strategy(strategy or space_entry.default_strategy)
+    eval_entry = registry.evaluator(evaluator or space_entry.default_evaluator)
+    return (ENGINE_OPTIONS | options.field_names(space_entry.config) | options.field_names(strat_entry.config)
+            | options.field_names(eval_entry.config))
+
+
+class Run:
+    """A run folder, read through its store: configuration, trials, best trial, status."""
+
+    def __init__(self, path: str | Path) -> None:
+        from searchlab.run_store import RunStore
+
+        self.path = Path(path)
+        with RunStore.open(self.path):  # a missing or damaged run fails here, with the store's own message
+            pass
+
+    def _read(self, fn: Callable):
+        from searchlab.run_store import RunStore
+
+        with RunStore.open(self.path) as store:
+            return fn(store)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def config(self) -> dict:
+        return self._read(lambda store: store.config)
+
+    def status(self) -> dict:
+        """What `searchlab status --json` prints: counts, budget used, best trial, failure reasons."""
+        from searchlab import report
+
+        return self._read(report.status)
+
+    def trials(self, state: str | None = None) -> list[dict]:
+        """Every trial in order: id, key, genome, state, objectives, cost, error (`state`: only those)."""
+        rows = self._read(lambda store: [trial_row(t) for t in store.trials()])
+        return [r for r in rows if state is None or r["state"] == state]
+
+    def best(self) -> dict | None:
+        """The trial with the best primary objective (ties: the earliest), as `trials` gives it."""
+        def find(store):
+            best = runner.best_trial(store.trials(), store.config.get("objectives", {}))
+            return trial_row(best) if best else None
+        return self._read(find)
+
+    def to_dataframe(self):
+        """The trials as a pandas DataFrame, one column per objective and cost (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError("to_dataframe needs pandas: pip install pandas (or searchlab[pandas])") from None
+        rows = []
+        for t in self.trials():
+            row = {k: t[k] for k in ("id", "key", "state", "error", "cached_from")}
+            row.update(t["objectives"])
+            row.update({f"cost_{k}": v for k, v in t["cost"].items()})
+            row["genome"] = t["genome"]
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("id")
+
+
+def search(space: str, *, strategy: str | None = None, evaluator: str | None = None, run: str | Path | None = None,
+           seed: int = 0, max_evals: int | None = None, max_time: float | None = None,
+           max_epochs: float | None = None, max_cost: float | None = None, backend: str = "local",
+           workers: int = 1, device: str = "auto", finalize: bool = True, verbose: bool = False,
+           **option_values: Any) -> Run:
+    """Create a run and drive it until a budget or the strategy ends (then finalize it, as the command
+    line does). Space, strategy and evaluator options are keyword arguments named as their fields,
+    e.g. `population=20` for `--population 20`. Returns the Run."""
+    unknown = sorted(set(option_values) - option_names(space, strategy, evaluator))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; see `searchlab search {space} --help`")
+    resolved = build_configs(space, strategy, evaluator, option_values)
+    budget = runner.Budget(max_evals=max_evals, max_time=max_time, max_epochs=max_epochs, max_cost=max_cost)
+    run_dir = Path(run or f"runs/{space}-{resolved['strategy']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    runner.create_run(run_dir, space=space, strategy=resolved["strategy"], evaluator=resolved["evaluator"],
+                      space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
+                      evaluator_config=resolved["evaluator_config"], seed=int(seed), budget=budget,
+                      backend=backend, workers=int(workers), device=device, plugins=registry.BUILTIN_PLUGINS)
+    return resume(run_dir, finalize=finalize, verbose=verbose)
+
+
+def resume(run: str | Path, *, max_evals: int | None = None, max_time: float | None = None,
+           max_epochs: float | None = None, max_cost: float | None = None, finalize: bool = True,
+           verbose: bool = False) -> Run:
+    """Go on with a stored run (a larger budget may be given) and finalize it when it ends."""
+    budget = runner.Budget(max_evals=max_evals, max_time=max_time, max_epochs=max_epochs, max_cost=max_cost)
+    outcome = runner.run(run, plugins=registry.BUILTIN_PLUGINS, budget=budget, verbose=verbose)
+    if finalize and outcome.reason != "interrupted" and outcome.best:
+        runner.finalize(run, plugins=registry.BUILTIN_PLUGINS, verbose=verbose)
+    return Run(run)
+
+
+def open_run(run: str | Path) -> Run:
+    """An existing run, to inspect (trials, best, status) or to `resume`."""
+    return Run(run)
+
+
+def nasbench101_query(*, hash: str | None = None, spec: dict | str | None = None, epochs: int = 108,
+                      db: str | None = None) -> dict:
+    """A NAS-Bench-101 cell's record (by its hash, or a spec {"matrix", "ops"}), as `nasbench101 query`."""
+    import json
+
+    from search_spaces.nasbench101.commands import query
+
+    return query(db, hash, json.dumps(spec) if isinstance(spec, dict) else spec, epochs)
+
+
+def train_predictor(kind: str, out: str | Path, *, labels: int = 424, seed: int = 0,
+                    target: str = "test_accuracy", **predictor_options: Any) -> dict:
+    """Fit a predictor on `labels` random cells of the table and save it to `out` (`predictor train`)."""
+    from predictors.commands import train
+
+    known = options.field_names(registry.predictor(kind).cls.Config)
+    unknown = sorted(set(predictor_options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for predictor {kind}; choose from "
+                          f"{', '.join(sorted(known))}")
+    return train(kind, labels, seed, target, str(out), predictor_options)
+
+
+def predict(predictor_dir: str | Path, *, hashes: list[str] | None = None, specs: list | None = None,
+            top: int | None = None) -> list[dict]:
+    """Predicted values of cells (by hash or spec), or with `top` the K best-predicted cells of the table."""
+    from predictors.commands import predict as predict_cells
+
+    return predict_cells(str(predictor_dir), hashes=hashes, specs=specs, top=top)
