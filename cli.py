@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -240,12 +241,16 @@ def _cmd_search(args) -> int:
     budget = runner.Budget(max_evals=values.get("max_evals"), max_time=_duration_value(values.get("max_time")),
                            max_epochs=values.get("max_epochs"), max_cost=values.get("max_cost"))
     run_dir = values.get("run") or f"runs/{args.space}-{strategy_name}-{_time.strftime('%Y%m%d-%H%M%S')}"
-    runner.create_run(run_dir, space=args.space, strategy=strategy_name, evaluator=evaluator_name,
-                      space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
-                      evaluator_config=resolved["evaluator_config"],
-                      seed=int(values.get("seed", 0)), budget=budget, backend=values.get("backend", "local"),
-                      workers=int(values.get("workers", 1)), device=values.get("device", "auto"),
-                      plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
+    try:
+        runner.create_run(run_dir, space=args.space, strategy=strategy_name, evaluator=evaluator_name,
+                          space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
+                          evaluator_config=resolved["evaluator_config"],
+                          seed=int(values.get("seed", 0)), budget=budget, backend=values.get("backend", "local"),
+                          workers=int(values.get("workers", 1)), device=values.get("device", "auto"),
+                          plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
+    except KeyboardInterrupt:
+        print("interrupted before the run was stored: nothing to resume", file=sys.stderr)
+        return 130
     if not values.get("quiet"):
         print(f"run stored in {run_dir}", file=sys.stderr)
         note = getattr(resolved["strategy_options"], "budget_note", lambda _: None)(budget.max_evals)
@@ -997,8 +1002,15 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version end here
         return int(exc.code or 0)
     except KeyboardInterrupt:
-        print("interrupted; the run can be resumed with `searchlab resume DIR`", file=sys.stderr)
+        run_dir = getattr(locals().get("args"), "run_dir", None)
+        stored = run_dir is not None and (Path(run_dir) / "run.sqlite").is_file()
+        print("interrupted" + (f"; the run resumes with `searchlab resume {run_dir}`" if stored else ""),
+              file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `searchlab trials RUN | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
