@@ -245,8 +245,8 @@ def _cmd_search(args) -> int:
         runner.create_run(run_dir, space=args.space, strategy=strategy_name, evaluator=evaluator_name,
                           space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
                           evaluator_config=resolved["evaluator_config"],
-                          seed=int(values.get("seed", 0)), budget=budget, backend=values.get("backend", "local"),
-                          workers=int(values.get("workers", 1)), device=values.get("device", "auto"),
+                          seed=values.get("seed", 0), budget=budget, backend=values.get("backend", "local"),
+                          workers=values.get("workers", 1), device=values.get("device", "auto"),
                           plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
     except KeyboardInterrupt:
         print("interrupted before the run was stored: nothing to resume", file=sys.stderr)

@@ -119,8 +119,8 @@ def search(space: str, *, strategy: str | None = None, evaluator: str | None = N
     run_dir = Path(run or f"runs/{space}-{resolved['strategy']}-{time.strftime('%Y%m%d-%H%M%S')}")
     runner.create_run(run_dir, space=space, strategy=resolved["strategy"], evaluator=resolved["evaluator"],
                       space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
-                      evaluator_config=resolved["evaluator_config"], seed=int(seed), budget=budget,
-                      backend=backend, workers=int(workers), device=device, plugins=registry.BUILTIN_PLUGINS)
+                      evaluator_config=resolved["evaluator_config"], seed=seed, budget=budget,
+                      backend=backend, workers=workers, device=device, plugins=registry.BUILTIN_PLUGINS)
     return resume(run_dir, finalize=finalize, verbose=verbose)
 
 

@@ -91,26 +91,50 @@ class RunStore:
     # ---------------------------------------------------------------- opening
     @classmethod
     def create(cls, run_dir: str | Path, config: dict, seed: int, versions: dict, durable: bool = False) -> "RunStore":
+        """Create the run's store. The run's lock is held while it is written, and the finished file is
+        linked into place (which fails if one appeared meanwhile), so of two processes creating the same
+        run, one wins and the other gets a one-line error."""
         run_dir = Path(run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunStoreError(f"{run_dir} is a file, not a directory; pass a new directory to --run")
         if (run_dir / STORE_NAME).exists():
             raise RunStoreError(f"{run_dir} already holds a run; continue it with `searchlab resume {run_dir}` "
                                 f"or pass another --run directory")
-        if run_dir.exists() and not run_dir.is_dir():
-            raise RunStoreError(f"{run_dir} is a file, not a directory; pass a new directory to --run")
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / (STORE_NAME + ".creating")
-        tmp.unlink(missing_ok=True)
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        conn.executescript(_SCHEMA)
-        conn.execute("BEGIN")
-        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        conn.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?)", (_dumps(config), int(seed), _dumps(versions), time.time()))
-        conn.execute("INSERT INTO progress VALUES (1, 0.0)")
-        conn.execute("COMMIT")
-        conn.close()
-        with open(tmp, "rb+") as f:  # the store appears complete or not at all
-            os.fsync(f.fileno())
-        os.replace(tmp, run_dir / STORE_NAME)
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunStoreError(f"{run_dir} is being created or run by another searchlab process; pass another "
+                                    f"--run directory") from None
+            final = run_dir / STORE_NAME
+            if final.exists():
+                raise RunStoreError(f"{run_dir} already holds a run; continue it with `searchlab resume {run_dir}` "
+                                    f"or pass another --run directory")
+            for stale in run_dir.glob(STORE_NAME + ".creating*"):  # left by a create that was killed
+                stale.unlink(missing_ok=True)
+            tmp = run_dir / f"{STORE_NAME}.creating.{os.getpid()}"
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            conn.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?)",
+                         (_dumps(config), int(seed), _dumps(versions), time.time()))
+            conn.execute("INSERT INTO progress VALUES (1, 0.0)")
+            conn.execute("COMMIT")
+            conn.close()
+            with open(tmp, "rb+") as f:  # the store appears complete or not at all
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise RunStoreError(f"{run_dir} already holds a run; continue it with `searchlab resume {run_dir}` "
+                                    f"or pass another --run directory") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
         return cls.open(run_dir, durable=durable)
 
     @classmethod

@@ -40,8 +40,15 @@ class Budget:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value is not None and (not math.isfinite(value) or value <= 0):
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            if value is None:
+                continue
+            flag = f"--{name.replace('_', '-')}"
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{flag} must be a number, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{flag} must be positive, got {value}")
+            if name == "max_evals" and value != int(value):
+                raise ConfigError(f"{flag} must be a whole number of evaluations, got {value}")
 
     def merged(self, override: "Budget | None") -> "Budget":
         if override is None:
@@ -68,14 +75,29 @@ def package_versions() -> dict:
     return versions
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_engine_options(*, seed: Any, workers: Any, backend: Any, device: Any) -> None:
+    """The engine's own options, checked the same wherever they come from (flag, config file, Python)."""
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        raise ConfigError(f"--seed must be a whole number from 0 to 2^63 - 1, got {seed!r}")
+    if not _is_int(workers) or workers < 1:
+        raise ConfigError(f"--workers must be a whole number >= 1, got {workers!r}")
+    if backend not in ("local", "processes", "ray"):
+        raise ConfigError(f"unknown backend {backend!r}; choose local, processes or ray")
+    if backend == "local" and workers > 1:
+        raise ConfigError("the local backend runs one trial at a time; use --backend processes for --workers > 1")
+    if not isinstance(device, str) or not device:
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
 def create_run(run_dir: str | Path, *, space: str, strategy: str, evaluator: str, space_config: dict,
                strategy_config: dict, evaluator_config: dict, seed: int, budget: Budget, backend: str = "local",
                workers: int = 1, device: str = "auto", plugins: list[str] = (), extra: dict | None = None) -> RunStore:
     """Validate the configuration by building every object once, then create the run store."""
-    if workers < 1:
-        raise ConfigError("--workers must be at least 1")
-    if backend not in ("local", "processes", "ray"):
-        raise ConfigError(f"unknown backend {backend!r}; choose local, processes or ray")
+    check_engine_options(seed=seed, workers=workers, backend=backend, device=device)
     config = {"space": space, "strategy": strategy, "evaluator": evaluator, "space_config": space_config,
               "strategy_config": strategy_config, "evaluator_config": evaluator_config, "budget": asdict(budget),
               "backend": backend, "workers": int(workers), "window": int(workers), "device": device,

@@ -157,3 +157,43 @@ def test_a_run_folder_cannot_choose_which_modules_are_imported(tmp_path, monkeyp
         store.update_config(dict(store.config, plugins="planted_module"))
     with pytest.raises(ConfigError, match="damaged"):
         runner.run(run_dir)
+
+
+def test_two_searches_into_one_new_directory_one_wins(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "cli", "search", "bits", "--max-evals", "5", "--quiet", "--json"]
+    for i in range(5):
+        run_dir = tmp_path / f"r{i}"
+        procs = [subprocess.Popen([*cmd, "--run", str(run_dir)], cwd=root, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        ends = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        assert sorted(code for code, _ in ends) == [0, 2], ends
+        refused = next(err for code, err in ends if code == 2)
+        assert len(refused.strip().splitlines()) == 1 and refused.startswith("error: ")
+        with RunStore.open(run_dir) as store:
+            assert len(store.trials()) == 5
+        assert not list(run_dir.glob("run.sqlite.creating*"))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"seed": "abc"}, "--seed must be a whole number"), ({"seed": -1}, "--seed must be a whole number"),
+    ({"workers": "2"}, "--workers must be a whole number"), ({"max_evals": "10"}, "--max-evals must be a number"),
+    ({"max_evals": 2.5}, "--max-evals must be a whole number"), ({"workers": 2}, "the local backend runs one"),
+    ({"backend": "gpu"}, "unknown backend")])
+def test_engine_options_are_checked_wherever_they_come_from(tmp_path, capsys, options, message):
+    from cli import main
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(options))
+    assert main(["search", "bits", "--config", str(config), "--run", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert not (tmp_path / "run").exists()
+    import searchlab
+    with pytest.raises(ConfigError, match=message.split(" must")[0] if " must" in message else message):
+        searchlab.search("bits", run=tmp_path / "api", **{"seed": 0, **options})
+    assert not (tmp_path / "api").exists()
