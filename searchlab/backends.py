@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -85,32 +86,92 @@ def _worker_evaluate(trial_id: int, genome: Any, seed: int) -> tuple[int, dict, 
     return trial_id, result.to_json(), _WORKER["name"], _WORKER["device"]
 
 
+MAX_WORKER_DEATHS = 2  # a trial whose worker died this many times while it ran alone is recorded as failed
+
+
 class ProcessBackend:
-    """A pool of worker processes on this machine; results come back as they finish."""
+    """A pool of worker processes on this machine; results come back as they finish.
+
+    A worker that dies (the OOM killer, kill -9) breaks the pool. A new pool is started and the trials
+    that were in flight run again, with the same seeds, one at a time, so that a death can be pinned on
+    one trial (new trials wait meanwhile). A trial whose worker dies MAX_WORKER_DEATHS times while it
+    runs alone is recorded as failed; every other trial stores what it would have stored.
+    """
 
     def __init__(self, workers: int, plugins: list[str], config: dict, run_dir: Path, seed: int, devices: list[str]):
         if workers < 1:
             raise ConfigError("--workers must be at least 1")
         self.slots = workers
+        self._pool_args = (workers, list(plugins), config, str(run_dir), seed, list(devices))
+        self._pool = self._new_pool()
+        self._futures: dict[cf.Future, tuple[int, Any, int]] = {}
+        self._suspects: deque[tuple[int, Any, int]] = deque()  # in flight at a death: run again, alone
+        self._held: deque[tuple[int, Any, int]] = deque()  # submitted while suspects run
+        self._deaths: dict[int, int] = {}
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        workers, plugins, config, run_dir, seed, devices = self._pool_args
         ctx = mp.get_context("spawn")
-        self._pool = cf.ProcessPoolExecutor(
+        return cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_worker_init,
-            initargs=(list(plugins), config, str(run_dir), seed, list(devices), ctx.Value("i", 0), os.getpid()))
-        self._futures: set[cf.Future] = set()
+            initargs=(plugins, config, run_dir, seed, devices, ctx.Value("i", 0), os.getpid()))
 
     def placement(self, trial_id: int) -> tuple[str, str]:
         return "pool", "assigned by worker"
 
     def submit(self, trial_id: int, genome: Any, seed: int) -> None:
-        self._futures.add(self._pool.submit(_worker_evaluate, trial_id, genome, seed))
+        job = (trial_id, genome, seed)
+        if self._suspects:
+            self._held.append(job)
+        else:
+            self._send(job)
+
+    def _send(self, job: tuple[int, Any, int]) -> None:
+        self._futures[self._pool.submit(_worker_evaluate, *job)] = job
 
     def wait(self) -> list[Finished]:
-        done, self._futures = cf.wait(self._futures, return_when=cf.FIRST_COMPLETED)
-        out = []
+        done, _ = cf.wait(set(self._futures), return_when=cf.FIRST_COMPLETED)
+        out, broken = [], False
         for fut in done:
-            trial_id, result, worker, device = fut.result()
+            try:
+                trial_id, result, worker, device = fut.result()
+            except BrokenProcessPool:
+                broken = True
+                continue
+            del self._futures[fut]
             out.append((trial_id, Result.from_json(result), worker, device))
+        if broken:
+            out += self._after_death()
+        self._advance()
         return out
+
+    def _after_death(self) -> list[Finished]:
+        """A new pool; the trials in flight become suspects, and a lone one is charged with the death."""
+        jobs = list(self._futures.values())
+        self._futures.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        if len(jobs) != 1:  # the culprit is not known: each runs again alone
+            self._suspects.extend(jobs)
+            return []
+        trial_id = jobs[0][0]
+        self._deaths[trial_id] = self._deaths.get(trial_id, 0) + 1
+        if self._deaths[trial_id] < MAX_WORKER_DEATHS:
+            self._suspects.appendleft(jobs[0])
+            return []
+        return [(trial_id, Result.failed(
+            f"the worker process died {MAX_WORKER_DEATHS} times while evaluating this trial alone (killed from "
+            f"outside, or out of memory); lower its memory use or run fewer --workers"), "pool", "-")]
+
+    def _advance(self) -> None:
+        """With nothing in flight: the next suspect alone, or, once none is left, the held trials."""
+        if self._futures:
+            return
+        if self._suspects:
+            self._send(self._suspects.popleft())
+        else:
+            while self._held:
+                self._send(self._held.popleft())
 
     def close(self) -> None:
         for fut in self._futures:

@@ -197,3 +197,24 @@ def test_engine_options_are_checked_wherever_they_come_from(tmp_path, capsys, op
     with pytest.raises(ConfigError, match=message.split(" must")[0] if " must" in message else message):
         searchlab.search("bits", run=tmp_path / "api", **{"seed": 0, **options})
     assert not (tmp_path / "api").exists()
+
+
+def test_process_pool_survives_a_dead_worker(tmp_path):
+    reference = make_run(tmp_path, "reference", max_evals=24, backend="processes", workers=2)
+    runner.run(reference)
+    rows = trial_rows(reference)
+    victim = rows[9][1]  # the key of trial 10: its first evaluation kills its worker (SIGKILL)
+    killed = make_run(tmp_path, "killed", max_evals=24, backend="processes", workers=2,
+                      evaluator_config={"kill_at": victim})
+    outcome = runner.run(killed)
+    assert (killed / "worker-killed").is_file() and outcome.reason == "max_evals"
+    assert trial_rows(killed) == rows  # the trials in flight ran again with their seeds
+    # a trial that kills every worker it meets is recorded as failed, and the run goes on
+    always = make_run(tmp_path, "always", max_evals=24, backend="processes", workers=2,
+                      evaluator_config={"kill_at": victim, "kill_once": False})
+    runner.run(always)
+    with RunStore.open(always) as store:
+        trials = store.trials()
+    failed = [t for t in trials if t.state == "failed"]
+    assert [t.key for t in failed] == [victim] and "worker process died 2 times while evaluating this trial alone" in failed[0].result.error
+    assert len(trials) == len(rows) and all(t.state == "done" for t in trials if t.key != victim)

@@ -6,7 +6,10 @@ test can kill a run mid-trial) and independent of any benchmark data.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +63,8 @@ class SlowConfig:
     """bit-string evaluator options"""
 
     sleep: float = opt(0.0, help="seconds each evaluation sleeps")
+    kill_at: str = opt("", help="genome key whose evaluation kills its own process (a worker dying mid-trial)")
+    kill_once: bool = opt(True, help="kill only at the first evaluation of --kill-at (marked by a file in the run)")
 
 
 class WeightedOnes:
@@ -67,12 +72,18 @@ class WeightedOnes:
 
     objectives = {"accuracy": "max", "ones": "min"}
 
-    def __init__(self, config: SlowConfig):
-        self.sleep = config.sleep
+    def __init__(self, config: SlowConfig, run_dir=None):
+        self.sleep, self.config = config.sleep, config
+        self.marker = None if run_dir is None else Path(run_dir) / "worker-killed"
 
     def evaluate(self, genome, *, seed, device):
         if self.sleep:
             time.sleep(self.sleep)
+        if self.config.kill_at and "".join(map(str, genome)) == self.config.kill_at:
+            if not (self.config.kill_once and self.marker is not None and self.marker.exists()):
+                if self.marker is not None:
+                    self.marker.write_text("killed")
+                os.kill(os.getpid(), signal.SIGKILL)
         weights = np.linspace(1.0, 2.0, len(genome))
         jitter = np.random.default_rng(seed).normal(0, 0.01)
         return Result("ok", {"accuracy": float(np.dot(weights, genome) + jitter), "ones": float(sum(genome))},
@@ -82,5 +93,5 @@ class WeightedOnes:
 registry.register_space("bits", factory=lambda config, ctx: BitsSpace(config), config=BitsConfig,
                         default_strategy="evolution", default_evaluator="weighted-ones",
                         help="bit strings (engine tests)")
-registry.register_evaluator("weighted-ones", factory=lambda space, config, ctx: WeightedOnes(config),
+registry.register_evaluator("weighted-ones", factory=lambda space, config, ctx: WeightedOnes(config, ctx.run_dir),
                             config=SlowConfig, help="weighted count of ones (engine tests)", spaces=["bits"])
