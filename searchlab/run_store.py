@@ -205,9 +205,24 @@ class RunStore:
         self._lock_fd = fd
 
     # ---------------------------------------------------------------- run config
+    def _damaged(self, what: str, exc: Exception) -> RunStoreError:
+        return RunStoreError(f"{self.path}: the stored {what} is damaged ({type(exc).__name__}: {exc}); "
+                             f"restore the run from a copy")
+
+    def _json(self, text: Any, what: str, kind: type | None = None) -> Any:
+        """Stored JSON decoded, or a RunStoreError naming what is damaged (bytes flipped inside the file)."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise self._damaged(what, exc) from None
+        if kind is not None and not isinstance(value, kind):
+            raise self._damaged(what, TypeError(f"expected {kind.__name__}, found {type(value).__name__}"))
+        return value
+
     @property
     def config(self) -> dict:
-        return json.loads(self._conn.execute("SELECT config FROM run WHERE id=1").fetchone()[0])
+        return self._json(self._conn.execute("SELECT config FROM run WHERE id=1").fetchone()[0], "run configuration",
+                          dict)
 
     @property
     def seed(self) -> int:
@@ -269,7 +284,7 @@ class RunStore:
     def last_snapshot(self) -> Snapshot | None:
         row = self._conn.execute(
             "SELECT told_through, asked_through, state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
-        return Snapshot(int(row[0]), int(row[1]), json.loads(row[2])) if row else None
+        return Snapshot(int(row[0]), int(row[1]), self._json(row[2], "strategy snapshot")) if row else None
 
     def trials(self, since: int = 0) -> list[Trial]:
         return list(self.iter_trials(since))
@@ -278,9 +293,16 @@ class RunStore:
         for row in self._conn.execute(
                 "SELECT id, key, genome, state, seed, result, worker, device, cached_from, created, started, finished "
                 "FROM trials WHERE id > ? ORDER BY id", (since,)):
-            yield Trial(row[0], row[1], json.loads(row[2]), row[3], row[4],
-                        Result.from_json(json.loads(row[5])) if row[5] else None,
-                        row[6], row[7], row[8], row[9], row[10], row[11])
+            genome = self._json(row[2], f"genome of trial {row[0]}")
+            result = None
+            if row[5]:
+                data = self._json(row[5], f"result of trial {row[0]}", dict)
+                try:
+                    result = Result.from_json(data)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise self._damaged(f"result of trial {row[0]}", exc) from None
+            yield Trial(row[0], row[1], genome, row[3], row[4], result, row[6], row[7], row[8], row[9], row[10],
+                        row[11])
 
     def count_trials(self) -> dict[str, int]:
         counts = dict(self._conn.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())

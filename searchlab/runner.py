@@ -290,9 +290,7 @@ def run(run_dir: str | Path, *, plugins: list[str] = (), budget: Budget | None =
         if backend is not None:
             changed["backend"] = backend
         changed.update(overrides or {})
-        if changed != config:
-            store.update_config(changed)
-            config = changed
+        stored, config = config, changed
         modules = list(plugins) + registry.trusted_plugins(config.get("plugins", []), plugins)
         registry.load_plugins(modules)
         devices = default_devices(config.get("device", "auto"))
@@ -302,6 +300,8 @@ def run(run_dir: str | Path, *, plugins: list[str] = (), budget: Budget | None =
         strategy = build_strategy(space, config, objectives, store.seed)
         backend_obj = _make_backend(config, space, ctx, modules, devices)
         loop = _Loop(store, config, new_budget, backend_obj, strategy, space, progress)
+        if config != stored:  # only once the run has been read back whole and its plug-ins checked
+            store.update_config(config)
         try:
             reason = loop.run()
         except KeyboardInterrupt:

@@ -218,3 +218,30 @@ def test_process_pool_survives_a_dead_worker(tmp_path):
     failed = [t for t in trials if t.state == "failed"]
     assert [t.key for t in failed] == [victim] and "worker process died 2 times while evaluating this trial alone" in failed[0].result.error
     assert len(trials) == len(rows) and all(t.state == "done" for t in trials if t.key != victim)
+
+
+@pytest.mark.parametrize("where", ["result", "genome", "config", "snapshot"])
+def test_damaged_json_inside_the_store_is_one_line_and_left_alone(tmp_path, capsys, where):
+    import hashlib
+
+    from cli import main
+
+    run_dir = make_run(tmp_path, max_evals=12)
+    runner.run(run_dir)
+    conn = sqlite3.connect(run_dir / "run.sqlite")
+    table, column, row = {"result": ("trials", "result", "id=5"), "genome": ("trials", "genome", "id=3"),
+                          "config": ("run", "config", "id=1"),
+                          "snapshot": ("snapshots", "state", "id=(SELECT MAX(id) FROM snapshots)")}[where]
+    text = conn.execute(f"SELECT {column} FROM {table} WHERE {row}").fetchone()[0]
+    conn.execute(f"UPDATE {table} SET {column}=? WHERE {row}", (text[:len(text) // 2],))  # bytes cut mid-JSON
+    conn.commit()
+    conn.close()
+    digest = hashlib.sha256((run_dir / "run.sqlite").read_bytes()).hexdigest()
+    commands = [["resume", run_dir, "--max-evals", "20", "--quiet"]]
+    if where != "snapshot":  # the snapshot is only read to resume
+        commands += [["status", run_dir], ["report", run_dir], ["trials", run_dir]]
+    for argv in commands:
+        assert main([str(a) for a in argv]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "damaged" in err[0] and "restore the run from a copy" in err[0], err
+    assert hashlib.sha256((run_dir / "run.sqlite").read_bytes()).hexdigest() == digest
