@@ -13,12 +13,12 @@ On the command line a data set is a spec `KIND:PATH` (`cifar10:PATH`, `mnist:PAT
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import pickle
 import struct
 import tarfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +145,50 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
 
 
+MAX_MEMBER_BYTES = 256 * 2**20  # one image or one CIFAR-10 batch inside an archive (a batch is ~31 MB)
+
+
+def decompressed_limit(default: int = 4 * 2**30) -> int:
+    """Most bytes one compressed input may expand to: `default`, or $SEARCHLAB_MAX_DECOMPRESSED_MB megabytes."""
+    value = os.environ.get("SEARCHLAB_MAX_DECOMPRESSED_MB", "")
+    try:
+        return int(float(value) * 2**20) if value else default
+    except ValueError:
+        raise DataError(f"SEARCHLAB_MAX_DECOMPRESSED_MB must be a number of megabytes, got {value!r}") from None
+
+
+def _gunzip(raw: bytes, path: Path, limit: int) -> bytes:
+    """gzip data decompressed up to `limit` bytes: a crafted file (a compression bomb) stops there."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise DataError(f"{path} is a damaged gzip file ({exc}); download it again") from None
+    if len(out) > limit:
+        raise DataError(f"{path} decompresses to more than {limit / 2**20:.0f} MB, more than a data set of its kind "
+                        f"holds; if it is genuine, raise SEARCHLAB_MAX_DECOMPRESSED_MB")
+    if not d.eof:
+        raise DataError(f"{path} is a truncated gzip file; download it again")
+    return out
+
+
+class _ArchiveBudget:
+    """Bytes read out of one archive so far, against the per-member and whole-archive limits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.used, self.limit = path, 0, decompressed_limit()
+
+    def read(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+        if member.size > MAX_MEMBER_BYTES:
+            raise DataError(f"{self.path}: member {member.name} is {member.size / 2**20:.0f} MB, more than any image "
+                            f"or CIFAR-10 batch ({MAX_MEMBER_BYTES / 2**20:.0f} MB); this is not a data set archive")
+        self.used += member.size
+        if self.used > self.limit:
+            raise DataError(f"{self.path} expands to more than {self.limit / 2**20:.0f} MB; if it is genuine, "
+                            f"raise SEARCHLAB_MAX_DECOMPRESSED_MB")
+        return tar.extractfile(member).read()
+
+
 def _decode_many(items: list[tuple[str, bytes | Path]], mode: str | None = None) -> list[np.ndarray]:
     """Decode many images in threads (Pillow releases the GIL while decoding)."""
     def one(item: tuple[str, bytes | Path]) -> np.ndarray:
@@ -214,6 +258,7 @@ def _folder_items(root: Path) -> dict[str, list[tuple[str, Path]]]:
 def _tar_items(path: Path) -> dict[str, dict[str, list[tuple[str, bytes]]]]:
     """split ('' when none) -> class -> [(member name, bytes)] for an ImageFolder tree inside a tar archive."""
     out: dict[str, dict[str, list[tuple[str, bytes]]]] = {}
+    budget = _ArchiveBudget(path)
     try:
         with tarfile.open(path) as tar:
             for m in tar:
@@ -223,8 +268,7 @@ def _tar_items(path: Path) -> dict[str, dict[str, list[tuple[str, bytes]]]]:
                 if len(parts) < 2:
                     continue
                 split = parts[-3] if len(parts) >= 3 and parts[-3] in ("train", "test") else ""
-                f = tar.extractfile(m)
-                out.setdefault(split, {}).setdefault(parts[-2], []).append((f"{path}:{m.name}", f.read()))
+                out.setdefault(split, {}).setdefault(parts[-2], []).append((f"{path}:{m.name}", budget.read(tar, m)))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"cannot read archive {path}: {exc}") from None
     if not out:
@@ -333,12 +377,13 @@ def _cifar_files(path: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, b
                     if f.name in train_names | test_names:
                         found[f.name] = (str(f), _read_bytes(f))
     elif tarfile.is_tarfile(path):
+        budget = _ArchiveBudget(path)
         try:
             with tarfile.open(path) as tar:
                 for m in tar:
                     base = m.name.rsplit("/", 1)[-1]
                     if m.isfile() and base in train_names | test_names:
-                        found[base] = (f"{path}:{m.name}", tar.extractfile(m).read())
+                        found[base] = (f"{path}:{m.name}", budget.read(tar, m))
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DataError(f"cannot read archive {path}: {exc}") from None
     if not found:
@@ -382,6 +427,7 @@ def load_cifar10(path: str | Path) -> ClassificationData:
 # MNIST idx files
 # --------------------------------------------------------------------------------------------------
 
+MAX_IDX_BYTES = 64 * 2**20  # MNIST's and Fashion-MNIST's largest file, the training images, is 47,040,016 bytes
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -390,10 +436,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     p = Path(path)
     raw = _read_bytes(p)
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{p} is a damaged gzip file ({exc}); download it again") from None
+        raw = _gunzip(raw, p, decompressed_limit(MAX_IDX_BYTES))
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or not 1 <= raw[3] <= 4:
         magic = raw[:4].hex() if len(raw) >= 4 else "missing"
         raise DataError(f"{p} has magic number 0x{magic}, not an idx file (expected 0x00000801 for labels or "

@@ -282,3 +282,53 @@ def _empty(path: Path) -> Path:
 def test_set5_hr_images_keep_their_sizes():
     hr = load_hr_folder(SHARED / "sr" / "Set5")
     assert len(hr) == 5 and {tuple(t.shape) for t in hr} >= {(3, 512, 512), (3, 256, 256)}
+
+
+def _gzip_of_zeros(path, megabytes: int, header: bytes = b"") -> None:
+    """A small .gz that expands to `megabytes` MB (a compression bomb), written without holding it."""
+    import zlib
+
+    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(2**20)
+    with open(path, "wb") as f:
+        f.write(comp.compress(header))
+        for _ in range(megabytes):
+            f.write(comp.compress(zeros))
+        f.write(comp.flush())
+
+
+@pytest.mark.slow
+def test_compression_bombs_stop_at_a_bound_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    # an MNIST-looking .gz expanding to 512 MB: refused after at most 64 MB, in bounded memory
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_of_zeros(bomb, 512, header=bytes([0, 0, 8, 3]) + (60000).to_bytes(4, "big") * 3)
+    assert bomb.stat().st_size < 2 * 2**20
+    probe = ("import resource, sys\nfrom searchlab.data import read_idx\nfrom searchlab.errors import DataError\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "try:\n    read_idx(sys.argv[1])\nexcept DataError as exc:\n    print(exc)\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(bomb)], capture_output=True, text=True, timeout=120)
+    message, grown_mb = out.stdout.strip().splitlines()
+    assert "decompresses to more than 64 MB" in message and "SEARCHLAB_MAX_DECOMPRESSED_MB" in message
+    assert int(grown_mb) < 200, f"reading the bomb grew memory by {grown_mb} MB"
+    # an image archive with a 1 GB member is refused from its header, before anything is read
+    archive = tmp_path / "images.tar.gz"
+
+    class Zeros:
+        def __init__(self, n):
+            self.left = n
+
+        def read(self, size=-1):
+            size = self.left if size < 0 else min(size, self.left)
+            self.left -= size
+            return bytes(size)
+
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+        info = tarfile.TarInfo("train/cat/huge.png")
+        info.size = 2**30
+        tar.addfile(info, Zeros(info.size))
+    with pytest.raises(DataError, match="huge.png is 1024 MB"):
+        load_image_folder(archive)
