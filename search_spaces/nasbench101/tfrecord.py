@@ -11,8 +11,10 @@ payload, uint32 masked CRC32C of the payload. Each payload is UTF-8 JSON
                      double validation_accuracy = 4; double test_accuracy = 5; string checkpoint_path = 6; }
 
 `evaluation_data[1]` is the halfway point and `[2]` the end of training; each (hash, epochs) appears
-once per repeat (3 repeats). Reading streams record by record (constant memory); CRCs are checked in
-batches with numpy; a bad CRC or a truncated record raises DataError naming its byte offset.
+once per repeat (3 repeats). Reading streams record by record in bounded memory whatever a file
+claims: a record longer than any NAS-Bench-101 record is refused from its header, and CRCs are checked
+in batches with numpy whose padded size is capped. A bad CRC, a truncated record or an impossible length
+raises DataError naming its byte offset.
 """
 
 from __future__ import annotations
@@ -82,9 +84,14 @@ def mask(crc: int | np.ndarray):
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+MAX_RECORD_BYTES = 2**20  # a NAS-Bench-101 record is about a kilobyte: this leaves a thousandfold margin
+MAX_BATCH_BYTES = 64 * 2**20  # CRC batches are padded to their longest record: this caps batch x longest
+
+
 def read_records(fh: BinaryIO, batch: int = 2048) -> Iterator[tuple[int, bytes]]:
     """Yield (byte offset, payload) of each record, verifying both CRCs; DataError names a bad offset."""
     pending: list[tuple[int, bytes, int]] = []
+    longest = 0
     offset = 0
 
     def flush():
@@ -107,14 +114,22 @@ def read_records(fh: BinaryIO, batch: int = 2048) -> Iterator[tuple[int, bytes]]
         if mask(crc32c(header[:8])) != length_crc:
             raise DataError(f"record at byte offset {offset}: length CRC mismatch (not a TFRecord file, "
                             "or corrupt)")
+        if length > MAX_RECORD_BYTES:
+            raise DataError(f"record at byte offset {offset} claims {length:,} bytes, more than any NAS-Bench-101 "
+                            f"record ({MAX_RECORD_BYTES:,}); this is not a NAS-Bench-101 release file")
+        if pending and (len(pending) + 1) * max(longest, length) > MAX_BATCH_BYTES:
+            yield from flush()
+            longest = 0
         body = fh.read(length + 4)
         if len(body) < length + 4:
             raise DataError(f"truncated record at byte offset {offset}: {len(body)} of {length + 4} bytes "
                             "(the file is cut short; download it again)")
         pending.append((offset, body[:length], struct.unpack("<I", body[length:])[0]))
+        longest = max(longest, length)
         offset += 12 + length + 4
         if len(pending) >= batch:
             yield from flush()
+            longest = 0
     if pending:
         yield from flush()
 
@@ -229,6 +244,20 @@ def parse_payload(payload: bytes, offset: int) -> tuple[str, int, str, str, dict
     return h, int(epochs), adjacency, ops, metrics
 
 
+def _remove_stale_imports(folder: Path) -> None:
+    """Delete temporary databases of imports whose process is gone (killed before it could clean up)."""
+    for tmp in folder.glob(".nb101-import-*.sqlite.tmp"):
+        pid = tmp.name.split("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def import_tfrecord(path: str | Path, db: str | Path, *, progress: bool = True) -> dict:
     """Stream a release file into a new table database at `db` (written to a temporary file, then renamed)."""
     from search_spaces.nasbench101 import table as nb_table
@@ -238,7 +267,8 @@ def import_tfrecord(path: str | Path, db: str | Path, *, progress: bool = True) 
         raise DataError(f"{path} does not exist; give the path of nasbench_only108.tfrecord or nasbench_full.tfrecord")
     dest = Path(db)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".nb101-import-", suffix=".sqlite.tmp", dir=dest.parent)
+    _remove_stale_imports(dest.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".nb101-import-{os.getpid()}-", suffix=".sqlite.tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     size = src.stat().st_size

@@ -101,3 +101,45 @@ def test_corrupt_and_truncated_files_name_the_offset(tmp_path, bundled):
         R.import_tfrecord(bad, tmp_path / "x.sqlite", progress=False)
     assert not (tmp_path / "x.sqlite").exists()  # nothing half-written is left behind
     assert [p for _, p in R.read_records(io.BytesIO(bytes(data)))] == payloads
+
+
+def _record(payload: bytes, length: int | None = None) -> bytes:
+    """One TFRecord frame; `length` overrides the stated length (with a valid CRC for it)."""
+    import struct
+
+    head = struct.pack("<Q", len(payload) if length is None else length)
+    return (head + struct.pack("<I", R.mask(R.crc32c(head))) + payload
+            + struct.pack("<I", R.mask(R.crc32c(payload))))
+
+
+def test_crafted_files_are_refused_in_bounded_memory(tmp_path, bundled):
+    import subprocess
+    import sys
+
+    # a stated length of 2^40 with a valid length CRC: refused from the header, one line
+    crafted = tmp_path / "huge.tfrecord"
+    crafted.write_bytes(_record(b"x" * 16, length=2**40))
+    with pytest.raises(DataError, match="claims 1,099,511,627,776 bytes"):
+        R.import_tfrecord(crafted, tmp_path / "db.sqlite", progress=False)
+    # one long record among many short ones: the CRC batches stay small (they used to pad every record
+    # of a batch to the longest: 3,000 x 1 MB)
+    mixed = tmp_path / "mixed.tfrecord"
+    with open(mixed, "wb") as fh:
+        fh.write(_record(b"y" * (2**20 - 64)))
+        for i in range(3000):
+            fh.write(_record(b"%08d" % i))
+    probe = ("import resource, sys\nfrom search_spaces.nasbench101 import tfrecord as R\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "n = sum(1 for _ in R.read_records(open(sys.argv[1], 'rb')))\n"
+             "print(n, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(mixed)], capture_output=True, text=True, timeout=300)
+    count, grown_mb = map(int, out.stdout.split())
+    assert count == 3001 and grown_mb < 200, out.stdout + out.stderr
+    # a temporary database left by a killed import (its process gone) is removed by the next import
+    stale = tmp_path / ".nb101-import-999999999-abc.sqlite.tmp"
+    stale.write_bytes(b"half")
+    good = tmp_path / "good.tfrecord"
+    with open(good, "wb") as fh:
+        R.write_records(fh, make_release([0, 1], bundled, repeats=1, epochs=(108,)))
+    R.import_tfrecord(good, tmp_path / "good.sqlite", progress=False)
+    assert not stale.exists() and not list(tmp_path.glob(".nb101-import-*"))
