@@ -91,6 +91,8 @@ class PruneConfig:
             raise ConfigError("pass the data to prune on with --data KIND:PATH, e.g. --data mnist:data/mnist")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not self.weights and self.pretrain_epochs <= 0:  # said now, not after the data has been read
+            raise ConfigError("pass trained --weights PATH or --pretrain-epochs E (> 0) to train the model first")
 
 
 @dataclass(frozen=True)

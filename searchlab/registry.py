@@ -10,6 +10,7 @@ records the modules its run used, but is never what decides that a module gets i
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from dataclasses import dataclass
@@ -103,8 +104,10 @@ def _lookup(table: dict, kind: str, name: str):
     if name not in table:
         load_builtins()
     if name not in table:
+        close = difflib.get_close_matches(str(name), list(table), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         known = ", ".join(sorted(table)) or "none registered"
-        raise ConfigError(f"unknown {kind} {name!r}; choose one of: {known}")
+        raise ConfigError(f"unknown {kind} {name!r}; {hint}choose one of: {known}")
     return table[name]
 
 

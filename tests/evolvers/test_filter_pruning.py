@@ -179,6 +179,7 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
     (["--lam", "1.5"], "lam must be in"),
     (["--layers", "conv9"], "not a convolution"),
     (["--weights", "NOTAFILE"], "does not exist"),
+    (["--pretrain-epochs", "0"], "pass trained --weights PATH or --pretrain-epochs"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     code, out = _cli(capsys, "search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200",

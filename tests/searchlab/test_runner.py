@@ -245,3 +245,12 @@ def test_damaged_json_inside_the_store_is_one_line_and_left_alone(tmp_path, caps
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "damaged" in err[0] and "restore the run from a copy" in err[0], err
     assert hashlib.sha256((run_dir / "run.sqlite").read_bytes()).hexdigest() == digest
+
+
+def test_an_unknown_name_suggests_the_nearest(capsys):
+    from cli import main
+
+    assert main(["search", "bits", "--strategy", "evolutoin"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'evolution'?" in err and len(err.strip().splitlines()) == 1
+
