@@ -29,6 +29,7 @@ BUILTIN_PLUGINS = [
     "evolvers.binary_channel_search",
     "evolvers.sr_block_search",
     "search_spaces.nasbench101.plugin",
+    "search_spaces.nasbench201.plugin",
     "predictors.plugin",
 ]
 

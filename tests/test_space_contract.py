@@ -18,6 +18,7 @@ from searchlab.protocols import Context
 DATA = Path(__file__).resolve().parent / "data"
 SPACES = {
     "nasbench101": {},
+    "nasbench201": {},
     "binary": {"net": "vgg-small"},
     "sr": {},
     "prune": {"model": "lenet5", "data": f"mnist:{DATA / 'mnist_mini'}", "pretrain_epochs": 1, "test_size": 200,

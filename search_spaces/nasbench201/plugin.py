@@ -1,0 +1,15 @@
+"""Registers the `nasbench201` space and the `nb201-table` evaluator (a built-in plug-in)."""
+
+from __future__ import annotations
+
+from search_spaces.nasbench201.space import NasBench201Space, TableEvaluator201, finalize
+from searchlab import registry
+
+registry.register_space(
+    "nasbench201", factory=lambda config, ctx: NasBench201Space(), config=None,
+    default_strategy="evolution", default_evaluator="nb201-table", finalize=finalize,
+    help="NAS-Bench-201 cells (Dong & Yang 2020): 15,625 arch strings, 4,930 functionally distinct")
+
+registry.register_evaluator(
+    "nb201-table", factory=lambda space, config, ctx: TableEvaluator201(), config=None, spaces=("nasbench201",),
+    help="look NAS-Bench-201 cells up in the bundled CIFAR-10 table (test accuracy after 200 epochs)")

@@ -1,0 +1,100 @@
+"""The `nasbench201` space and its `nb201-table` evaluator (registered by `plugin.py`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from search_spaces.nasbench201 import spec
+from search_spaces.nasbench201.table import Table, load_table
+from searchlab.errors import InvalidArchitecture
+from searchlab.protocols import Context, Result
+
+
+class NasBench201Space:
+    """Genomes are official arch strings; the key is the functional key, so equivalent cells are one."""
+
+    name = "nasbench201"
+
+    def __init__(self, table: Table | None = None) -> None:
+        self._table = table
+
+    @property
+    def table(self) -> Table:
+        if self._table is None:
+            self._table = load_table()
+        return self._table
+
+    def sample(self, rng: np.random.Generator) -> str:
+        return self.table.arch(int(rng.integers(len(self.table))))
+
+    def mutate(self, genome: Any, rng: np.random.Generator) -> str:
+        """Give one random edge another operation (the benchmark's evolution baseline), until the cell
+        computes something else than its parent."""
+        ops = list(spec.parse(self.validate(genome)))
+        parent = spec.unique_key(ops)
+        for _ in range(1000):
+            child = list(ops)
+            edge = int(rng.integers(len(child)))
+            others = [op for op in spec.OPS if op != child[edge]]
+            child[edge] = others[int(rng.integers(len(others)))]
+            if spec.unique_key(child) != parent:
+                return spec.format_arch(child)
+        raise InvalidArchitecture(f"no mutation of {genome} changes what it computes")  # pragma: no cover
+
+    def validate(self, genome: Any) -> str:
+        return spec.validate(genome)
+
+    def key(self, genome: Any) -> str:
+        return spec.unique_key(genome)
+
+    def describe(self, genome: Any) -> dict:
+        arch = self.validate(genome)
+        return {"index": self.table.index(arch), "arch": arch, "key": self.key(arch)}
+
+
+class TableEvaluator201:
+    """Looks a cell up: its CIFAR-10 test accuracy after 200 epochs (mean over the benchmark's seeds)."""
+
+    objectives = {"accuracy": "max"}
+
+    def __init__(self, table: Table | None = None) -> None:
+        self.table = table or load_table()
+
+    def evaluate(self, genome: Any, *, seed: int, device: str = "cpu") -> Result:
+        index = self.table.index(spec.validate(genome))
+        return Result("ok", {"accuracy": float(self.table.test_accuracy[index])}, {"epochs": 200.0})
+
+
+def finalize(space: Any, evaluator: Any, best_trial: dict, ctx: Context) -> dict | None:
+    """The best cell found: arch string, accuracy, its rank among all 15,625 cells, the table's best."""
+    if not isinstance(evaluator, TableEvaluator201) or best_trial["result"] is None:
+        return None
+    table, acc = evaluator.table, best_trial["result"].objectives.get("accuracy")
+    if acc is None:
+        return None
+    best = int(np.argmax(table.test_accuracy))
+    index = table.index(spec.validate(best_trial["genome"]))
+    return {"best_arch": spec.validate(best_trial["genome"]), "best_index": index, "best_accuracy": float(acc),
+            "rank_in_table": int(table.ranks[index]), "cells_in_table": len(table),
+            "table_best_accuracy": float(table.test_accuracy[best]), "table_best_arch": table.arch(best)}
+
+
+def query(arch: str | None = None, index: int | None = None) -> dict:
+    """A cell's record by arch string or official index: accuracy, rank, key and its equivalent cells."""
+    table = load_table()
+    if index is not None:
+        index = table.check_index(index)
+        arch = table.arch(index)
+    else:
+        arch = spec.validate(arch)
+        index = table.index(arch)
+    key = spec.unique_key(arch)
+    same = [i for i, k in enumerate(table.keys) if k == key]
+    return {"index": index, "arch": arch, "test_accuracy": float(table.test_accuracy[index]),
+            "rank_by_test_accuracy": int(table.ranks[index]), "cells": len(table), "key": key,
+            "equivalent_cells": len(same),
+            "equivalent_accuracy": {"min": float(table.test_accuracy[same].min()),
+                                    "max": float(table.test_accuracy[same].max())},
+            "expression": spec.expression(spec.parse(arch))}
