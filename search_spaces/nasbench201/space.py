@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from search_spaces.nasbench201 import spec
 from search_spaces.nasbench201.table import Table, load_table
-from searchlab.errors import InvalidArchitecture
+from searchlab.errors import ConfigError, InvalidArchitecture
+from searchlab.options import opt
 from searchlab.protocols import Context, Result
+
+
+@dataclass(frozen=True)
+class NB201SpaceConfig:
+    """NAS-Bench-201 cell space (network shape used by build_network and --evaluator train)"""
+
+    channels: int = opt(16, help="channels of the first stage, doubled by each reduction (the benchmark uses 16)")
+    cells_per_stage: int = opt(5, help="cells in each of the 3 stages (the benchmark uses 5)")
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "cells_per_stage"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
 
 
 class NasBench201Space:
@@ -17,7 +32,8 @@ class NasBench201Space:
 
     name = "nasbench201"
 
-    def __init__(self, table: Table | None = None) -> None:
+    def __init__(self, config: NB201SpaceConfig | None = None, table: Table | None = None) -> None:
+        self.config = config or NB201SpaceConfig()
         self._table = table
 
     @property
@@ -52,6 +68,13 @@ class NasBench201Space:
     def describe(self, genome: Any) -> dict:
         arch = self.validate(genome)
         return {"index": self.table.index(arch), "arch": arch, "key": self.key(arch)}
+
+    def build_network(self, genome: Any, num_classes: int = 10, in_channels: int = 3, **_: Any):
+        """The trainable network of a cell in the benchmark's skeleton, at this space's width and depth."""
+        from search_spaces.nasbench201.network import NasBench201Network
+
+        return NasBench201Network(self.validate(genome), num_classes=num_classes, channels=self.config.channels,
+                                  cells_per_stage=self.config.cells_per_stage, in_channels=in_channels)
 
 
 class TableEvaluator201:

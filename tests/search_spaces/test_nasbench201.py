@@ -98,3 +98,30 @@ def test_searches_run_and_resume_identically(strategy, tmp_path, capsys):
 
     assert trials(tmp_path / "split") == trials(tmp_path / "whole")
     assert len({k for k, _, _ in trials(tmp_path / "whole")}) == 60  # 60 functionally distinct cells queried
+
+
+def test_the_network_matches_the_benchmark_sizes():
+    import torch
+
+    space = NasBench201Space()
+    # parameter counts of the benchmark's C = 16, N = 5 networks (the release lists 1.5316, 0.0733 and
+    # 1.0735 MB of parameters for these cells)
+    for ops, params in [(["nor_conv_3x3"] * 6, 1_531_546), (["none"] * 6, 73_306), (list(spec.parse(BEST)), 1_073_466)]:
+        net = space.build_network(spec.format_arch(ops))
+        assert sum(p.numel() for p in net.parameters()) == params
+    net = space.build_network(BEST)
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.slow
+def test_cells_train_on_real_images_through_the_train_evaluator(tmp_path, capsys):
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "cifar10_mini"
+    assert cli.main(["search", "nasbench201", "--evaluator", "train", "--data", f"imagefolder:{data}",
+                     "--channels", "4", "--cells-per-stage", "1", "--strategy", "random", "--max-evals", "2",
+                     "--epochs", "1", "--seed", "0", "--run", str(tmp_path / "r"), "--quiet", "--json"]) == 0
+    with RunStore.open(tmp_path / "r") as store:
+        trials = store.trials()
+    assert len(trials) == 2 and all(t.result.ok and 0 <= t.result.objectives["accuracy"] <= 1 for t in trials)
+    assert all(t.result.objectives["params"] > 0 for t in trials)
