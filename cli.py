@@ -72,6 +72,8 @@ def add_engine_commands(sub) -> None:
     _add_budget_flags(p)
     p.add_argument("--backend", choices=["local", "processes", "ray"], help="change the backend")
     p.add_argument("--workers", type=int, help="change the number of worker processes")
+    p.add_argument("--finalize-again", action="store_true",
+                   help="run the final step (rebuild, fine-tune, write) again although it already ran for these trials")
     _add_ray_flags(p)
     _add_output_flags(p)
     p.set_defaults(handler=_cmd_resume)
@@ -272,11 +274,12 @@ def _cmd_resume(args) -> int:
     budget = runner.Budget(max_evals=args.max_evals, max_time=args.max_time, max_epochs=args.max_epochs,
                            max_cost=args.max_cost)
     return _drive(args.run_dir, budget, args.workers, args.backend, quiet=args.quiet, as_json=args.json,
+                  finalize_again=args.finalize_again,
                   verbose=args.verbose, do_finalize=args.finalize, overrides=_ray_resume_overrides(args))
 
 
 def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, verbose: bool, do_finalize: bool,
-           overrides: dict | None = None) -> int:
+           overrides: dict | None = None, finalize_again: bool = False) -> int:
     from searchlab import runner
     from searchlab.run_store import RunStore
 
@@ -291,7 +294,10 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
         bar.close()
     final = None
     if do_finalize and outcome.reason in ("finished", "max_evals", "max_time", "max_epochs", "max_cost") and outcome.best:
-        final = runner.finalize(run_dir, plugins=BUILTIN_PLUGINS, verbose=verbose)
+        final = runner.finalize(run_dir, plugins=BUILTIN_PLUGINS, verbose=verbose, again=finalize_again)
+        if final and final.pop("reused", False) and not quiet:
+            print(f"note: the final step already ran for these trials; its summary is from "
+                  f"{Path(run_dir) / runner.FINAL_RECORD} (--finalize-again runs it again)", file=sys.stderr)
     summary = {"run": str(run_dir), "stopped_by": outcome.reason, "trials": outcome.told,
                "evaluated": outcome.evaluated, "best": outcome.best, "final": final}
     if as_json:
@@ -324,7 +330,8 @@ def _describe_outcome(summary: dict, objectives: dict) -> str:
         objs = ", ".join(f"{k}={_fmt(v)}" for k, v in best["result"]["objectives"].items())
         lines.append(f"best: trial {best['id']}  {objs}")
         lines.append(f"      key {best['key']}")
-        lines.append(f"      genome {json.dumps(best['genome'])}")
+        genome = json.dumps(best["genome"])
+        lines.append(f"      genome {genome if len(genome) <= 300 else genome[:240] + ' ... (whole: searchlab trials --json)'}")
     else:
         lines.append("best: no successful trial yet")
     if summary.get("final"):

@@ -10,7 +10,9 @@ evaluated again with the same per-trial seed.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import platform
 import sys
 import time
@@ -329,23 +331,51 @@ def _make_backend(config: dict, space: Any, ctx: Context, plugins: list[str], de
     raise ConfigError(f"unknown backend {kind!r}; choose local, processes or ray")
 
 
-def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = False) -> dict | None:
-    """Call the space's finalize hook (rebuild and fine-tune the best, write reports) if it has one."""
+FINAL_RECORD = "finalized.json"  # the last final step's summary and how many trials it saw
+
+
+def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = False,
+             again: bool = False) -> dict | None:
+    """Call the space's finalize hook (rebuild and fine-tune the best, write reports) if it has one.
+
+    Its summary is recorded in RUN/finalized.json; while the run has no new trial, a later call returns
+    that record (with "reused": true) instead of training and writing the same outputs again, unless
+    `again`.
+    """
+    run_dir = Path(run_dir)
     store = RunStore.open(run_dir)
     try:
         config = store.config
         entry = registry.space(config["space"])
         if entry.finalize is None:
             return None
-        best = best_trial(store.trials(), config.get("objectives", {}))
+        trials = store.trials()
+        best = best_trial(trials, config.get("objectives", {}))
         if best is None:
             return None
+        told = sum(t.result is not None for t in trials)
+        record = _read_final_record(run_dir)
+        if not again and record is not None and record.get("told") == told:
+            return {**record["summary"], "reused": True}
         registry.load_plugins(list(plugins) + registry.trusted_plugins(config.get("plugins", []), plugins))
         devices = default_devices(config.get("device", "auto"))
-        ctx = Context(run_dir=Path(run_dir), seed=store.seed, device=devices[0], verbose=verbose)
+        ctx = Context(run_dir=run_dir, seed=store.seed, device=devices[0], verbose=verbose)
         space = build_space(config, ctx)
         evaluator = build_evaluator(space, config, ctx)
-        return entry.finalize(space, evaluator, {"id": best.id, "key": best.key, "genome": best.genome,
-                                                 "result": best.result}, ctx)
+        summary = entry.finalize(space, evaluator, {"id": best.id, "key": best.key, "genome": best.genome,
+                                                    "result": best.result}, ctx)
     finally:
         store.close()
+    if summary is not None:
+        tmp = run_dir / (FINAL_RECORD + ".tmp")
+        tmp.write_text(json.dumps({"told": told, "summary": summary}, default=str, allow_nan=True))
+        os.replace(tmp, run_dir / FINAL_RECORD)
+    return summary
+
+
+def _read_final_record(run_dir: Path) -> dict | None:
+    try:
+        record = json.loads((run_dir / FINAL_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("summary"), dict) else None

@@ -461,6 +461,15 @@ def evaluate_classifier(model: nn.Module, data: ImageTensors, *, device: str | t
     return {"accuracy": correct / n, "loss": loss_sum / n}
 
 
+def first_line(text: str, limit: int) -> str:
+    """The first line of a message, shortened at a word boundary to about `limit` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    cut = line.rfind(" ", 0, limit)
+    return line[:cut if cut > limit // 2 else limit].rstrip(" ,;:") + " ..."
+
+
 def run_guarded(fn: Callable[[], Result], *, cost: dict[str, float] | None = None) -> Result:
     """Run one candidate's work; TrainingFailed, CUDA OOM or any model exception becomes a failed Result
     (memory freed, the search goes on). Errors the user must fix (bad data or config) still propagate."""
@@ -472,8 +481,8 @@ def run_guarded(fn: Callable[[], Result], *, cost: dict[str, float] | None = Non
     except TrainingFailed as exc:
         error = str(exc)
     except torch.cuda.OutOfMemoryError as exc:
-        error = f"CUDA out of memory: {str(exc).splitlines()[0][:200]}; use a smaller --batch-size"
+        error = f"CUDA out of memory: {first_line(str(exc), 200)}; use a smaller --batch-size"
     except Exception as exc:  # noqa: BLE001 - failure isolation is the point
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}".rstrip(": ")
+        error = f"{type(exc).__name__}: {first_line(str(exc), 300)}".rstrip(": ")
     free_memory()
     return Result.failed(error, cost)

@@ -292,3 +292,20 @@ def test_a_pruned_folder_cannot_make_searchlab_run_code(tmp_path, capsys, monkey
     (good / "architecture.json").write_text("{not json")
     code, out = _cli(capsys, "pruned", str(good))
     assert code == 2 and "not valid JSON" in out.err
+
+
+def test_resuming_a_finished_run_does_not_redo_the_final_step(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200", "--pretrain-epochs", "1",
+            "--batch-size", "64", "--population", "4", "--generations", "2", "--finetune-epochs", "1", "--seed", "4",
+            "--run", str(run), "--quiet", "--json"]
+    code, out = _cli(capsys, *args)
+    assert code == 0, out.err
+    first = json.loads(out.out)["final"]
+    weights = run / "pruned" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    code, out = _cli(capsys, "resume", str(run), "--json")
+    assert code == 0 and json.loads(out.out)["final"] == first
+    assert "the final step already ran for these trials" in out.err and weights.stat().st_mtime_ns == stamp
+    code, out = _cli(capsys, "resume", str(run), "--json", "--finalize-again", "--quiet")
+    assert code == 0 and weights.stat().st_mtime_ns != stamp
