@@ -789,6 +789,7 @@ def add_cyclegan_commands(sub) -> None:
     pr.add_argument("--mask", required=True, help="mask file: 0/1 text, JSON list, or JSON object keyed by side")
     pr.add_argument("--side", default="A", choices=("A", "B"), help="which mask of a JSON object to use (default: A)")
     pr.add_argument("--out", required=True, help="where to write the pruned state_dict (.pth)")
+    pr.add_argument("--json", action="store_true", help="print JSON for machines")
     pr.set_defaults(handler=_cyclegan_prune)
     cmp = csub.add_parser("compare", help="PSNR of a pruned generator's outputs against the full generator's",
                           formatter_class=_Formatter,
@@ -801,6 +802,7 @@ def add_cyclegan_commands(sub) -> None:
     cmp.add_argument("--data", required=True, help="CycleGAN folder (trainA/, trainB/, testA/, testB/)")
     cmp.add_argument("--side", default="A", choices=("A", "B"), help="input domain of the generator (default: A)")
     cmp.add_argument("--crop", type=int, default=0, help="centre-crop size (default 0: full images)")
+    cmp.add_argument("--json", action="store_true", help="print JSON for machines")
     cmp.set_defaults(handler=_cyclegan_compare)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
@@ -810,8 +812,15 @@ def _cyclegan_compare(args) -> int:
 
     full, small = cg.load_generator(args.full), cg.load_generator(args.pruned)
     images = cg.read_unpaired(args.data, args.crop)
-    _print_json({split: cg.compare_outputs(full, small, images[f"{split}{args.side}"])
-                 for split in ("train", "test") if len(images[f"{split}{args.side}"])})
+    out = {split: cg.compare_outputs(full, small, images[f"{split}{args.side}"])
+           for split in ("train", "test") if len(images[f"{split}{args.side}"])}
+    if args.json:
+        _print_json(out)
+        return 0
+    for split, r in out.items():
+        print(f"{split}{args.side}: PSNR {r['psnr']:.2f} dB of the pruned outputs against the full generator's, "
+              f"over {r['images']} image(s) (MSE {r['mse']:.3g}; per image "
+              + ", ".join(f"{p:.2f}" for p in r["psnr_per_image"]) + ")")
     return 0
 
 
@@ -828,7 +837,12 @@ def _cyclegan_prune(args) -> int:
     torch.save(small.state_dict(), tmp)
     tmp.replace(out)
     full, pruned = cg.describe_generator(gen), cg.describe_generator(small)
-    _print_json({"out": str(out), "full": full, "pruned": pruned, "param_ratio": full["params"] / pruned["params"]})
+    summary = {"out": str(out), "full": full, "pruned": pruned, "param_ratio": full["params"] / pruned["params"]}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"wrote {out}: {full['params']:,} -> {pruned['params']:,} parameters "
+              f"({summary['param_ratio']:.2f}x fewer), {full['size_mb']} -> {pruned['size_mb']} MB")
     return 0
 
 
@@ -961,13 +975,21 @@ def add_pruning_commands(sub) -> None:
                                    "(searchlab never imports code that a folder names)")
     p.add_argument("--data", help="KIND:PATH; score accuracy on its test split (all images when it has none)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(handler=_cmd_pruned)
 
 
 def _cmd_pruned(args) -> int:
     from evolvers.filter_pruning import inspect_pruned
 
-    _print_json(inspect_pruned(args.pruned_dir, data=args.data, device=args.device, model=args.model))
+    out = inspect_pruned(args.pruned_dir, data=args.data, device=args.device, model=args.model)
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"{out['model']} (pruned): {out['params']:,} parameters, {out['flops'] / 1e6:.2f}M FLOPs")
+    print("filters kept: " + ", ".join(f"{name} {kept}/{total}" for name, (kept, total) in out["kept_per_layer"].items()))
+    if "accuracy" in out:
+        print(f"accuracy {100 * out['accuracy']:.2f}% on {out['images']:,} images (loss {out['loss']:.4f})")
     return 0
 
 

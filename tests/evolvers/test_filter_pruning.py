@@ -151,6 +151,8 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     from searchlab.trainer import evaluate_classifier
     assert evaluate_classifier(net, test, device="cpu")["accuracy"] == pytest.approx(report["test_accuracy_after_finetune"])
     code, out = _cli(capsys, "pruned", str(run), "--data", DATA, "--device", "cpu")
+    assert code == 0 and "filters kept: " in out.out and "accuracy " in out.out, out.err
+    code, out = _cli(capsys, "pruned", str(run), "--data", DATA, "--device", "cpu", "--json")
     assert code == 0, out.err
     described = json.loads(out.out)
     assert described["flops"] == report["flops_after"] and described["images"] == 1000

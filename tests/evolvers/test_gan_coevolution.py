@@ -228,9 +228,12 @@ def test_command_line_search_and_bad_input(ckpt, tmp_path, capsys):
                  str(run / "cyclegan" / "masks.json"), "--out", str(tmp_path / "small.pth")]) == 0
     assert cg.load_generator(tmp_path / "small.pth").widths == tuple(
         int(s.sum()) for s in cg.split_mask(masks["A"], cg.load_generator(ckpt / "latest_net_G_A.pth")))
-    capsys.readouterr()
+    assert "parameters (" in capsys.readouterr().out
     assert main(["cyclegan", "compare", "--full", str(ckpt / "latest_net_G_A.pth"), "--pruned",
                  str(tmp_path / "small.pth"), "--data", str(MINI)]) == 0
+    assert "PSNR" in capsys.readouterr().out
+    assert main(["cyclegan", "compare", "--full", str(ckpt / "latest_net_G_A.pth"), "--pruned",
+                 str(tmp_path / "small.pth"), "--data", str(MINI), "--json"]) == 0
     compared = json.loads(capsys.readouterr().out)
     assert compared["train"]["images"] == 2 and compared["test"]["images"] == 1
     assert 0 < compared["test"]["psnr"] < 100
