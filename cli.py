@@ -162,7 +162,7 @@ def _add_budget_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or status lines on stderr")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--verbose", action="store_true", help="progress bars inside each evaluation too")
     p.add_argument("--no-finalize", dest="finalize", action="store_false",
@@ -1055,7 +1055,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from searchlab import progress
+
     argv = sys.argv[1:] if argv is None else argv
+    progress.enable(not any(a in ("--quiet", "-q") for a in argv))
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -1078,6 +1081,8 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    finally:
+        progress.enable(False)  # library use after this call starts quiet again
 
 
 if __name__ == "__main__":

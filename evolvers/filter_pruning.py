@@ -40,7 +40,7 @@ from search_spaces.filter_masks import (FilterMaskSpace, Genome, MaskedNetwork, 
 from evolvers import operators
 from evolvers.deap_random import deap_random
 from evolvers.ga import GenerationalGA
-from searchlab import registry
+from searchlab import progress, registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
 from searchlab.protocols import Context, Result
@@ -360,7 +360,8 @@ def _pretrain(model: nn.Module, cfg: PruneConfig, train, val, ctx: Context) -> d
                 load_weights(model, str(weights), "pretrained weights")
                 return info
     tcfg = TrainConfig.preset("classifier", epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size)
-    stats = train_classifier(model, train, tcfg, seed=ctx.seed, device=ctx.device, verbose=ctx.verbose)
+    with progress.step(f"pretraining {cfg.model} for {cfg.pretrain_epochs:g} epochs on {len(train):,} images"):
+        stats = train_classifier(model, train, tcfg, seed=ctx.seed, device=ctx.device, verbose=ctx.verbose)
     model.cpu().eval()
     info = {"key": key, "seconds": stats.seconds, "steps": stats.steps, "final_loss": stats.final_loss}
     if weights is not None:
@@ -624,7 +625,8 @@ def finalize(space: FilterMaskSpace, evaluator: MaskedFitness, best: dict, ctx: 
     ft = {"seconds": 0.0, "epochs": 0.0}
     if cfg.finetune_epochs > 0:
         tcfg = TrainConfig.preset("classifier", epochs=cfg.finetune_epochs, lr=cfg.lr / 5, batch_size=cfg.batch_size)
-        stats = train_classifier(pruned, problem.train, tcfg, seed=ctx.seed, device=device, verbose=ctx.verbose)
+        with progress.step(f"fine-tuning the pruned {cfg.model} for {cfg.finetune_epochs:g} epochs"):
+            stats = train_classifier(pruned, problem.train, tcfg, seed=ctx.seed, device=device, verbose=ctx.verbose)
         ft = {"seconds": stats.seconds, "epochs": stats.epochs}
     after_ft = evaluate_classifier(pruned, problem.test, device=device)
     pruned.cpu().eval()

@@ -40,7 +40,11 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
         unlabeled = table.cells.take(order[labels:labels + n_unlabeled])
     predictor = entry.cls(config, seed=seed)
     start = time.perf_counter()
-    predictor.fit(table.cells.take(train_rows), y_all[train_rows], unlabeled)
+    from searchlab import progress
+
+    with progress.step(f"fitting {kind} on {labels:,} labelled cells"
+                       + (f" and {len(unlabeled):,} unlabelled" if unlabeled is not None else "")):
+        predictor.fit(table.cells.take(train_rows), y_all[train_rows], unlabeled)
     seconds = time.perf_counter() - start
     predictor.meta.update({"target": target, "labels": int(labels), "train_seconds": round(seconds, 2),
                            "train_rows": [int(r) for r in train_rows],

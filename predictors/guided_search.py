@@ -134,9 +134,15 @@ class GuidedSearch(Strategy):
         return fitted
 
     def plan_top_k(self) -> list[int]:
+        from searchlab import progress
+
         pool = self.pool_rows()
         cells = self.table.cells.take(pool)
-        scores = np.stack([p.predict(cells).astype(np.float64) for p in self.fit_predictors()])
+        labelled = sum(v is not None for _, v in self.history)
+        names = " + ".join(cls.__name__ for cls, _ in self.predictors)
+        with progress.step(f"round {self.round + 1}: fitting {names} on {labelled:,} queried cells, ranking "
+                           f"{len(pool):,}"):
+            scores = np.stack([p.predict(cells).astype(np.float64) for p in self.fit_predictors()])
         queried = np.array(sorted({int(r) for r, _ in self.history} | set(self.outstanding)), dtype=np.int64)
         scores[:, np.isin(pool, queried)] = -np.inf
         k = min(self.config.top_k, int(np.isfinite(scores[0]).sum()))

@@ -84,12 +84,15 @@ def load_classification(spec: str, *, image_size: int | None = None) -> Classifi
     kind, path = parse_data_spec(spec)
     if not os.path.exists(path):
         raise DataError(f"{path} does not exist; check the path in --data {spec}")
-    if kind == "mnist":
-        data = load_mnist(path)
-    elif kind == "cifar10":
-        data = load_cifar10(path)
-    else:
-        data = load_image_folder(path, image_size=image_size)
+    from searchlab import progress
+
+    with progress.step(f"reading {spec}"):
+        if kind == "mnist":
+            data = load_mnist(path)
+        elif kind == "cifar10":
+            data = load_cifar10(path)
+        else:
+            data = load_image_folder(path, image_size=image_size)
     if image_size and data.train.x.shape[-1] != image_size:
         data = ClassificationData(_resize_all(data.train, image_size),
                                   _resize_all(data.test, image_size) if data.test is not None else None,

@@ -325,7 +325,10 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_step
 def _progress(total: int, verbose: bool, desc: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", disable=not verbose, leave=False, dynamic_ncols=True)
+    from searchlab import progress
+
+    return tqdm(total=total, desc=desc, unit="step", disable=not (verbose or progress.bars()), leave=False,
+                dynamic_ncols=True)
 
 
 def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callable[[nn.Module, Any], torch.Tensor],
