@@ -139,7 +139,7 @@ class GuidedSearch(Strategy):
         pool = self.pool_rows()
         cells = self.table.cells.take(pool)
         labelled = sum(v is not None for _, v in self.history)
-        names = " + ".join(cls.__name__ for cls, _ in self.predictors)
+        names = " + ".join(cls.kind or cls.__name__ for cls, _ in self.predictors)
         with progress.step(f"round {self.round + 1}: fitting {names} on {labelled:,} queried cells, ranking "
                            f"{len(pool):,}"):
             scores = np.stack([p.predict(cells).astype(np.float64) for p in self.fit_predictors()])
