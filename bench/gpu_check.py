@@ -524,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from searchlab.trainer import resolve_device
 
+    if not args.smoke and args.device == "auto" and not torch.cuda.is_available():
+        print("skipped: no CUDA device here (--smoke checks the kit on CPU; --device cpu measures anyway)")
+        return 0
     device = torch.device("cpu") if args.smoke else resolve_device(args.device)
     # cudnn.benchmark stays off, as for users: searches meet new layer shapes with nearly every candidate,
     # and autotuning each one cost the first GPU run of this check most of its search time.
