@@ -8,6 +8,7 @@ parsed namespace and returns an exit code. Errors a user can fix (SearchlabError
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -288,10 +289,12 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
     objectives = config.get("objectives", {})
     limit = (budget.max_evals if budget and budget.max_evals else None) or config["budget"].get("max_evals")
     bar = None if quiet else _progress_bar(limit, objectives)
-    outcome = runner.run(run_dir, plugins=BUILTIN_PLUGINS, budget=budget, workers=workers, backend=backend,
-                         progress=bar.update if bar else None, verbose=verbose, overrides=overrides)
-    if bar:
-        bar.close()
+    try:
+        outcome = runner.run(run_dir, plugins=BUILTIN_PLUGINS, budget=budget, workers=workers, backend=backend,
+                             progress=bar.update if bar else None, verbose=verbose, overrides=overrides)
+    finally:  # an error then starts its own line
+        if bar:
+            bar.close()
     final = None
     if do_finalize and outcome.reason in ("finished", "max_evals", "max_time", "max_epochs", "max_cost") and outcome.best:
         final = runner.finalize(run_dir, plugins=BUILTIN_PLUGINS, verbose=verbose, again=finalize_again)
@@ -1068,6 +1071,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except SearchlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, read-only storage, a permission: the file and the reason, one line
+        if exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM):
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write{where}: {exc.strerror}; free space or make it writable, then try again "
+              f"(a stored run stays intact and resumes)", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help and --version end here
         return int(exc.code or 0)

@@ -87,6 +87,7 @@ class RunStore:
         self.path = run_dir / STORE_NAME
         self._conn = conn
         self._lock_fd: int | None = None
+        self.read_only = False
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -115,17 +116,22 @@ class RunStore:
             for stale in run_dir.glob(STORE_NAME + ".creating*"):  # left by a create that was killed
                 stale.unlink(missing_ok=True)
             tmp = run_dir / f"{STORE_NAME}.creating.{os.getpid()}"
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN")
-            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            conn.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?)",
-                         (_dumps(config), int(seed), _dumps(versions), time.time()))
-            conn.execute("INSERT INTO progress VALUES (1, 0.0)")
-            conn.execute("COMMIT")
-            conn.close()
-            with open(tmp, "rb+") as f:  # the store appears complete or not at all
-                os.fsync(f.fileno())
+            try:
+                conn = sqlite3.connect(tmp, isolation_level=None)
+                conn.executescript(_SCHEMA)
+                conn.execute("BEGIN")
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                conn.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?)",
+                             (_dumps(config), int(seed), _dumps(versions), time.time()))
+                conn.execute("INSERT INTO progress VALUES (1, 0.0)")
+                conn.execute("COMMIT")
+                conn.close()
+                with open(tmp, "rb+") as f:  # the store appears complete or not at all
+                    os.fsync(f.fileno())
+            except (sqlite3.OperationalError, OSError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise RunStoreError(f"cannot create the run store in {run_dir}: {exc}; free space or pass another "
+                                    f"--run directory") from None
             try:
                 os.link(tmp, final)
             except FileExistsError:
@@ -152,8 +158,13 @@ class RunStore:
         if len(header) < 100 or not header.startswith(SQLITE_HEADER):
             raise RunStoreError(f"{path} is not a searchlab run store (not an SQLite database, or truncated); "
                                 f"it was left untouched")
+        read_only = not os.access(run_dir, os.W_OK) or not os.access(path, os.W_OK)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            if read_only:  # a finished run on read-only storage: read it as it is, write nothing
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                       isolation_level=None)
+            else:
+                conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
@@ -175,6 +186,10 @@ class RunStore:
         if version != SCHEMA_VERSION:
             conn.close()
             raise RunStoreError(f"{path} has unknown store schema {version}; it was left untouched")
+        if read_only:
+            store = cls(run_dir, conn)
+            store.read_only = True
+            return store
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         return cls(run_dir, conn)
@@ -193,6 +208,9 @@ class RunStore:
 
     def lock(self) -> None:
         """Take the run's exclusive lock for this process's lifetime (released even on kill -9)."""
+        if self.read_only:
+            raise RunStoreError(f"run {self.run_dir} is on read-only storage (or not writable by you): status, report "
+                                f"and trials can read it; copy it to writable storage to resume it")
         fd = os.open(self.run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -233,7 +251,8 @@ class RunStore:
         return float(self._conn.execute("SELECT created FROM run WHERE id=1").fetchone()[0])
 
     def update_config(self, config: dict) -> None:
-        self._conn.execute("UPDATE run SET config=? WHERE id=1", (_dumps(config),))
+        with self._writing():
+            self._conn.execute("UPDATE run SET config=? WHERE id=1", (_dumps(config),))
 
     @property
     def elapsed(self) -> float:
@@ -241,11 +260,19 @@ class RunStore:
 
     # ---------------------------------------------------------------- trials
     def add_trial(self, trial_id: int, key: str, genome: Any, seed: int, cached_from: int | None = None) -> None:
+        with self._writing():
+            self._add_trial(trial_id, key, genome, seed, cached_from)
+
+    def _add_trial(self, trial_id: int, key: str, genome: Any, seed: int, cached_from: int | None) -> None:
         self._conn.execute(
             "INSERT INTO trials (id, key, genome, state, seed, cached_from, created) VALUES (?, ?, ?, 'asked', ?, ?, ?)",
             (trial_id, key, _dumps(genome), seed, cached_from, time.time()))
 
     def mark_running(self, trial_id: int, worker: str, device: str) -> None:
+        with self._writing():
+            self._mark_running(trial_id, worker, device)
+
+    def _mark_running(self, trial_id: int, worker: str, device: str) -> None:
         self._conn.execute("UPDATE trials SET state='running', worker=?, device=?, started=? WHERE id=? AND state "
                            "IN ('asked', 'running')", (worker, device, time.time(), trial_id))
 
@@ -266,14 +293,26 @@ class RunStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        """All statements inside commit together or not at all."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        """All statements inside commit together or not at all; a full disk is a RunStoreError."""
+        with self._writing():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite's write errors (disk full, read-only, I/O) as one-line RunStoreErrors; what was committed
+        before stays as it was."""
         try:
             yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise RunStoreError(f"cannot write to {self.path}: {exc}; free space (or make it writable) and resume "
+                                f"the run: what was stored before is intact") from None
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
         cur = self._conn.execute(
