@@ -356,7 +356,8 @@ class _progress_bar:
     def __init__(self, total, objectives):
         from tqdm import tqdm
         self.name = next(iter(objectives), None)
-        self.bar = tqdm(total=total, unit="eval", file=sys.stderr, dynamic_ncols=True, leave=False)
+        # disable=None: a bar on a terminal only, none in logs and pipes
+        self.bar = tqdm(total=total, unit="eval", file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
         self.seen = 0
 
     def update(self, info: dict) -> None:
@@ -1072,6 +1073,10 @@ def main(argv: list[str] | None = None) -> int:
     except SearchlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `searchlab trials RUN | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except OSError as exc:  # a full disk, read-only storage, a permission: the file and the reason, one line
         if exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM):
             raise
@@ -1087,10 +1092,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted" + (f"; the run resumes with `searchlab resume {run_dir}`" if stored else ""),
               file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `searchlab trials RUN | head`: the reader left; say nothing more
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141
     finally:
         progress.enable(False)  # library use after this call starts quiet again
 

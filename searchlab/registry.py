@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = [
     "predictors.plugin",
 ]
 
+
 @dataclass(frozen=True)
 class SpaceEntry:
     name: str
