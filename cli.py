@@ -393,6 +393,11 @@ def _cmd_status(args) -> int:
         print("best: no successful trial yet")
     for f in info["failures"]:
         print(f"failed {f['count']}x: {f['error']}")
+    v = info["reproducibility"]["versions"]
+    commit = f", commit {v['git_commit'][:10]}{' with uncommitted changes' if v.get('git_dirty') else ''}" \
+        if v.get("git_commit") else ""
+    print(f"made with searchlab {v.get('searchlab', '?')}, torch {v.get('torch', '?')}, python {v.get('python', '?')}"
+          f"{commit} (status --json holds the whole configuration)")
     return 0
 
 

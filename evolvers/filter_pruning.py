@@ -25,6 +25,7 @@ import inspect
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,12 +218,21 @@ def model_kwargs(spec: str, num_classes: int, in_channels: int, image_size: int)
 
 
 def _factory(spec: str):
+    """The user's model factory named by `package.module:factory`, found on the path or in the current
+    directory (where a user runs `searchlab` from their project)."""
     module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r} for --model {spec} ({exc}); check the module is on "
-                          "PYTHONPATH") from None
+        raise ConfigError(f"cannot import {module_name!r} for --model {spec} ({exc}); check the module is in the "
+                          "current directory or on PYTHONPATH") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"--model {spec}: {module_name} has no callable {attr!r}")

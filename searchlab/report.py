@@ -41,7 +41,8 @@ def status(store: RunStore) -> dict:
             "evaluator": config["evaluator"], "seed": store.seed, "backend": config.get("backend"),
             "workers": config.get("workers"), "objectives": objectives, "trials": store.count_trials(),
             "budget": budget, "best": best.to_json() if best else None,
-            "failures": failure_reasons([trial_row(t) for t in told])}
+            "failures": failure_reasons([trial_row(t) for t in told]),
+            "reproducibility": {"created": store.created, "versions": store.versions, "config": config}}
 
 
 def best_so_far(trials: list[Trial], objectives: dict[str, str]) -> list[tuple[int, float]]:

@@ -243,6 +243,11 @@ class RunStore:
                           dict)
 
     @property
+    def versions(self) -> dict:
+        """Package versions (and the source's git commit) recorded when the run was created."""
+        return self._json(self._conn.execute("SELECT versions FROM run WHERE id=1").fetchone()[0], "versions", dict)
+
+    @property
     def seed(self) -> int:
         return int(self._conn.execute("SELECT seed FROM run WHERE id=1").fetchone()[0])
 

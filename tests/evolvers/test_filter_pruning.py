@@ -311,3 +311,19 @@ def test_resuming_a_finished_run_does_not_redo_the_final_step(tmp_path, capsys):
     assert "the final step already ran for these trials" in out.err and weights.stat().st_mtime_ns == stamp
     code, out = _cli(capsys, "resume", str(run), "--json", "--finalize-again", "--quiet")
     assert code == 0 and weights.stat().st_mtime_ns != stamp
+
+
+def test_a_user_model_is_found_in_the_current_directory(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "mynets.py").write_text(
+        "import torch.nn as nn\n\n\ndef build(num_classes=10, in_channels=1):\n"
+        "    return nn.Sequential(nn.Conv2d(in_channels, 6, 3), nn.ReLU(), nn.Conv2d(6, 8, 3), nn.ReLU(),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))\n")
+    script = Path(sys.executable).with_name("searchlab")  # the installed command, which does not add '.'
+    out = subprocess.run([str(script), "search", "prune", "--model", "mynets:build", "--data", DATA, "--test-size",
+                          "200", "--val-size", "200", "--pretrain-epochs", "1", "--population", "3", "--generations",
+                          "1", "--finetune-epochs", "0", "--run", "r", "--quiet"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr

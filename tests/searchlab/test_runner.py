@@ -254,3 +254,16 @@ def test_an_unknown_name_suggests_the_nearest(capsys):
     err = capsys.readouterr().err
     assert "did you mean 'evolution'?" in err and len(err.strip().splitlines()) == 1
 
+
+
+def test_status_holds_the_reproducibility_record(tmp_path, capsys):
+    from cli import main
+
+    run_dir = make_run(tmp_path, max_evals=4)
+    runner.run(run_dir)
+    assert main(["status", str(run_dir), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["reproducibility"]
+    assert record["config"]["strategy"] == "evolution" and record["versions"]["searchlab"]
+    assert "torch" in record["versions"] or "numpy" in record["versions"]
+    assert main(["status", str(run_dir)]) == 0
+    assert "made with searchlab" in capsys.readouterr().out
