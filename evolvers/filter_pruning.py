@@ -116,7 +116,8 @@ class PruneGAConfig:
         if self.generations < 1:
             raise ConfigError("--generations must be at least 1")
         if not 0 <= self.elite < self.population:
-            raise ConfigError(f"--elite must be between 0 and --population - 1, got {self.elite}")
+            raise ConfigError(f"--elite must be between 0 and --population - 1, got {self.elite}; for --population "
+                              f"{self.population} pass --elite {max(0, self.population - 1)} or less")
         if not 1 <= self.tournament_size <= self.population:
             raise ConfigError(f"--tournament-size must be between 1 and --population, got {self.tournament_size}")
         for name in ("cx_prob", "mut_prob", "segment_prob", "bit_prob"):

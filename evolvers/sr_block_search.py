@@ -89,7 +89,8 @@ class ESRNConfig:
         if self.generations < 1:
             raise ConfigError(f"--generations must be at least 1, got {self.generations}")
         if not 0 <= self.elites < self.population:
-            raise ConfigError(f"--elites must be between 0 and population-1 ({self.population - 1}), got {self.elites}")
+            raise ConfigError(f"--elites must be between 0 and population-1 ({self.population - 1}), got {self.elites}; "
+                              f"for --population {self.population} pass --elites {max(0, self.population - 1)} or less")
         if not 0 <= self.crossover <= 1 or not 0 < self.mutation_rate <= 1:
             raise ConfigError("--crossover must be in [0, 1] and --mutation-rate in (0, 1]")
         if self.credit_strength < 0 or not 0 < self.credit_rate <= 1:
