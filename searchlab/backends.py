@@ -106,8 +106,9 @@ class ProcessBackend:
         self._pool = self._new_pool()
         self._futures: dict[cf.Future, tuple[int, Any, int]] = {}
         self._suspects: deque[tuple[int, Any, int]] = deque()  # in flight at a death: run again, alone
-        self._held: deque[tuple[int, Any, int]] = deque()  # submitted while suspects run
+        self._held: deque[tuple[int, Any, int]] = deque()  # submitted while suspects run (or the pool was down)
         self._deaths: dict[int, int] = {}
+        self._broken = False
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         workers, plugins, config, run_dir, seed, devices = self._pool_args
@@ -127,20 +128,25 @@ class ProcessBackend:
             self._send(job)
 
     def _send(self, job: tuple[int, Any, int]) -> None:
-        self._futures[self._pool.submit(_worker_evaluate, *job)] = job
+        try:
+            self._futures[self._pool.submit(_worker_evaluate, *job)] = job
+        except BrokenProcessPool:  # a worker died since the last wait: the job waits for the new pool
+            self._held.append(job)
+            self._broken = True
 
     def wait(self) -> list[Finished]:
-        done, _ = cf.wait(set(self._futures), return_when=cf.FIRST_COMPLETED)
-        out, broken = [], False
+        done = cf.wait(set(self._futures), return_when=cf.FIRST_COMPLETED)[0] if self._futures else set()
+        out = []
         for fut in done:
             try:
                 trial_id, result, worker, device = fut.result()
             except BrokenProcessPool:
-                broken = True
+                self._broken = True
                 continue
             del self._futures[fut]
             out.append((trial_id, Result.from_json(result), worker, device))
-        if broken:
+        if self._broken:
+            self._broken = False
             out += self._after_death()
         self._advance()
         return out

@@ -267,3 +267,31 @@ def test_status_holds_the_reproducibility_record(tmp_path, capsys):
     assert "torch" in record["versions"] or "numpy" in record["versions"]
     assert main(["status", str(run_dir)]) == 0
     assert "made with searchlab" in capsys.readouterr().out
+
+
+def test_a_trial_submitted_after_a_worker_died_is_not_lost(tmp_path):
+    """The pool can break between two calls of the run loop: a submit then must not fail."""
+    import time
+
+    from searchlab.backends import ProcessBackend
+
+    reference = make_run(tmp_path, "reference", max_evals=2)
+    runner.run(reference)
+    victim, other = trial_rows(reference)[0][1], trial_rows(reference)[1][1]
+    run_dir = make_run(tmp_path, "pool", max_evals=2, backend="processes", workers=2,
+                       evaluator_config={"kill_at": victim})
+    with RunStore.open(run_dir) as store:
+        config = store.config
+    backend = ProcessBackend(2, [], config, run_dir, 3, ["cpu"])
+    try:
+        backend.submit(1, [int(c) for c in victim], 11)
+        deadline = time.time() + 120
+        while not backend._pool._broken and time.time() < deadline:  # the worker kills itself
+            time.sleep(0.05)
+        backend.submit(2, [int(c) for c in other], 12)  # into the broken pool
+        results = {}
+        while len(results) < 2 and time.time() < deadline:
+            results.update({tid: result for tid, result, _, _ in backend.wait()})
+        assert sorted(results) == [1, 2] and all(r.ok for r in results.values())
+    finally:
+        backend.close()
