@@ -777,6 +777,13 @@ def _predict(args) -> int:
     print(header)
     for r in rows:
         print((f"{r['rank']:>4}  " if args.all else "") + f"{r['hash']}  {r['predicted']:.4f}")
+    try:
+        meta = json.loads((Path(args.dir) / "predictor.json").read_text()).get("meta", {})
+    except (OSError, ValueError):
+        meta = {}
+    target = meta.get("target", "the target")
+    print(f"(predicted: a ranking score on the scale of {target}, fitted to {meta.get('labels', 'its')} labelled cells; "
+          f"it orders cells and can lie outside the real values, so it is not a measured {target})")
     return 0
 
 
