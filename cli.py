@@ -1074,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
     from searchlab import progress
 
     argv = sys.argv[1:] if argv is None else argv
-    progress.enable(not any(a in ("--quiet", "-q") for a in argv))
+    progress.enable("--quiet" not in argv)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

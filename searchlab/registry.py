@@ -155,10 +155,14 @@ def predictors() -> dict[str, PredictorEntry]:
     return dict(_PREDICTORS)
 
 
+def _named() -> list[str]:
+    """Modules the user named in $SEARCHLAB_PLUGINS (comma-separated)."""
+    return [m.strip() for m in os.environ.get("SEARCHLAB_PLUGINS", "").split(",") if m.strip()]
+
+
 def _installed_and_named() -> list[str]:
     """Modules of the `searchlab.plugins` entry points and of $SEARCHLAB_PLUGINS."""
-    extra = [m.strip() for m in os.environ.get("SEARCHLAB_PLUGINS", "").split(",") if m.strip()]
-    return [ep.value for ep in entry_points(group="searchlab.plugins")] + extra
+    return [ep.value for ep in entry_points(group="searchlab.plugins")] + _named()
 
 
 def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
@@ -178,8 +182,8 @@ def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
 
 def load_plugins(modules: Iterable[str] = ()) -> None:
     """Import the given modules, every `searchlab.plugins` entry point and $SEARCHLAB_PLUGINS (each once)."""
-    extra = [m.strip() for m in os.environ.get("SEARCHLAB_PLUGINS", "").split(",") if m.strip()]
-    names = list(modules) + [ep.value for ep in entry_points(group="searchlab.plugins")] + extra
+    extra = _named()
+    names = list(modules) + _installed_and_named()
     for module in names:
         if module in _LOADED:
             continue

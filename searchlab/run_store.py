@@ -266,20 +266,14 @@ class RunStore:
     # ---------------------------------------------------------------- trials
     def add_trial(self, trial_id: int, key: str, genome: Any, seed: int, cached_from: int | None = None) -> None:
         with self._writing():
-            self._add_trial(trial_id, key, genome, seed, cached_from)
-
-    def _add_trial(self, trial_id: int, key: str, genome: Any, seed: int, cached_from: int | None) -> None:
-        self._conn.execute(
-            "INSERT INTO trials (id, key, genome, state, seed, cached_from, created) VALUES (?, ?, ?, 'asked', ?, ?, ?)",
-            (trial_id, key, _dumps(genome), seed, cached_from, time.time()))
+            self._conn.execute(
+                "INSERT INTO trials (id, key, genome, state, seed, cached_from, created) VALUES (?, ?, ?, 'asked', ?, ?, ?)",
+                (trial_id, key, _dumps(genome), seed, cached_from, time.time()))
 
     def mark_running(self, trial_id: int, worker: str, device: str) -> None:
         with self._writing():
-            self._mark_running(trial_id, worker, device)
-
-    def _mark_running(self, trial_id: int, worker: str, device: str) -> None:
-        self._conn.execute("UPDATE trials SET state='running', worker=?, device=?, started=? WHERE id=? AND state "
-                           "IN ('asked', 'running')", (worker, device, time.time(), trial_id))
+            self._conn.execute("UPDATE trials SET state='running', worker=?, device=?, started=? WHERE id=? AND "
+                               "state IN ('asked', 'running')", (worker, device, time.time(), trial_id))
 
     def finish_trial(self, trial_id: int, result: Result, snapshot: Snapshot | None, elapsed: float) -> None:
         """Record a told trial and the strategy snapshot after its tell, atomically."""
