@@ -17,12 +17,11 @@ from pathlib import Path
 import searchlab
 from searchlab import registry
 from searchlab.errors import ConfigError, SearchlabError
-from searchlab.registry import BUILTIN_PLUGINS
 
 
 def _load_plugins() -> None:
     """Import the plug-in modules; only the commands that need the registry pay for it."""
-    registry.load_plugins(m for m in BUILTIN_PLUGINS)
+    registry.load_builtins()
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -250,7 +249,7 @@ def _cmd_search(args) -> int:
                           evaluator_config=resolved["evaluator_config"],
                           seed=values.get("seed", 0), budget=budget, backend=values.get("backend", "local"),
                           workers=values.get("workers", 1), device=values.get("device", "auto"),
-                          plugins=BUILTIN_PLUGINS, extra=_ray_search_extra(values))
+                          plugins=registry.builtin_plugins(), extra=_ray_search_extra(values))
     except KeyboardInterrupt:
         print("interrupted before the run was stored: nothing to resume", file=sys.stderr)
         return 130
@@ -290,14 +289,14 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
     limit = (budget.max_evals if budget and budget.max_evals else None) or config["budget"].get("max_evals")
     bar = None if quiet else _progress_bar(limit, objectives)
     try:
-        outcome = runner.run(run_dir, plugins=BUILTIN_PLUGINS, budget=budget, workers=workers, backend=backend,
+        outcome = runner.run(run_dir, plugins=registry.builtin_plugins(), budget=budget, workers=workers, backend=backend,
                              progress=bar.update if bar else None, verbose=verbose, overrides=overrides)
     finally:  # an error then starts its own line
         if bar:
             bar.close()
     final = None
     if do_finalize and outcome.reason in ("finished", "max_evals", "max_time", "max_epochs", "max_cost") and outcome.best:
-        final = runner.finalize(run_dir, plugins=BUILTIN_PLUGINS, verbose=verbose, again=finalize_again)
+        final = runner.finalize(run_dir, plugins=registry.builtin_plugins(), verbose=verbose, again=finalize_again)
         if final and final.pop("reused", False) and not quiet:
             print(f"note: the final step already ran for these trials; its summary is from "
                   f"{Path(run_dir) / runner.FINAL_RECORD} (--finalize-again runs it again)", file=sys.stderr)
@@ -583,7 +582,7 @@ def _nb101_print(obj: dict, as_json: bool, lines: list[str]) -> int:
 
 
 def _nb101_query(args) -> int:
-    from search_spaces.nasbench101 import commands
+    from searchlab.search_spaces.nasbench101 import commands
 
     out = commands.query(args.db, args.hash, args.spec, args.epochs)
     fmt = lambda v, f="{:.4f}": "n/a" if v is None else f.format(v)  # noqa: E731
@@ -598,7 +597,7 @@ def _nb101_query(args) -> int:
 
 
 def _nb101_stats(args) -> int:
-    from search_spaces.nasbench101 import commands
+    from searchlab.search_spaces.nasbench101 import commands
 
     if args.top < 0:
         raise ConfigError("--top must be 0 or more")
@@ -615,7 +614,7 @@ def _nb101_stats(args) -> int:
 
 
 def _nb101_draw(args) -> int:
-    from search_spaces.nasbench101 import commands
+    from searchlab.search_spaces.nasbench101 import commands
 
     out = commands.draw(args.db, args.hash, args.spec, args.out)
     print(f"wrote {out['out']} ({out['hash']}, test accuracy {out['test_accuracy']:.4f})")
@@ -623,7 +622,7 @@ def _nb101_draw(args) -> int:
 
 
 def _nb101_enumerate(args) -> int:
-    from search_spaces.nasbench101 import commands
+    from searchlab.search_spaces.nasbench101 import commands
 
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
@@ -640,7 +639,7 @@ def _nb101_enumerate(args) -> int:
 
 
 def _nb101_import(args) -> int:
-    from search_spaces.nasbench101.tfrecord import import_tfrecord
+    from searchlab.search_spaces.nasbench101.tfrecord import import_tfrecord
 
     out = import_tfrecord(args.file, args.db, progress=not args.quiet)
     print(f"imported {out['records']:,} records ({out['cells']:,} cells) into {out['db']}")
@@ -656,7 +655,7 @@ _EXACT_HELP = ("float32 throughout (default: bfloat16 inference on a CPU that co
 
 
 def add_predictor_commands(sub) -> None:
-    from predictors.configs import ReNASConfig, SemiGCNConfig
+    from searchlab.predictors.configs import ReNASConfig, SemiGCNConfig
     from searchlab.options import add_flags
 
     p = sub.add_parser(
@@ -726,7 +725,7 @@ def add_predictor_commands(sub) -> None:
 
 
 def _predictor_train(args) -> int:
-    from predictors import commands
+    from searchlab.predictors import commands
 
     options = {k: v for k, v in vars(args).items()
                if k not in {"kind", "labels", "seed", "target", "out", "json", "handler", "command",
@@ -742,7 +741,7 @@ def _predictor_train(args) -> int:
 
 
 def _predictor_eval(args) -> int:
-    from predictors import commands
+    from searchlab.predictors import commands
 
     out = commands.evaluate(args.dir, args.test, args.seed, args.plot, progress=not args.quiet and not args.json,
                             exact=args.exact)
@@ -760,8 +759,8 @@ def _predictor_eval(args) -> int:
 
 
 def _predict(args) -> int:
-    from predictors import commands
-    from search_spaces.nasbench101.commands import parse_spec_arg
+    from searchlab.predictors import commands
+    from searchlab.search_spaces.nasbench101.commands import parse_spec_arg
 
     progress = not args.quiet and not args.json
     if args.all:
@@ -824,7 +823,7 @@ def add_cyclegan_commands(sub) -> None:
 
 
 def _cyclegan_compare(args) -> int:
-    from search_spaces import cyclegan as cg
+    from searchlab.search_spaces import cyclegan as cg
 
     full, small = cg.load_generator(args.full), cg.load_generator(args.pruned)
     images = cg.read_unpaired(args.data, args.crop)
@@ -842,7 +841,7 @@ def _cyclegan_compare(args) -> int:
 
 def _cyclegan_prune(args) -> int:
     import torch
-    from search_spaces import cyclegan as cg
+    from searchlab.search_spaces import cyclegan as cg
 
     gen = cg.load_generator(args.checkpoint)
     bits = cg.read_mask_file(args.mask, gen, args.side)
@@ -891,7 +890,7 @@ def add_binary_commands(sub) -> None:
 
 
 def _binary_describe(args) -> int:
-    from search_spaces import binary_widths as bw
+    from searchlab.search_spaces import binary_widths as bw
 
     space = bw.BinaryWidthSpace(bw.BinarySpaceConfig(net=args.net, ratios=args.allowed_ratios,
                                                      width_scale=args.width_scale))
@@ -996,7 +995,7 @@ def add_pruning_commands(sub) -> None:
 
 
 def _cmd_pruned(args) -> int:
-    from evolvers.filter_pruning import inspect_pruned
+    from searchlab.evolvers.filter_pruning import inspect_pruned
 
     out = inspect_pruned(args.pruned_dir, data=args.data, device=args.device, model=args.model)
     if args.json:
@@ -1039,7 +1038,7 @@ def add_nasbench201_commands(sub) -> None:
 
 
 def _nb201_query(args) -> int:
-    from search_spaces.nasbench201.space import query
+    from searchlab.search_spaces.nasbench201.space import query
 
     out = query(args.arch, args.index)
     lines = [f"index       {out['index']}", f"arch        {out['arch']}",

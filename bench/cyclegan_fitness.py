@@ -21,8 +21,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evolvers.gan_coevolution import GanFitness, GanFitnessConfig  # noqa: E402
-from search_spaces import cyclegan as cg  # noqa: E402
+from searchlab.evolvers.gan_coevolution import GanFitness, GanFitnessConfig  # noqa: E402
+from searchlab.search_spaces import cyclegan as cg  # noqa: E402
 
 VINTAGE = ROOT.parent / "shared" / "data" / "cyclegan" / "vintage_G_A2B.pth"
 MINI = ROOT / "tests" / "data" / "horse2zebra_mini"

@@ -125,7 +125,7 @@ def cifar(check: Check):
 
 
 def resnet20(seed: int = 0):
-    from search_spaces.classifiers import build_classifier
+    from searchlab.search_spaces.classifiers import build_classifier
 
     torch.manual_seed(seed)
     return build_classifier("resnet20")
@@ -256,7 +256,7 @@ def part_resnet20(check: Check, cap: float) -> None:
 # 3. pruning GA on the trained network
 # --------------------------------------------------------------------------------------------------
 
-PLUGINS = ["evolvers.filter_pruning", "evolvers.binary_channel_search", "evolvers.sr_block_search"]
+PLUGINS = ["searchlab.evolvers.filter_pruning", "searchlab.evolvers.binary_channel_search", "searchlab.evolvers.sr_block_search"]
 
 
 def run_search(check: Check, name: str, *, space: str, strategy: str, evaluator: str, space_config: dict,
@@ -323,7 +323,7 @@ def part_prune(check: Check, cap: float) -> None:
 
 def masked_vs_rebuilt(check: Check, genomes: list[str], seconds: float) -> None:
     """Candidates per second scoring the same masks masked (slice mode) and rebuilt (cut out physically)."""
-    from search_spaces.filter_masks import MaskedNetwork, analyse, measured_flops, prune_model
+    from searchlab.search_spaces.filter_masks import MaskedNetwork, analyse, measured_flops, prune_model
     from searchlab.trainer import to_float
 
     train, test = cifar(check)
@@ -411,8 +411,8 @@ def part_sr(check: Check, cap: float) -> None:
 def part_cyclegan(check: Check, cap: float) -> None:
     import numpy as np
 
-    from evolvers.gan_coevolution import GanFitness, GanFitnessConfig
-    from search_spaces import cyclegan as cg
+    from searchlab.evolvers.gan_coevolution import GanFitness, GanFitnessConfig
+    from searchlab.search_spaces import cyclegan as cg
 
     torch.manual_seed(0)
     ngf = [8, 16, 32, 16, 8] if check.smoke else [64, 128, 256, 128, 64]

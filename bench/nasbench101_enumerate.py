@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search_spaces.nasbench101 import enumeration as E  # noqa: E402
+from searchlab.search_spaces.nasbench101 import enumeration as E  # noqa: E402
 
 WALK = {2: 1, 3: 6, 4: 90, 5: 3267, 6: 125_145, 7: 1_164_699}  # labelled graphs per vertex count
 

@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search_spaces.nasbench101.table import ensure_bundled_db, load_table  # noqa: E402
+from searchlab.search_spaces.nasbench101.table import ensure_bundled_db, load_table  # noqa: E402
 
 COLD = """
 import time
 t0 = time.perf_counter()
-from search_spaces.nasbench101.table import load_table
+from searchlab.search_spaces.nasbench101.table import load_table
 t = load_table()
 q = t.query({"matrix": [[0, 1, 0, 0, 1, 1, 0], [0, 0, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 1],
                         [0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1],

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search_spaces.nasbench201.table import load_table  # noqa: E402
+from searchlab.search_spaces.nasbench201.table import load_table  # noqa: E402
 from searchlab import runner  # noqa: E402
 
 

@@ -27,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig  # noqa: E402
-from predictors.metrics import kendall_tau, precision_at_k, spearman_rho  # noqa: E402
-from predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
-from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor  # noqa: E402
-from predictors.table import load_predictor_table  # noqa: E402
+from searchlab.evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig  # noqa: E402
+from searchlab.predictors.metrics import kendall_tau, precision_at_k, spearman_rho  # noqa: E402
+from searchlab.predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
+from searchlab.predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor  # noqa: E402
+from searchlab.predictors.table import load_predictor_table  # noqa: E402
 from searchlab.protocols import Result  # noqa: E402
 
 PUBLISHED = {"ReNAS": (0.657, 0.816), "Neural Predictor": (0.679, 0.769), "TNASP": (0.705, 0.820),
@@ -108,10 +108,10 @@ def drive(strategy, evaluate, key, budget: int) -> list[float]:
 
 
 def part_search(args, table, y) -> list[dict]:
-    from search_spaces.nasbench101 import spec as nb_spec
-    from search_spaces.nasbench101.space import NasBench101Space
-    from evolvers.random_search import RandomSearch
-    from predictors.guided_search import GuidedSearch, GuidedSearchConfig
+    from searchlab.search_spaces.nasbench101 import spec as nb_spec
+    from searchlab.search_spaces.nasbench101.space import NasBench101Space
+    from searchlab.evolvers.random_search import RandomSearch
+    from searchlab.predictors.guided_search import GuidedSearch, GuidedSearchConfig
 
     space = NasBench101Space(table=table.table)
     order = np.sort(y)[::-1]
@@ -153,8 +153,8 @@ def part_search(args, table, y) -> list[dict]:
 
 
 def part_speed(args, table, y) -> dict:
-    from predictors.features import vertex_costs
-    from predictors.table import table_vertex_costs
+    from searchlab.predictors.features import vertex_costs
+    from searchlab.predictors.table import table_vertex_costs
 
     out = {}
     t0 = time.perf_counter()

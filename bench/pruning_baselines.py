@@ -30,13 +30,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evolvers.filter_pruning import PruneConfig, _cached_splits, load_weights  # noqa: E402
-from search_spaces.classifiers import build_classifier  # noqa: E402
-from search_spaces.filter_masks import analyse, genome_of, measured_flops, prune_model  # noqa: E402
+from searchlab.evolvers.filter_pruning import PruneConfig, _cached_splits, load_weights  # noqa: E402
+from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
+from searchlab.search_spaces.filter_masks import analyse, genome_of, measured_flops, prune_model  # noqa: E402
 from searchlab import runner  # noqa: E402
 from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
 
-PLUGINS = ["evolvers.filter_pruning"]
+PLUGINS = ["searchlab.evolvers.filter_pruning"]
 
 
 def ga_run(args, seed: int, run_dir: Path) -> dict:

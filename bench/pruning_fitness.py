@@ -38,8 +38,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search_spaces.classifiers import build_classifier  # noqa: E402
-from search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse, bits_of, cost,  # noqa: E402
+from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
+from searchlab.search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse, bits_of, cost,  # noqa: E402
                                         measured_flops, prune_model)
 from searchlab.data import ImageTensors, load_classification  # noqa: E402
 from searchlab.trainer import TrainConfig, to_float, train_classifier  # noqa: E402
@@ -60,7 +60,7 @@ def images(model: str):
 
 def ga_stream(model, plan, space, x, y, n: int, seed: int = 0) -> list[str]:
     """The first n distinct masks the genetic algorithm asks for, scored as the search scores them."""
-    from evolvers.filter_pruning import PruneGA, PruneGAConfig, _filter_weights
+    from searchlab.evolvers.filter_pruning import PruneGA, PruneGAConfig, _filter_weights
     from searchlab.protocols import Result
 
     masked, sizes, lam = MaskedNetwork(model, plan), _filter_weights(space), 0.3

@@ -34,7 +34,7 @@ from searchlab.protocols import Context  # noqa: E402
 from searchlab.ray_backend import RayBackend, import_ray  # noqa: E402
 from searchlab.seeding import trial_seed  # noqa: E402
 
-PLUGINS = ["search_spaces.nasbench101.plugin", "searchlab.train_evaluator"]
+PLUGINS = ["searchlab.search_spaces.nasbench101.plugin", "searchlab.train_evaluator"]
 
 
 def config(args) -> dict:

@@ -26,7 +26,7 @@ DATA = ROOT.parent / "shared" / "data" / "sr"
 
 
 def start_search(out: Path, name: str, args: argparse.Namespace, extra: list[str]) -> tuple[subprocess.Popen, float]:
-    cmd = [sys.executable, "-m", "cli", "search", "sr", "--scale", "2", "--train", str(DATA / "BSD68"),
+    cmd = [sys.executable, "-m", "searchlab.cli", "search", "sr", "--scale", "2", "--train", str(DATA / "BSD68"),
            "--g0", str(args.g0), "--params", args.params, "--population", str(args.population),
            "--generations", str(args.generations), "--epochs-per-candidate", str(args.epochs),
            "--patch", str(args.patch), "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--run", str(out / name), "--no-finalize",
@@ -49,7 +49,7 @@ def finish_search(name: str, job: tuple[subprocess.Popen, float]) -> dict:
 def rdn_nearest(space, target: float):
     """The largest plain RDN (identical RDB blocks of G0 channels) with at most `target` parameters and
     the smallest with more (None where there is none)."""
-    from search_spaces.sr_blocks import CONVS, GROWTHS, uniform_chain
+    from searchlab.search_spaces.sr_blocks import CONVS, GROWTHS, uniform_chain
 
     below, above = (None, -1), (None, float("inf"))
     for n in range(1, space.slots + 1):
@@ -93,8 +93,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
-    from evolvers.sr_block_search import SRProxyConfig, SRProxyEvaluator, load_pairs, score_images
-    from search_spaces.sr_blocks import SRBlockSpace
+    from searchlab.evolvers.sr_block_search import SRProxyConfig, SRProxyEvaluator, load_pairs, score_images
+    from searchlab.search_spaces.sr_blocks import SRBlockSpace
     from searchlab.run_store import RunStore
     from searchlab.runner import best_trial
 

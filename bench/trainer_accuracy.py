@@ -25,7 +25,7 @@ SHARED = ROOT.parent / "shared" / "data"
 from searchlab.data import load_classification, split_holdout  # noqa: E402
 from searchlab.protocols import Context  # noqa: E402
 from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
-from search_spaces.classifiers import build_classifier  # noqa: E402
+from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 
 # The example cell of the NAS-Bench-101 release (its README): 1x1, 3x3, 3x3 (chained to a 3x3) and a max-pool.
 EXAMPLE_CELL = {
@@ -57,7 +57,7 @@ def lenet(args) -> None:
 
 
 def nb101(args) -> None:
-    from search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
+    from searchlab.search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
     from searchlab.train_evaluator import TrainEvaluator, TrainEvaluatorConfig
 
     start = time.perf_counter()

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from searchlab.data import ImageTensors, load_classification  # noqa: E402
 from searchlab.trainer import TrainConfig, resolve_device, train_classifier  # noqa: E402
-from search_spaces.classifiers import build_classifier  # noqa: E402
+from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 
 
 class AugmentedImages(torch.utils.data.Dataset):

@@ -26,15 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from evolvers import operators
-from evolvers.deap_random import deap_random
-from evolvers.ga import GenerationalGA
+from searchlab.evolvers import operators
+from searchlab.evolvers.deap_random import deap_random
+from searchlab.evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
 from searchlab.protocols import Context, Genome, Result
 from searchlab.seeding import make_rng
-from search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace, account, build_network, preset_ratios
+from searchlab.search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace, account, build_network, preset_ratios
 
 MAX_TRIES = 50
 

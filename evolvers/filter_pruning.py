@@ -36,11 +36,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from search_spaces.filter_masks import (FilterMaskSpace, Genome, MaskedNetwork, analyse, bits_of, cost,
+from searchlab.search_spaces.filter_masks import (FilterMaskSpace, Genome, MaskedNetwork, analyse, bits_of, cost,
                                         genome_of, measured_flops, prune_model)
-from evolvers import operators
-from evolvers.deap_random import deap_random
-from evolvers.ga import GenerationalGA
+from searchlab.evolvers import operators
+from searchlab.evolvers.deap_random import deap_random
+from searchlab.evolvers.ga import GenerationalGA
 from searchlab import progress, registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
@@ -243,7 +243,7 @@ def _factory(spec: str):
 def build_model(spec: str, kwargs: dict) -> nn.Module:
     """A built-in classifier by name, or `package.module:factory(**kwargs)` for a user model."""
     if ":" not in spec:
-        from search_spaces.classifiers import build_classifier
+        from searchlab.search_spaces.classifiers import build_classifier
 
         return build_classifier(spec, **kwargs)
     model = _factory(spec)(**kwargs)

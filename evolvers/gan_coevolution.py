@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from search_spaces import cyclegan as cg
-from evolvers import operators
-from evolvers.deap_random import deap_random
-from evolvers.ga import GenerationalGA
+from searchlab.search_spaces import cyclegan as cg
+from searchlab.evolvers import operators
+from searchlab.evolvers.deap_random import deap_random
+from searchlab.evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError
 from searchlab.options import opt

@@ -34,10 +34,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from search_spaces.sr_blocks import BLOCK_TYPES, SCALES, SRBlockSpace, SRNet, mut_blocks, used_blocks
-from evolvers import operators
-from evolvers.deap_random import deap_random
-from evolvers.ga import GenerationalGA
+from searchlab.search_spaces.sr_blocks import BLOCK_TYPES, SCALES, SRBlockSpace, SRNet, mut_blocks, used_blocks
+from searchlab.evolvers import operators
+from searchlab.evolvers.deap_random import deap_random
+from searchlab.evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError, DataError
 from searchlab.image_metrics import modcrop, psnr, ssim
@@ -510,7 +510,7 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
 # --------------------------------------------------------------------------------------------------
 
 def make_space(config: SRSpaceConfig, ctx: Context | None = None) -> SRBlockSpace:
-    from search_spaces.sr_blocks import parse_size
+    from searchlab.search_spaces.sr_blocks import parse_size
 
     return SRBlockSpace(scale=config.scale, g0=config.g0, slots=config.slots, min_blocks=config.min_blocks,
                         params=config.params, max_mult_adds=parse_size(config.max_mult_adds), skip=config.skip)

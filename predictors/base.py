@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from predictors.features import Cells
+from searchlab.predictors.features import Cells
 from searchlab.errors import ConfigError
 
 FORMAT = "searchlab-predictor"
@@ -134,7 +134,7 @@ class Predictor:
         if info.get("version") != FORMAT_VERSION:
             raise ConfigError(f"{directory} was saved by predictor format {info.get('version')}, this searchlab "
                               f"reads format {FORMAT_VERSION}; retrain it")
-        registry.load_plugins(["predictors.plugin"])
+        registry.load_plugins(["searchlab.predictors.plugin"])
         if kind is not None and info.get("kind") != kind:
             raise ConfigError(f"{directory} holds a {info.get('kind')!r} predictor, not {kind!r}")
         entry = registry.predictor(str(info.get("kind")))

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from predictors.base import Predictor
-from predictors.metrics import ranking_report
-from predictors.table import TARGETS, load_predictor_table
+from searchlab.predictors.base import Predictor
+from searchlab.predictors.metrics import ranking_report
+from searchlab.predictors.table import TARGETS, load_predictor_table
 from searchlab.errors import ConfigError, DataError, InvalidArchitecture
 from searchlab.seeding import make_rng
 
@@ -22,7 +22,7 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
     from searchlab import registry
     from searchlab.options import build
 
-    registry.load_plugins(["predictors.plugin"])
+    registry.load_plugins(["searchlab.predictors.plugin"])
     entry = registry.predictor(kind)
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
@@ -120,8 +120,8 @@ def scatter_plot(truth: np.ndarray, predicted: np.ndarray, path: str, title: str
 
 def _rows_of_items(table, items: list, source: str) -> list[int]:
     """Hash strings or spec objects -> table rows (invalid cells raise InvalidArchitecture)."""
-    from search_spaces.nasbench101 import spec as nb_spec
-    from search_spaces.nasbench101.table import check_hash
+    from searchlab.search_spaces.nasbench101 import spec as nb_spec
+    from searchlab.search_spaces.nasbench101.table import check_hash
 
     rows = []
     for i, item in enumerate(items):

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from predictors.base import Predictor
-from predictors.table import load_predictor_table
+from searchlab.predictors.base import Predictor
+from searchlab.predictors.table import load_predictor_table
 from searchlab.errors import ConfigError
 from searchlab.options import build, opt, to_dict
 from searchlab.protocols import Result, Strategy
@@ -166,7 +166,7 @@ class GuidedSearch(Strategy):
         return [self._genome(r) for r in rows]
 
     def tell(self, genome: Any, result: Result) -> None:
-        from search_spaces.nasbench101 import spec as nb_spec
+        from searchlab.search_spaces.nasbench101 import spec as nb_spec
 
         row = int(self.table.table.index_of(nb_spec.spec_hash(genome)))
         if row in self.outstanding:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from predictors.guided_search import GuidedSearchConfig, strategy_factory
-from predictors.renas import ReNASConfig, ReNASPredictor
-from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
+from searchlab.predictors.guided_search import GuidedSearchConfig, strategy_factory
+from searchlab.predictors.renas import ReNASConfig, ReNASPredictor
+from searchlab.predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
 from searchlab import registry
 from searchlab.options import opt
 

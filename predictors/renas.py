@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from predictors.base import Predictor, bend_into_unit_interval, native_bfloat16, seeded_init, seeded_torch
-from predictors.configs import ReNASConfig
-from predictors.features import (N_CHANNELS, Cells, feature_tensor, fixed_topological_orders, random_topological_orders,
+from searchlab.predictors.base import Predictor, bend_into_unit_interval, native_bfloat16, seeded_init, seeded_torch
+from searchlab.predictors.configs import ReNASConfig
+from searchlab.predictors.features import (N_CHANNELS, Cells, feature_tensor, fixed_topological_orders, random_topological_orders,
                                  reorder_features)
-from predictors.table import costs_of
+from searchlab.predictors.table import costs_of
 from searchlab.errors import ConfigError
 
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from predictors.base import Predictor, normal_scores, seeded_init, target_knots, through_knots
-from predictors.configs import SemiGCNConfig
-from predictors.features import MAX_VERTICES, Cells
+from searchlab.predictors.base import Predictor, normal_scores, seeded_init, target_knots, through_knots
+from searchlab.predictors.configs import SemiGCNConfig
+from searchlab.predictors.features import MAX_VERTICES, Cells
 from searchlab.errors import ConfigError
 
 N_OP_CLASSES = 6  # pad, input, conv1x1, conv3x3, maxpool, output

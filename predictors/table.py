@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from predictors.features import MAX_VERTICES, OP_CODES, Cells, table_ops_to_codes
+from searchlab.predictors.features import MAX_VERTICES, OP_CODES, Cells, table_ops_to_codes
 
 TARGETS = ("test_accuracy", "flops", "params")
 
@@ -36,7 +36,7 @@ class PredictorTable:
 @lru_cache(maxsize=2)
 def load_predictor_table(db: str | None = None) -> PredictorTable:
     """All cells of the NAS-Bench-101 table (bundled, or an imported database) in the padded layout."""
-    from search_spaces.nasbench101.table import load_table
+    from searchlab.search_spaces.nasbench101.table import load_table
 
     table = load_table(db or None)
     # Row indices let encodings come from the on-disk cache of the bundled table.
@@ -47,7 +47,7 @@ def load_predictor_table(db: str | None = None) -> PredictorTable:
 
 def cells_from_genomes(genomes: list) -> Cells:
     """NAS-Bench-101 genomes ({"matrix", "ops"}) -> padded `Cells` (validated and pruned first)."""
-    from search_spaces.nasbench101 import spec as nb_spec
+    from searchlab.search_spaces.nasbench101 import spec as nb_spec
 
     adj = np.zeros((len(genomes), MAX_VERTICES, MAX_VERTICES), np.uint8)
     ops = np.zeros((len(genomes), MAX_VERTICES), np.int8)
@@ -63,13 +63,13 @@ def cells_from_genomes(genomes: list) -> Cells:
 @lru_cache(maxsize=2)
 def table_vertex_costs(db: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-vertex FLOPs/params of every table cell, from the on-disk cache after the first build."""
-    from predictors.features import cached_vertex_costs
+    from searchlab.predictors.features import cached_vertex_costs
     return cached_vertex_costs(load_predictor_table(db).cells)
 
 
 def costs_of(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
     """Per-vertex costs of a batch: from the table cache for large batches of table rows, else computed."""
-    from predictors.features import vertex_costs
+    from searchlab.predictors.features import vertex_costs
     # Large batches of table rows read (or first build) the on-disk cache; a few hundred cells are
     # cheaper to compute than the cache is to build.
     if cells.table_index is not None and (len(cells) > 20000 or table_vertex_costs.cache_info().currsize):

@@ -120,7 +120,7 @@ def search(space: str, *, strategy: str | None = None, evaluator: str | None = N
     runner.create_run(run_dir, space=space, strategy=resolved["strategy"], evaluator=resolved["evaluator"],
                       space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
                       evaluator_config=resolved["evaluator_config"], seed=seed, budget=budget,
-                      backend=backend, workers=workers, device=device, plugins=registry.BUILTIN_PLUGINS)
+                      backend=backend, workers=workers, device=device, plugins=registry.builtin_plugins())
     return resume(run_dir, finalize=finalize, verbose=verbose)
 
 
@@ -129,9 +129,9 @@ def resume(run: str | Path, *, max_evals: int | None = None, max_time: float | N
            verbose: bool = False) -> Run:
     """Go on with a stored run (a larger budget may be given) and finalize it when it ends."""
     budget = runner.Budget(max_evals=max_evals, max_time=max_time, max_epochs=max_epochs, max_cost=max_cost)
-    outcome = runner.run(run, plugins=registry.BUILTIN_PLUGINS, budget=budget, verbose=verbose)
+    outcome = runner.run(run, plugins=registry.builtin_plugins(), budget=budget, verbose=verbose)
     if finalize and outcome.reason != "interrupted" and outcome.best:
-        runner.finalize(run, plugins=registry.BUILTIN_PLUGINS, verbose=verbose)
+        runner.finalize(run, plugins=registry.builtin_plugins(), verbose=verbose)
     return Run(run)
 
 
@@ -145,7 +145,7 @@ def nasbench101_query(*, hash: str | None = None, spec: dict | str | None = None
     """A NAS-Bench-101 cell's record (by its hash, or a spec {"matrix", "ops"}), as `nasbench101 query`."""
     import json
 
-    from search_spaces.nasbench101.commands import query
+    from searchlab.search_spaces.nasbench101.commands import query
 
     return query(db, hash, json.dumps(spec) if isinstance(spec, dict) else spec, epochs)
 
@@ -153,7 +153,7 @@ def nasbench101_query(*, hash: str | None = None, spec: dict | str | None = None
 def train_predictor(kind: str, out: str | Path, *, labels: int = 424, seed: int = 0,
                     target: str = "test_accuracy", **predictor_options: Any) -> dict:
     """Fit a predictor on `labels` random cells of the table and save it to `out` (`predictor train`)."""
-    from predictors.commands import train
+    from searchlab.predictors.commands import train
 
     known = options.field_names(registry.predictor(kind).cls.Config)
     unknown = sorted(set(predictor_options) - known)
@@ -166,6 +166,6 @@ def train_predictor(kind: str, out: str | Path, *, labels: int = 424, seed: int 
 def predict(predictor_dir: str | Path, *, hashes: list[str] | None = None, specs: list | None = None,
             top: int | None = None) -> list[dict]:
     """Predicted values of cells (by hash or spec), or with `top` the K best-predicted cells of the table."""
-    from predictors.commands import predict as predict_cells
+    from searchlab.predictors.commands import predict as predict_cells
 
     return predict_cells(str(predictor_dir), hashes=hashes, specs=specs, top=top)

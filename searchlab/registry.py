@@ -1,8 +1,8 @@
 """Names -> spaces, strategies, evaluators and predictors.
 
 The engine knows no particular space or strategy: plug-in modules register themselves here when
-imported. `BUILTIN_PLUGINS` are searchlab's own; third-party packages add theirs through the
-`searchlab.plugins` entry-point group (each entry point names a module to import), and a user can
+imported. Every plug-in, searchlab's own included, is declared as an entry point of the
+`searchlab.plugins` group (each names a module to import; searchlab's are in pyproject.toml), and a user can
 name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS. A run folder
 records the modules its run used, but is never what decides that a module gets imported
 (`trusted_plugins`).
@@ -19,19 +19,8 @@ from typing import Any, Callable, Iterable
 
 from searchlab.errors import ConfigError
 
-# Modules whose import registers the built-in spaces, strategies, evaluators and predictors.
-BUILTIN_PLUGINS = [
-    "evolvers.random_search",
-    "evolvers.aging_evolution",
-    "searchlab.train_evaluator",
-    "evolvers.gan_coevolution",
-    "evolvers.filter_pruning",
-    "evolvers.binary_channel_search",
-    "evolvers.sr_block_search",
-    "search_spaces.nasbench101.plugin",
-    "search_spaces.nasbench201.plugin",
-    "predictors.plugin",
-]
+PLUGIN_GROUP = "searchlab.plugins"
+_ROOMS = ("evolvers", "predictors", "search_spaces")  # where built-in modules lived before the one top-level name
 
 
 @dataclass(frozen=True)
@@ -96,10 +85,19 @@ def register_predictor(name: str, *, cls: type, help: str = "") -> None:
     _PREDICTORS[name] = PredictorEntry(name, cls, help)
 
 
+def builtin_plugins() -> list[str]:
+    """searchlab's own plug-in modules: the `searchlab.plugins` entry points its package declares."""
+    found = [ep.value for ep in entry_points(group=PLUGIN_GROUP) if ep.dist is not None and ep.dist.name == "searchlab"]
+    if not found:
+        raise ConfigError("searchlab's plug-ins are not registered (the package is not installed); "
+                          "install it with `pip install -e .` in the checkout, or `make install`")
+    return found
+
+
 def load_builtins() -> None:
     """Register searchlab's own spaces, strategies, evaluators and predictors (and installed plug-ins):
     lookups do this on a miss, so the Python API needs no command line to find them."""
-    load_plugins(BUILTIN_PLUGINS)
+    load_plugins(builtin_plugins())
 
 
 def _lookup(table: dict, kind: str, name: str):
@@ -162,7 +160,12 @@ def _named() -> list[str]:
 
 def _installed_and_named() -> list[str]:
     """Modules of the `searchlab.plugins` entry points and of $SEARCHLAB_PLUGINS."""
-    return [ep.value for ep in entry_points(group="searchlab.plugins")] + _named()
+    return [ep.value for ep in entry_points(group=PLUGIN_GROUP)] + _named()
+
+
+def _current_name(module: str) -> str:
+    """Runs stored before the package had one top-level name list built-ins as `evolvers.x`, etc."""
+    return f"searchlab.{module}" if module.split(".")[0] in _ROOMS else module
 
 
 def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
@@ -171,7 +174,8 @@ def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
     searchlab import a module the user did not choose."""
     if not isinstance(stored, (list, tuple)) or not all(isinstance(m, str) for m in stored):
         raise ConfigError("the run's list of plug-in modules is damaged; restore the run folder from a copy")
-    allowed = set(BUILTIN_PLUGINS) | set(given) | set(_installed_and_named())
+    stored = [_current_name(m) for m in stored]
+    allowed = set(given) | set(_installed_and_named())
     unknown = [m for m in stored if m not in allowed]
     if unknown:
         raise ConfigError(f"the run lists plug-in module {unknown[0]!r}, which is neither built in nor installed as a "

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-import cli
+from searchlab import cli
 
 BITS = ["search", "bits", "--max-evals", "12", "--device", "cpu", "--quiet"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import cli
+from searchlab import cli
 from searchlab.run_store import RunStore
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cell_ga"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
+from searchlab import cli
 from searchlab import options, registry
 from searchlab.errors import InvalidArchitecture
 from searchlab.protocols import Context

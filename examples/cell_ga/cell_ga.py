@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evolvers import operators
-from evolvers.deap_random import deap_random
-from evolvers.ga import GenerationalGA
+from searchlab.evolvers import operators
+from searchlab.evolvers.deap_random import deap_random
+from searchlab.evolvers.ga import GenerationalGA
 from searchlab import registry
 from searchlab.errors import ConfigError
 from searchlab.options import opt

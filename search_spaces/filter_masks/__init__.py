@@ -19,12 +19,12 @@ One module a job: `analysis` (the coupled channel groups), `encoding` (genome <-
 search space).
 """
 
-from search_spaces.filter_masks.analysis import ModuleUse, PruningPlan, analyse
-from search_spaces.filter_masks.cost import cost, measured_flops
-from search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
-from search_spaces.filter_masks.masked import MaskedNetwork
-from search_spaces.filter_masks.prune import prune_model
-from search_spaces.filter_masks.space import FilterMaskSpace
+from searchlab.search_spaces.filter_masks.analysis import ModuleUse, PruningPlan, analyse
+from searchlab.search_spaces.filter_masks.cost import cost, measured_flops
+from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
+from searchlab.search_spaces.filter_masks.masked import MaskedNetwork
+from searchlab.search_spaces.filter_masks.prune import prune_model
+from searchlab.search_spaces.filter_masks.space import FilterMaskSpace
 
 __all__ = ["FilterMaskSpace", "Genome", "MaskedNetwork", "ModuleUse", "PruningPlan", "analyse", "bits_of", "cost",
            "genome_of", "measured_flops", "prune_model"]

@@ -333,7 +333,7 @@ def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | N
     plan._deps = _bit_dependencies(gm, modules, uses, values, uf, label_bit)  # type: ignore[attr-defined]
     plan.fixed_params = sum(p.numel() for n, m in model.named_modules() if uses.get(n) is None
                             or uses[n].kind == "fixed" for p in m.parameters(recurse=False))
-    from search_spaces.filter_masks.cost import analytic_flops, measured_flops  # cost builds on the plan
+    from searchlab.search_spaces.filter_masks.cost import analytic_flops, measured_flops  # cost builds on the plan
 
     total = measured_flops(model, example_input[:1])
     plan.fixed_flops = total - analytic_flops(model, plan, np.ones(plan.n_bits, dtype=bool))

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from search_spaces.filter_masks.analysis import PruningPlan, _UnionFind
-from search_spaces.filter_masks.encoding import Genome, bits_of
+from searchlab.search_spaces.filter_masks.analysis import PruningPlan, _UnionFind
+from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of
 
 
 class MaskedNetwork:

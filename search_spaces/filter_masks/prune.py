@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from search_spaces.filter_masks.analysis import PruningPlan, kept_channels
-from search_spaces.filter_masks.encoding import Genome, bits_of
+from searchlab.search_spaces.filter_masks.analysis import PruningPlan, kept_channels
+from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of
 
 
 def _sizes_pruned_bn(mod: nn.BatchNorm2d, keep: torch.Tensor) -> nn.BatchNorm2d:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch.nn as nn
 
-from search_spaces.filter_masks.analysis import PruningPlan
-from search_spaces.filter_masks.cost import cost
-from search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
+from searchlab.search_spaces.filter_masks.analysis import PruningPlan
+from searchlab.search_spaces.filter_masks.cost import cost
+from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
 from searchlab.errors import ConfigError, InvalidArchitecture
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.nasbench101 import spec as nb_spec
-from search_spaces.nasbench101.table import Table, check_hash, load_table
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101.table import Table, check_hash, load_table
 from searchlab.errors import ConfigError, DataError
 
 
@@ -90,7 +90,7 @@ def stats(db: str | None, top: int = 5) -> dict:
 
 def enumerate_to(out: str | None, progress: bool = True, workers: int = 1, max_vertices: int = 7) -> dict:
     """Run the enumeration, compare with the bundled table (whole space only), optionally write the cells."""
-    from search_spaces.nasbench101.enumeration import enumerate_cells
+    from searchlab.search_spaces.nasbench101.enumeration import enumerate_cells
 
     if out and Path(out).suffix not in (".jsonl", ".npz"):
         raise ConfigError(f"--out {out}: use a .npz (arrays) or .jsonl (one cell per line) file name")
@@ -123,7 +123,7 @@ def enumerate_to(out: str | None, progress: bool = True, workers: int = 1, max_v
 
 def write_enumeration(result: Any, out: str) -> str:
     """`.npz` (arrays, sorted by hash) or `.jsonl` (one {"hash", "matrix", "ops"} per line)."""
-    from search_spaces.nasbench101.table import bits_to_matrices
+    from searchlab.search_spaces.nasbench101.table import bits_to_matrices
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ def write_enumeration(result: Any, out: str) -> str:
 
 
 def draw(db: str | None, hash_text: str | None, spec_text: str | None, out: str) -> dict:
-    from search_spaces.nasbench101.draw import draw_cell
+    from searchlab.search_spaces.nasbench101.draw import draw_cell
 
     if not out.lower().endswith(".png"):
         raise ConfigError(f"--out {out}: give a .png file name")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
 
 COLORS = {nb_spec.INPUT: "#9ecae1", nb_spec.OUTPUT: "#9ecae1", nb_spec.CONV3X3: "#fdae6b",
           nb_spec.CONV1X1: "#fdd0a2", nb_spec.MAXPOOL3X3: "#a1d99b"}

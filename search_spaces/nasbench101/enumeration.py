@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search_spaces.nasbench101 import hashing
+from searchlab.search_spaces.nasbench101 import hashing
 
 MAX_VERTICES = 7
 MAX_EDGES = 9
@@ -120,7 +120,7 @@ def _hash_chunks(mats: np.ndarray, labs: np.ndarray, pool, bar, chunk: int = 300
 
 def _first_of_each(hashes: np.ndarray) -> np.ndarray:
     """Indices of the first occurrence of each distinct hash, in order (all of them when distinct)."""
-    from search_spaces.nasbench101.table import hex_to_digests
+    from searchlab.search_spaces.nasbench101.table import hex_to_digests
 
     hi = np.ascontiguousarray(hex_to_digests(hashes)[:, :8]).view(">u8").ravel()
     if len(np.unique(hi)) == len(hi):  # 64 distinct leading bits: every hash is distinct

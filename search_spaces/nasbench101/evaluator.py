@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.nasbench101 import spec as nb_spec
-from search_spaces.nasbench101.table import Table, load_table
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101.table import Table, load_table
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.options import opt
 from searchlab.protocols import Context, Result

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
 
 
 def build_network(genome: Any, num_classes: int = 10, stem_channels: int = 128, num_stacks: int = 3,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from search_spaces.nasbench101.evaluator import TableEvaluator, TableEvaluatorConfig, finalize
-from search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
+from searchlab.search_spaces.nasbench101.evaluator import TableEvaluator, TableEvaluatorConfig, finalize
+from searchlab.search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
 from searchlab import registry
 
 registry.register_space(

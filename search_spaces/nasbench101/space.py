@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
 from searchlab.errors import ConfigError
 from searchlab.options import opt
 
@@ -44,7 +44,7 @@ class NasBench101Space:
     @property
     def table(self):
         if self._table is None:
-            from search_spaces.nasbench101.table import load_table
+            from searchlab.search_spaces.nasbench101.table import load_table
             self._table = load_table()
         return self._table
 
@@ -93,7 +93,7 @@ class NasBench101Space:
 
     def describe(self, genome: Any) -> dict:
         """Vertices, edges, params and FLOPs (multiply-accumulates) of the full network."""
-        from search_spaces.nasbench101.network import network_stats
+        from searchlab.search_spaces.nasbench101.network import network_stats
 
         g = self.validate(genome)
         stats = network_stats(g, stem_channels=self.config.stem_channels, num_stacks=self.config.num_stacks,
@@ -103,7 +103,7 @@ class NasBench101Space:
 
     def build_network(self, genome: Any, num_classes: int = 10, in_channels: int = 3, **_: Any):
         """The trainable network of a cell with this space's stem/stack/module sizes."""
-        from search_spaces.nasbench101.network import build_network
+        from searchlab.search_spaces.nasbench101.network import build_network
 
         return build_network(genome, num_classes=num_classes, stem_channels=self.config.stem_channels,
                              num_stacks=self.config.num_stacks, modules_per_stack=self.config.modules_per_stack,

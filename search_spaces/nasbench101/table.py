@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
 from searchlab.cache import cache_dir
 from searchlab.errors import ConfigError, DataError, InvalidArchitecture
 
@@ -99,7 +99,7 @@ def matrices_to_bits(matrices: np.ndarray) -> np.ndarray:
 
 
 def digests_to_hex(digests: np.ndarray) -> np.ndarray:
-    from search_spaces.nasbench101.hashing import _to_hex
+    from searchlab.search_spaces.nasbench101.hashing import _to_hex
 
     return _to_hex(np.asarray(digests, np.uint8)).view("S32").ravel()
 

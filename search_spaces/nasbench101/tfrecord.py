@@ -260,7 +260,7 @@ def _remove_stale_imports(folder: Path) -> None:
 
 def import_tfrecord(path: str | Path, db: str | Path, *, progress: bool = True) -> dict:
     """Stream a release file into a new table database at `db` (written to a temporary file, then renamed)."""
-    from search_spaces.nasbench101 import table as nb_table
+    from searchlab.search_spaces.nasbench101 import table as nb_table
 
     src = Path(path)
     if not src.is_file():

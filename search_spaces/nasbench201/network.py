@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from search_spaces.nasbench201 import spec
+from searchlab.search_spaces.nasbench201 import spec
 
 
 class ReLUConvBN(nn.Sequential):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_spaces.nasbench201.space import NasBench201Space, NB201SpaceConfig, TableEvaluator201, finalize
+from searchlab.search_spaces.nasbench201.space import NasBench201Space, NB201SpaceConfig, TableEvaluator201, finalize
 from searchlab import registry
 
 registry.register_space(

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from search_spaces.nasbench201 import spec
-from search_spaces.nasbench201.table import Table, load_table
+from searchlab.search_spaces.nasbench201 import spec
+from searchlab.search_spaces.nasbench201.table import Table, load_table
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.options import opt
 from searchlab.protocols import Context, Result
@@ -71,7 +71,7 @@ class NasBench201Space:
 
     def build_network(self, genome: Any, num_classes: int = 10, in_channels: int = 3, **_: Any):
         """The trainable network of a cell in the benchmark's skeleton, at this space's width and depth."""
-        from search_spaces.nasbench201.network import NasBench201Network
+        from searchlab.search_spaces.nasbench201.network import NasBench201Network
 
         return NasBench201Network(self.validate(genome), num_classes=num_classes, channels=self.config.channels,
                                   cells_per_stage=self.config.cells_per_stage, in_channels=in_channels)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_spaces.nasbench201 import spec
+from searchlab.search_spaces.nasbench201 import spec
 from searchlab.errors import ConfigError
 
 BUNDLED = Path(__file__).resolve().parent / "nasbench201_cifar10.npz"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-import cli
+from searchlab import cli
 
 ROW0 = "00005c142e6f48ac74fdcf73e3439874"
 

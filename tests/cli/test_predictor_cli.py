@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cli import main
+from searchlab.cli import main
 
 HASH = "00005c142e6f48ac74fdcf73e3439874"
 

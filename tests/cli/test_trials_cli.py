@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-import cli
+from searchlab import cli
 
 
 def _run(capsys, *argv):
@@ -41,7 +41,7 @@ def test_trials_listing_filters_sorts_and_exports(tmp_path, capsys):
     big = tmp_path / "big"
     assert _run(capsys, "search", "nasbench101", "--strategy", "random", "--max-evals", "400", "--run", big,
                 "--quiet")[0] == 0
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "trials", str(big), "--csv"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "searchlab.cli", "trials", str(big), "--csv"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, bufsize=0)
     proc.stdout.read(10)
     proc.stdout.close()

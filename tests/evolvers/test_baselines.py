@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import plugins_for_tests
-from evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig
-from evolvers.random_search import RandomSearch
+from searchlab.evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig
+from searchlab.evolvers.random_search import RandomSearch
 from searchlab.protocols import Result
 
 SPACE = plugins_for_tests.BitsSpace(plugins_for_tests.BitsConfig(length=20))

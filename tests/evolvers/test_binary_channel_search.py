@@ -8,10 +8,10 @@ import pytest
 
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, Result
-from evolvers.binary_channel_search import (
+from searchlab.evolvers.binary_channel_search import (
     BinaryChannelGA, BinaryGAConfig, BinaryTrainConfig, BinaryTrainEvaluator, fitness,
 )
-from search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace, build_network
+from searchlab.search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace, build_network
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "data" / "cifar10_mini"
@@ -115,7 +115,7 @@ def test_evaluator_trains_a_candidate_on_real_images(space):
 
 def _cli(capsys, *args):
     """Run the command line in this process; returns (exit code, stdout, stderr)."""
-    import cli
+    from searchlab import cli
 
     capsys.readouterr()
     code = cli.main([str(a) for a in args])

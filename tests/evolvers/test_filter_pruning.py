@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import cli
-from evolvers.filter_pruning import MaskedFitness, PruneConfig, PruneGA, PruneGAConfig, load_pruned, make_space
-from evolvers.operators import mut_flip_run
-from search_spaces.filter_masks import prune_model
+from searchlab import cli
+from searchlab.evolvers.filter_pruning import MaskedFitness, PruneConfig, PruneGA, PruneGAConfig, load_pruned, make_space
+from searchlab.evolvers.operators import mut_flip_run
+from searchlab.search_spaces.filter_masks import prune_model
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, ProtocolError, Result
 from searchlab.seeding import trial_seed
@@ -141,12 +141,12 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     report = json.loads((run / "pruned" / "report.json").read_text())
     assert (run / "pruned" / "filters.png").stat().st_size > 1000
     net = load_pruned(run / "pruned")
-    from search_spaces.filter_masks import measured_flops
+    from searchlab.search_spaces.filter_masks import measured_flops
     assert measured_flops(net, torch.zeros(1, 1, 28, 28)) == report["flops_after"] == final["flops_after"]
     assert report["flops_after"] <= report["flops_before"]
     assert sum(p.numel() for p in net.parameters()) == report["params_after"]
     # the rebuilt network is the fine-tuned one: it reproduces the reported test accuracy
-    from evolvers.filter_pruning import _splits, PruneConfig as PC
+    from searchlab.evolvers.filter_pruning import _splits, PruneConfig as PC
     _, _, test, _ = _splits(PC(data=DATA, test_size=200, val_size=200))
     from searchlab.trainer import evaluate_classifier
     assert evaluate_classifier(net, test, device="cpu")["accuracy"] == pytest.approx(report["test_accuracy_after_finetune"])
@@ -192,7 +192,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
 
 
 def test_weights_that_are_not_a_state_dict_or_do_not_match(tmp_path, capsys):
-    from search_spaces.classifiers import build_classifier
+    from searchlab.search_spaces.classifiers import build_classifier
 
     whole = tmp_path / "whole.pt"
     torch.save(build_classifier("lenet5"), whole)  # a pickled module, not a state dict
@@ -257,9 +257,9 @@ def _pruned_folder(parent, **changes):
     """A valid pruned/ folder of an unpruned LeNet-5 under `parent`, with `changes` in its architecture.json."""
     from safetensors.torch import save_file
 
-    from evolvers.filter_pruning import ARCH_FORMAT
-    from search_spaces.classifiers import build_classifier
-    from search_spaces.filter_masks import analyse
+    from searchlab.evolvers.filter_pruning import ARCH_FORMAT
+    from searchlab.search_spaces.classifiers import build_classifier
+    from searchlab.search_spaces.filter_masks import analyse
 
     folder = parent / "pruned"
     folder.mkdir(parents=True)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from evolvers import gan_coevolution as co
-from search_spaces import cyclegan as cg
+from searchlab.evolvers import gan_coevolution as co
+from searchlab.search_spaces import cyclegan as cg
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, ProtocolError, Result
 
@@ -39,8 +39,8 @@ def make_space(ckpt: Path, **kw) -> cg.CycleganSpace:
 
 
 def test_operators_are_deap_based_and_reproducible():
-    from evolvers import operators
-    from evolvers.deap_random import deap_random
+    from searchlab.evolvers import operators
+    from searchlab.evolvers.deap_random import deap_random
 
     rng = np.random.default_rng(0)
     with deap_random(rng):
@@ -190,7 +190,7 @@ def test_finalize_writes_pruned_generators_report_and_grid(ckpt, tmp_path):
 
 
 def test_command_line_search_and_bad_input(ckpt, tmp_path, capsys):
-    from cli import main
+    from searchlab.cli import main
 
     run = tmp_path / "run"
     rc = main(["search", "cyclegan", "--checkpoints", str(ckpt), "--data", str(MINI), "--crop", "32",
@@ -251,7 +251,7 @@ def test_fallback_finetuning_moves_pruned_outputs_towards_the_full_generator(tmp
 
 
 def test_a_stopped_run_resumes_to_the_same_trials(ckpt, tmp_path):
-    from cli import main
+    from searchlab.cli import main
     from searchlab.run_store import RunStore
 
     common = ["--checkpoints", str(ckpt), "--data", str(MINI), "--crop", "16", "--population", "3",

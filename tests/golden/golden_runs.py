@@ -54,7 +54,7 @@ def tiny_cyclegan_checkpoints(folder: Path) -> Path:
     """Seeded tiny generators and discriminators in the reference checkpoint layout."""
     import torch
 
-    from search_spaces import cyclegan as cg
+    from searchlab.search_spaces import cyclegan as cg
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -69,7 +69,7 @@ def run(name: str, workdir: Path) -> list[dict]:
     """Run one golden search in `workdir`; its trials as [{"key", "objectives"}] in trial order."""
     import torch
 
-    from cli import main
+    from searchlab.cli import main
     from searchlab.run_store import RunStore
 
     argv = [a.replace("{CKPT}", str(workdir / "ckpt")) for a in RUNS[name]]

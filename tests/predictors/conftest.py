@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictors.features import Cells
-from predictors.table import load_predictor_table
+from searchlab.predictors.features import Cells
+from searchlab.predictors.table import load_predictor_table
 
 
 @pytest.fixture(autouse=True)

@@ -3,14 +3,14 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from predictors.features import (CONV3X3, INPUT, MAXPOOL, OP_CODES, OUTPUT, PAD, Cells, cached_vertex_costs,
+from searchlab.predictors.features import (CONV3X3, INPUT, MAXPOOL, OP_CODES, OUTPUT, PAD, Cells, cached_vertex_costs,
                                  feature_tensor, fixed_topological_orders, random_topological_orders,
                                  reorder_features, vertex_channels,
                                  vertex_costs)
-from search_spaces.nasbench101 import spec as nb_spec
-from predictors.table import cells_from_genomes
-from search_spaces.nasbench101.network import build_network, cell_channels
-from search_spaces.nasbench101.network import vertex_channels as nb_vertex_channels
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
+from searchlab.predictors.table import cells_from_genomes
+from searchlab.search_spaces.nasbench101.network import build_network, cell_channels
+from searchlab.search_spaces.nasbench101.network import vertex_channels as nb_vertex_channels
 
 
 def _real_vertices(cells, i):

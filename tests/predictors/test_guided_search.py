@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from predictors.guided_search import GuidedSearch, GuidedSearchConfig
-from predictors.renas import ReNASConfig, ReNASPredictor
-from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
+from searchlab.predictors.guided_search import GuidedSearch, GuidedSearchConfig
+from searchlab.predictors.renas import ReNASConfig, ReNASPredictor
+from searchlab.predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
 from searchlab.errors import ConfigError
 from searchlab.protocols import Result
-from search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
 
 CFG = GuidedSearchConfig(initial=24, top_k=4, rounds=2, pool=1500)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from predictors.metrics import kendall_tau, precision_at_k, ranking_report, spearman_rho
+from searchlab.predictors.metrics import kendall_tau, precision_at_k, ranking_report, spearman_rho
 
 
 def test_rank_correlations():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from predictors.base import Predictor
-from predictors.features import fixed_topological_orders, reorder_features
-from predictors.metrics import kendall_tau
-from predictors.renas import ReNASConfig, ReNASPredictor, pairwise_ranking_loss
+from searchlab.predictors.base import Predictor
+from searchlab.predictors.features import fixed_topological_orders, reorder_features
+from searchlab.predictors.metrics import kendall_tau
+from searchlab.predictors.renas import ReNASConfig, ReNASPredictor, pairwise_ranking_loss
 from searchlab.errors import ConfigError
 
 

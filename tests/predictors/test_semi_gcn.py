@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from predictors.base import Predictor, normal_scores, target_knots, through_knots
-from predictors.metrics import kendall_tau
-from predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor, relation_graph
+from searchlab.predictors.base import Predictor, normal_scores, target_knots, through_knots
+from searchlab.predictors.metrics import kendall_tau
+from searchlab.predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor, relation_graph
 from searchlab.errors import ConfigError
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from searchlab.errors import ConfigError, InvalidArchitecture
-from search_spaces.binary_widths import (
+from searchlab.search_spaces.binary_widths import (
     BinaryConv2d, BinarySpaceConfig, BinaryWidthSpace, account, account_ratios, binarize_activation,
     binarize_weight, build_network, layer_table, preset_ratios, table_cost, widths_for,
 )

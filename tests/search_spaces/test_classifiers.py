@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search_spaces.classifiers import CLASSIFIERS, build_classifier
+from searchlab.search_spaces.classifiers import CLASSIFIERS, build_classifier
 from searchlab.errors import ConfigError
 
 

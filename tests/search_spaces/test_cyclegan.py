@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces import cyclegan as cg
+from searchlab.search_spaces import cyclegan as cg
 from searchlab.errors import DataError, InvalidArchitecture
 
 TESTS = Path(__file__).resolve().parents[1]

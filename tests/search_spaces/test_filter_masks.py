@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from search_spaces.classifiers import build_classifier
-from search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse, bits_of, cost, genome_of,
+from searchlab.search_spaces.classifiers import build_classifier
+from searchlab.search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse, bits_of, cost, genome_of,
                                         measured_flops, prune_model)
 from searchlab.errors import ConfigError, InvalidArchitecture
 

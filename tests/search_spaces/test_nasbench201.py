@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-import cli
-from search_spaces.nasbench201 import spec
-from search_spaces.nasbench201.space import NasBench201Space, TableEvaluator201
-from search_spaces.nasbench201.table import load_table
+from searchlab import cli
+from searchlab.search_spaces.nasbench201 import spec
+from searchlab.search_spaces.nasbench201.space import NasBench201Space, TableEvaluator201
+from searchlab.search_spaces.nasbench201.table import load_table
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.run_store import RunStore
 

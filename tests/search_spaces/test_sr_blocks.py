@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from search_spaces.sr_blocks import (BLOCK_TYPES, SRBlockSpace, baseline_rdn, block_specs, mut_blocks,
+from searchlab.search_spaces.sr_blocks import (BLOCK_TYPES, SRBlockSpace, baseline_rdn, block_specs, mut_blocks,
                                      parse_range, uniform_chain, used_blocks)
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.imresize import torch_imresize

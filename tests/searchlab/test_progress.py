@@ -40,7 +40,7 @@ def test_steps_in_a_log(clock, capsys):
 
 
 def test_the_command_line_turns_status_lines_on_unless_quiet(capsys, monkeypatch):
-    import cli
+    from searchlab import cli
 
     seen = []
     monkeypatch.setattr(cli, "build_parser", lambda: (_ for _ in ()).throw(RuntimeError("stop")))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import plugins_for_tests  # noqa: F401  (registers the bit-string space)
-from evolvers import aging_evolution, random_search  # noqa: F401
+from searchlab.evolvers import aging_evolution, random_search  # noqa: F401
 from searchlab import runner
 from searchlab.errors import ConfigError
 from searchlab.ray_backend import RayOptions, assigned_device, check_device, import_ray, ray_config
@@ -144,7 +144,7 @@ def reference(tmp_path_factory):
 
 def test_ray_gives_the_same_trials_as_processes_on_nasbench101(ray_address, tmp_path):
     """The NAS-Bench-101 table is deterministic: both backends must store identical trials."""
-    nb101 = pytest.importorskip("search_spaces.nasbench101.plugin")
+    nb101 = pytest.importorskip("searchlab.search_spaces.nasbench101.plugin")
     runs = {}
     for backend in ("processes", "ray"):
         runner.create_run(tmp_path / backend, space="nasbench101", strategy="evolution", evaluator="table",

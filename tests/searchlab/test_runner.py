@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 import plugins_for_tests  # noqa: F401  (registers the bit-string space)
-from evolvers import aging_evolution, random_search  # noqa: F401
+from searchlab.evolvers import aging_evolution, random_search  # noqa: F401
 from searchlab import runner
 from searchlab.errors import ConfigError, RunStoreError
 from searchlab.run_store import RunStore
@@ -144,7 +144,7 @@ def test_a_run_folder_cannot_choose_which_modules_are_imported(tmp_path, monkeyp
         before = trial_rows(run_dir)
     with pytest.raises(ConfigError, match="SEARCHLAB_PLUGINS=planted_module"):
         runner.run(run_dir, budget=runner.Budget(max_evals=10))
-    from cli import main
+    from searchlab.cli import main
     assert main(["resume", str(run_dir), "--max-evals", "10"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "does not import modules a run folder names" in err
@@ -165,7 +165,7 @@ def test_two_searches_into_one_new_directory_one_wins(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    cmd = [sys.executable, "-m", "cli", "search", "bits", "--max-evals", "5", "--quiet", "--json"]
+    cmd = [sys.executable, "-m", "searchlab.cli", "search", "bits", "--max-evals", "5", "--quiet", "--json"]
     for i in range(5):
         run_dir = tmp_path / f"r{i}"
         procs = [subprocess.Popen([*cmd, "--run", str(run_dir)], cwd=root, stdout=subprocess.PIPE,
@@ -185,7 +185,7 @@ def test_two_searches_into_one_new_directory_one_wins(tmp_path):
     ({"max_evals": 2.5}, "--max-evals must be a whole number"), ({"workers": 2}, "the local backend runs one"),
     ({"backend": "gpu"}, "unknown backend")])
 def test_engine_options_are_checked_wherever_they_come_from(tmp_path, capsys, options, message):
-    from cli import main
+    from searchlab.cli import main
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps(options))
@@ -224,7 +224,7 @@ def test_process_pool_survives_a_dead_worker(tmp_path):
 def test_damaged_json_inside_the_store_is_one_line_and_left_alone(tmp_path, capsys, where):
     import hashlib
 
-    from cli import main
+    from searchlab.cli import main
 
     run_dir = make_run(tmp_path, max_evals=12)
     runner.run(run_dir)
@@ -248,7 +248,7 @@ def test_damaged_json_inside_the_store_is_one_line_and_left_alone(tmp_path, caps
 
 
 def test_an_unknown_name_suggests_the_nearest(capsys):
-    from cli import main
+    from searchlab.cli import main
 
     assert main(["search", "bits", "--strategy", "evolutoin"]) == 2
     err = capsys.readouterr().err
@@ -257,7 +257,7 @@ def test_an_unknown_name_suggests_the_nearest(capsys):
 
 
 def test_status_holds_the_reproducibility_record(tmp_path, capsys):
-    from cli import main
+    from searchlab.cli import main
 
     run_dir = make_run(tmp_path, max_evals=4)
     runner.run(run_dir)

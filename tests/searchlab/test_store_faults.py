@@ -30,7 +30,7 @@ def mountpoint(tmp_path):
 
 
 def _cli(*argv):
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, argv)], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "searchlab.cli", *map(str, argv)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
 
 

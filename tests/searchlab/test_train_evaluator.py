@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-import cli
+from searchlab import cli
 from searchlab import registry
 from searchlab.assembly import build_evaluator
 from searchlab.errors import ConfigError, DataError

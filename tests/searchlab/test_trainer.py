@@ -16,7 +16,7 @@ from searchlab.protocols import Result
 from searchlab.trainer import (EpochBatches, TrainConfig, TrainingFailed, amp_dtype, evaluate_classifier, fit,
                                make_optimizer, make_schedule, paired_patches, random_crop, random_flip,
                                random_rot90, resolve_device, run_guarded, to_float, train_classifier)
-from search_spaces.classifiers import build_classifier
+from searchlab.search_spaces.classifiers import build_classifier
 
 MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
 

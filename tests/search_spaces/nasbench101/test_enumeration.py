@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from nasbench_pytorch.model.graph_util import hash_module
 
-from search_spaces.nasbench101 import enumeration as E
-from search_spaces.nasbench101.hashing import hash_graphs
+from searchlab.search_spaces.nasbench101 import enumeration as E
+from searchlab.search_spaces.nasbench101.hashing import hash_graphs
 
 
 def _walk_graphs(n):
@@ -100,7 +100,7 @@ def test_same_hash_exactly_when_isomorphic():
 
 @pytest.mark.slow
 def test_full_enumeration_matches_bundled_table():
-    from search_spaces.nasbench101.table import load_table
+    from searchlab.search_spaces.nasbench101.table import load_table
 
     result = E.enumerate_cells()
     assert result.labelled_graphs == 1_293_208

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from search_spaces.nasbench101 import spec as nb_spec
-from search_spaces.nasbench101.evaluator import TableEvaluator, TableEvaluatorConfig, finalize
-from search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
-from search_spaces.nasbench101.table import load_table
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101.evaluator import TableEvaluator, TableEvaluatorConfig, finalize
+from searchlab.search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
+from searchlab.search_spaces.nasbench101.table import load_table
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context
 
@@ -89,7 +89,7 @@ def test_table_evaluator(nb101_cache, space):
 
 
 def test_random_and_evolution_search_end_to_end(nb101_cache, tmp_path, capsys):
-    import cli
+    from searchlab import cli
 
     for strategy in ("random", "evolution"):
         run = tmp_path / strategy

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from search_spaces.nasbench101 import network, spec
+from searchlab.search_spaces.nasbench101 import network, spec
 from searchlab.errors import InvalidArchitecture
 
 C3, C1, MP = spec.OPS

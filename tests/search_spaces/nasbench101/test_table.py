@@ -3,8 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from search_spaces.nasbench101 import spec as nb_spec
-from search_spaces.nasbench101 import table as T
+from searchlab.search_spaces.nasbench101 import spec as nb_spec
+from searchlab.search_spaces.nasbench101 import table as T
 from searchlab.errors import ConfigError, InvalidArchitecture
 
 

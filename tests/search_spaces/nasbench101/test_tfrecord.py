@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from search_spaces.nasbench101 import table as T
-from search_spaces.nasbench101 import tfrecord as R
+from searchlab.search_spaces.nasbench101 import table as T
+from searchlab.search_spaces.nasbench101 import tfrecord as R
 from searchlab.errors import DataError
 
 
