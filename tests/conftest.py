@@ -5,12 +5,11 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
 
 # The engine tests' plug-in (a bit-string space) must load in subprocesses too.
 SUPPORT = TESTS / "support"
 sys.path.insert(0, str(SUPPORT))
-os.environ["PYTHONPATH"] = os.pathsep.join([str(SUPPORT), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+os.environ["PYTHONPATH"] = os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 os.environ["SEARCHLAB_PLUGINS"] = "plugins_for_tests"
 os.environ.setdefault("MPLBACKEND", "Agg")
 

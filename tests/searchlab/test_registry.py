@@ -1,0 +1,53 @@
+"""The registry finds searchlab's own plug-ins through the same entry points as anyone else's."""
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from searchlab import registry
+from searchlab.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOMS = {"searchlab": "searchlab", "search_spaces": "searchlab.search_spaces",
+         "predictors": "searchlab.predictors", "evolvers": "searchlab.evolvers"}
+
+
+def _modules_that_register() -> set[str]:
+    """Every module of the tree whose top level calls registry.register_* (a plug-in module)."""
+    found = set()
+    for folder, package in ROOMS.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in tree.body:
+                call = node.value if isinstance(node, ast.Expr) else None
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                        and call.func.attr.startswith("register_"):
+                    rel = path.relative_to(ROOT / folder).with_suffix("")
+                    found.add(".".join([package, *rel.parts]))
+                    break
+    return found
+
+
+def test_every_module_that_registers_is_a_declared_entry_point():
+    assert _modules_that_register() == set(registry.builtin_plugins())
+
+
+def test_the_installed_package_has_one_top_level_name(tmp_path):
+    code = ("import importlib.util as u; print([n for n in ('cli', 'evolvers', 'predictors', 'search_spaces') "
+            "if u.find_spec(n)]); import searchlab.cli, searchlab.search_spaces.nasbench101.table")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_runs_stored_with_the_old_module_names_still_resume():
+    assert registry.trusted_plugins(["evolvers.filter_pruning", "search_spaces.nasbench101.plugin"]) == \
+        ["searchlab.evolvers.filter_pruning", "searchlab.search_spaces.nasbench101.plugin"]
+
+
+def test_a_module_that_is_not_a_plugin_is_refused():
+    with pytest.raises(ConfigError, match="SEARCHLAB_PLUGINS=os"):
+        registry.trusted_plugins(["os"])
