@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,9 @@ class RayBackend:
         try:
             if opts.address is None:
                 cpus = max(os.cpu_count() or 1, math.ceil(workers * opts.cpus_per_trial))
-                ray.init(address="local", num_cpus=cpus, **quiet)
+                with _loopback_only():
+                    ray.init(address="local", num_cpus=cpus, _system_config={"enable_metrics_collection": False},
+                             **quiet)
             else:
                 ray.init(address=opts.address, log_to_driver=False, logging_level="WARNING")
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -322,6 +325,27 @@ class RayBackend:
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
             self._owns_ray = False
+
+
+@contextmanager
+def _loopback_only():
+    """Start the run's own Ray instance on 127.0.0.1 only: nothing of it is reachable from the network.
+
+    `ray.init` resolves 127.0.0.1 to the machine's public address unless Ray believes it runs on a
+    single-machine platform; that belief is one module constant, switched off for the start alone.
+    A cluster the user starts (`ray start --head`, then `--ray-address`) binds as the user says.
+    """
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # a Ray without the switch: it binds as it always did
+        yield
+        return
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def _cluster_errors_to_stderr(ray: Any) -> None:
