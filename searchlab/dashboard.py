@@ -30,7 +30,7 @@ from searchlab.run_store import STORE_NAME, RunStore, Trial
 
 INSTALL_HINT = "pip install 'searchlab[dashboard]'"
 MAX_PARAMS = 32          # more short genome fields than this and the genome is shown as user attribute only
-MAX_FIELD_LEAVES = 16    # a list or dict with more scalar leaves than this (a long mask) is not a param
+MAX_LIST_ITEMS = 16    # a longer list (a mask) is not shown item by item
 MAX_GENOME_CHARS = 2000  # the genome JSON shown per trial; `searchlab trials RUN --json` has it whole
 
 
@@ -66,18 +66,22 @@ def read_only_store(run_dir: Path, immutable: bool = False) -> Iterator[RunStore
         conn.close()
 
 
-def short_fields(genome: Any, prefix: str = "") -> dict[str, Any]:
-    """The genome's scalar fields by path (`ops[1]`, `ratios[0]`), leaving out long lists such as masks."""
-    if not isinstance(genome, (dict, list)):
-        return {prefix or "genome": genome}
-    out: dict[str, Any] = {}
-    for k, v in (genome.items() if isinstance(genome, dict) else enumerate(genome)):
-        path = (f"{prefix}.{k}" if prefix else str(k)) if isinstance(genome, dict) else f"{prefix or 'genome'}[{k}]"
-        leaves = short_fields(v, path)
-        if isinstance(v, (dict, list)) and len(leaves) > MAX_FIELD_LEAVES:
-            continue
-        out.update(leaves)
-    return out
+def short_fields(genome: Any) -> dict[str, Any]:
+    """The genome's scalar fields by name (`ops[1]`, `genome[0]`): its scalars, and the items of its short
+    flat lists; masks, matrices and other long or nested values are left out (they stay in `genome`)."""
+    def flat(name: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, (dict, list)):
+            return {name: value}
+        if isinstance(value, list) and len(value) <= MAX_LIST_ITEMS and \
+                not any(isinstance(v, (dict, list)) for v in value):
+            return {f"{name}[{i}]": v for i, v in enumerate(value)}
+        return {}
+
+    if isinstance(genome, dict):
+        return {k: v for name, value in genome.items() for k, v in flat(str(name), value).items()}
+    if isinstance(genome, list) and len(genome) <= MAX_PARAMS:
+        return {f"genome[{i}]": v for i, v in enumerate(genome) if not isinstance(v, (dict, list))}
+    return flat("genome", genome)
 
 
 def _params(genome: Any):
