@@ -20,18 +20,10 @@ import torch
 
 from searchlab.predictors.features import Cells
 from searchlab.errors import ConfigError
+from searchlab.io import resolve_device
 
 FORMAT = "searchlab-predictor"
 FORMAT_VERSION = 1
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def native_bfloat16(device: torch.device) -> bool:

@@ -29,6 +29,7 @@ from torch import nn
 from searchlab.data import ImageTensors
 from searchlab.errors import ConfigError, DataError, RunStoreError
 from searchlab.protocols import Result
+from searchlab.io import resolve_device  # noqa: F401 - part of the trainer's API (callers pass device names)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "constant", "step")
@@ -116,27 +117,6 @@ class TrainStats:
 # --------------------------------------------------------------------------------------------------
 # devices, precision, input conversion
 # --------------------------------------------------------------------------------------------------
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cpu', 'cuda', 'cuda:N' are honoured (checked)."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    name = (device or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} asked for but CUDA is not available here; use --device cpu or auto")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
-    elif dev.type != "cpu":
-        raise ConfigError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
-    return dev
-
 
 def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     """bf16 on GPUs that support it, fp16 on older GPUs, None (fp32) on CPU or when disabled."""

@@ -1,0 +1,124 @@
+"""File and device plumbing every room shares: atomic writes, state-dict reading, device names.
+
+Atomic writes go to a temporary file beside the target, are fsynced and renamed over it, so a crash or
+a full disk leaves the last good file in place (never half a file). State dicts are read without
+unpickling code: safetensors, or a torch file loaded with `weights_only=True`; every failure is one
+`ConfigError` line that says what the file should be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from searchlab.errors import ConfigError
+
+SAVE_HINT = "save one with torch.save(model.state_dict(), PATH)"
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call `write(tmp)` on a temporary file in `path`'s folder, fsync it and rename it onto `path`."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
+    """JSON (values it cannot encode written as their str) with a trailing newline, atomically."""
+    return write_text(path, json.dumps(obj, indent=indent, default=str) + "\n")
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Path:
+    """Tensors (moved to CPU, made contiguous) as a safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(flat, str(tmp)))
+
+
+def save_torch(obj: Any, path: str | Path) -> Path:
+    """`torch.save` (of tensors and plain values, readable weights-only), atomically."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The name -> tensor mapping of a safetensors file or a weights-only torch file (a `{"state_dict": ...}`
+    wrapper is unwrapped). `what` names the file in errors (e.g. "--weights")."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} {p} does not exist; pass a state dict saved with torch.save(model.state_dict(), PATH)")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(p))
+        else:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise ConfigError(f"{what} {p} is not a state dict readable weights-only ({first}); {SAVE_HINT}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ConfigError(f"{what} {p} is not a state dict (a mapping of names to tensors); {SAVE_HINT}")
+    return state
+
+
+def load_into(model: torch.nn.Module, path: str | Path, what: str = "--weights") -> None:
+    """Read a state dict and load it into `model`, naming the first mismatch if it is not this model's."""
+    state = read_state_dict(path, what)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        detail = (f"size mismatch for {wrong[0]}: file {tuple(state[wrong[0]].shape)} vs model "
+                  f"{tuple(own[wrong[0]].shape)}" if wrong else
+                  f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}")
+        raise ConfigError(f"{what} {path} does not match the model ({detail}; {len(missing)} missing, "
+                          f"{len(unexpected)} unexpected, {len(wrong)} wrong shapes); pass weights of this model")
+    model.load_state_dict(state)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cpu', 'cuda', 'cuda:N' are honoured (checked)."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} asked for but CUDA is not available here; use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return dev
