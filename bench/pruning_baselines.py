@@ -30,13 +30,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from searchlab.evolvers.filter_pruning import PruneConfig, _cached_splits, load_weights  # noqa: E402
+from searchlab.io import load_into  # noqa: E402
+from searchlab.search_spaces.filter_masks.setup import _cached_splits  # noqa: E402
 from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 from searchlab.search_spaces.filter_masks import analyse, genome_of, measured_flops, prune_model  # noqa: E402
 from searchlab import runner  # noqa: E402
 from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
 
-PLUGINS = ["searchlab.evolvers.filter_pruning"]
+PLUGINS = ["searchlab.evolvers.filter_pruning.plugin"]
 
 
 def ga_run(args, seed: int, run_dir: Path) -> dict:
@@ -134,7 +135,7 @@ def main() -> int:
             kept = report["kept_per_layer"]
             train, _, test, _ = _cached_splits(args.data, 0, args.test_size, 0, args.val_size)
             pretrained = build_classifier("lenet5").eval()
-            load_weights(pretrained, str(run_dir / "pretrained.safetensors"), "pretrained weights")
+            load_into(pretrained, run_dir / "pretrained.safetensors", "pretrained weights")
             example = torch.zeros(1, *train.x.shape[1:])
             plan = analyse(pretrained, example)
             l1 = l1_pruned(pretrained, kept, example)

@@ -60,7 +60,8 @@ def images(model: str):
 
 def ga_stream(model, plan, space, x, y, n: int, seed: int = 0) -> list[str]:
     """The first n distinct masks the genetic algorithm asks for, scored as the search scores them."""
-    from searchlab.evolvers.filter_pruning import PruneGA, PruneGAConfig, _filter_weights
+    from searchlab.evolvers.filter_pruning.evaluator import _filter_weights
+    from searchlab.evolvers.filter_pruning.strategy import PruneGA, PruneGAConfig
     from searchlab.protocols import Result
 
     masked, sizes, lam = MaskedNetwork(model, plan), _filter_weights(space), 0.3

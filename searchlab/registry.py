@@ -163,9 +163,16 @@ def _installed_and_named() -> list[str]:
     return [ep.value for ep in entry_points(group=PLUGIN_GROUP)] + _named()
 
 
+# built-in plug-in modules that became packages: a stored run names the module, the plug-in is now its `plugin`
+_MOVED = {f"searchlab.evolvers.{search}": f"searchlab.evolvers.{search}.plugin"
+          for search in ("filter_pruning",)}
+
+
 def _current_name(module: str) -> str:
-    """Runs stored before the package had one top-level name list built-ins as `evolvers.x`, etc."""
-    return f"searchlab.{module}" if module.split(".")[0] in _ROOMS else module
+    """Runs stored before the package had one top-level name list built-ins as `evolvers.x`, etc.; runs
+    stored before a search became a package list the search's module instead of its plug-in."""
+    module = f"searchlab.{module}" if module.split(".")[0] in _ROOMS else module
+    return _MOVED.get(module, module)
 
 
 def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:

@@ -146,7 +146,7 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     assert report["flops_after"] <= report["flops_before"]
     assert sum(p.numel() for p in net.parameters()) == report["params_after"]
     # the rebuilt network is the fine-tuned one: it reproduces the reported test accuracy
-    from searchlab.evolvers.filter_pruning import _splits, PruneConfig as PC
+    from searchlab.search_spaces.filter_masks.setup import _splits, PruneConfig as PC
     _, _, test, _ = _splits(PC(data=DATA, test_size=200, val_size=200))
     from searchlab.trainer import evaluate_classifier
     assert evaluate_classifier(net, test, device="cpu")["accuracy"] == pytest.approx(report["test_accuracy_after_finetune"])

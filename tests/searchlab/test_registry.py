@@ -45,7 +45,7 @@ def test_the_installed_package_has_one_top_level_name(tmp_path):
 
 def test_runs_stored_with_the_old_module_names_still_resume():
     assert registry.trusted_plugins(["evolvers.filter_pruning", "search_spaces.nasbench101.plugin"]) == \
-        ["searchlab.evolvers.filter_pruning", "searchlab.search_spaces.nasbench101.plugin"]
+        ["searchlab.evolvers.filter_pruning.plugin", "searchlab.search_spaces.nasbench101.plugin"]
 
 
 def test_a_module_that_is_not_a_plugin_is_refused():

@@ -1,0 +1,98 @@
+"""The `masked-fitness` evaluator: a mask's fitness is the masked network's accuracy on the held-out
+fitness subset, traded against the share of filters (or FLOPs) it removes."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from searchlab.io import resolve_device
+from searchlab.protocols import Context, Result
+from searchlab.search_spaces.filter_masks import FilterMaskSpace, Genome, MaskedNetwork, bits_of, cost, prune_model
+from searchlab.search_spaces.filter_masks.setup import PruneProblem
+
+
+def _filter_weights(space: FilterMaskSpace) -> np.ndarray:
+    return np.array([len(g) for g in space.plan.groups], dtype=np.float64)
+
+
+class MaskedFitness:
+    """Scores a mask by the masked network's accuracy on the held-out subset, traded against size."""
+
+    objectives = {"fitness": "max", "accuracy": "max", "flops": "min", "params": "min"}
+
+    def __init__(self, space: FilterMaskSpace, ctx: Context) -> None:
+        self.space = space
+        self.problem: PruneProblem = space.problem  # type: ignore[attr-defined]
+        self.cfg = self.problem.config
+        self.masked = MaskedNetwork(self.problem.model, space.plan)
+        self.group_sizes = _filter_weights(space)
+        self.full = space.full_cost
+        self._device: torch.device | None = None
+        self._val: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _prepare(self, device: str) -> None:
+        from searchlab.trainer import to_float
+
+        dev = resolve_device(device)
+        if dev != self._device:
+            self.masked.to(dev)
+            self._val = (to_float(self.problem.val.x).to(dev), self.problem.val.y.to(dev))
+            self._device = dev
+
+    def removed(self, genome: Genome) -> float:
+        if self.cfg.size_measure == "flops":
+            return 1.0 - cost(self.problem.model, self.space.plan, genome)["flops"] / self.full["flops"]
+        bits = bits_of(genome)
+        return float(self.group_sizes[~bits].sum() / self.group_sizes.sum())
+
+    @torch.no_grad()
+    def performance(self, forward, batch: int = 1000) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy) of `forward` on the fitness subset."""
+        x, y = self._val
+        correct, loss = 0, 0.0
+        for s in range(0, len(x), batch):
+            logits = forward(x[s:s + batch]).float()
+            correct += int((logits.argmax(1) == y[s:s + batch]).sum())
+            loss += float(F.cross_entropy(logits, y[s:s + batch], reduction="sum"))
+        return correct / len(x), loss / len(x)
+
+    def evaluate(self, genome: Genome, *, seed: int, device: str) -> Result:
+        from searchlab.trainer import run_guarded
+
+        start = time.perf_counter()
+        genome = self.space.validate(genome)
+        self._prepare(device)
+        return run_guarded(lambda: self._score(genome, seed, start), cost={"seconds": time.perf_counter() - start})
+
+    def _score(self, genome: Genome, seed: int, start: float) -> Result:
+        epochs = 0.0
+        if self.cfg.candidate_steps > 0:
+            from searchlab.trainer import TrainConfig, train_classifier
+
+            net = prune_model(self.problem.model, self.space.plan, genome)
+            tcfg = TrainConfig.preset("classifier", epochs=1.0, max_steps=self.cfg.candidate_steps,
+                                      lr=self.cfg.lr / 5, batch_size=self.cfg.batch_size, schedule="constant")
+            stats = train_classifier(net, self.problem.train, tcfg, seed=seed, device=self._device)
+            epochs = stats.epochs
+            net.eval()
+            acc, loss = self.performance(net)
+        else:
+            acc, loss = self.performance(lambda xb: self.masked(xb, genome))
+        perf = acc if self.cfg.fitness_metric == "accuracy" else math.exp(-loss)
+        removed = self.removed(genome)
+        c = cost(self.problem.model, self.space.plan, genome)
+        fitness = (1.0 - self.cfg.lam) * perf + self.cfg.lam * removed
+        return Result("ok", {"fitness": fitness, "accuracy": acc, "flops": c["flops"], "params": c["params"],
+                             "loss": loss, "removed": removed},
+                      {"seconds": time.perf_counter() - start, "epochs": epochs})
+
+    def finalize(self, space: FilterMaskSpace, best_trial: dict, ctx: Context, **extra) -> dict:
+        """The run's final step (the space's finalize hook calls it): see filter_pruning/finalize.py."""
+        from searchlab.evolvers.filter_pruning.finalize import finalize
+
+        return finalize(space, self, best_trial, ctx, **extra)
