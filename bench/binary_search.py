@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from searchlab import registry, runner  # noqa: E402
 
-PLUGINS = ["searchlab.evolvers.binary_channel_search"]
+PLUGINS = ["searchlab.evolvers.binary_channel_search.plugin"]
 
 
 def main() -> int:
