@@ -103,4 +103,5 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
 
 
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
+    """PSNR in dB of a mean squared error on a scale `data_range` wide (255 for [0, 255], 2 for [-1, 1])."""
     return 10.0 * math.log10(data_range ** 2 / max(mse, 1e-12))

@@ -46,9 +46,9 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
-    """JSON (values it cannot encode written as their str) with a trailing newline, atomically."""
-    return write_text(path, json.dumps(obj, indent=indent, default=str) + "\n")
+def write_json(path: str | Path, obj: Any, *, indent: int | None = 2, default: Callable[[Any], Any] = str) -> Path:
+    """JSON with a trailing newline, atomically; values json cannot encode go through `default` (str)."""
+    return write_text(path, json.dumps(obj, indent=indent, default=default) + "\n")
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Path:

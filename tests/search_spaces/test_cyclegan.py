@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from searchlab.search_spaces import cyclegan as cg
-from searchlab.errors import DataError, InvalidArchitecture
+from searchlab.errors import ConfigError, DataError, InvalidArchitecture
 
 TESTS = Path(__file__).resolve().parents[1]
 MINI = TESTS / "data" / "horse2zebra_mini"
@@ -115,7 +115,7 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
         cg.load_generator(tmp_path / "wrong.pth")
     assert "\n" not in str(err.value)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="cannot read checkpoint"):
+    with pytest.raises(ConfigError, match="is not a state dict readable weights-only"):
         cg.load_generator(tmp_path / "junk.pth")
     with pytest.raises(DataError, match="not a CycleGAN PatchGAN"):
         cg.load_discriminator(tmp_path / "linear.pth")
