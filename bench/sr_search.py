@@ -93,7 +93,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
-    from searchlab.evolvers.sr_block_search import SRProxyConfig, SRProxyEvaluator, load_pairs, score_images
+    from searchlab.evolvers.sr_block_search import SRProxyConfig, SRProxyEvaluator
+    from searchlab.search_spaces.sr_blocks import load_pairs, score_images
     from searchlab.search_spaces.sr_blocks import SRBlockSpace
     from searchlab.run_store import RunStore
     from searchlab.runner import best_trial

@@ -12,8 +12,9 @@ from searchlab import cli
 from searchlab.evolvers.deap_random import deap_random
 from searchlab.evolvers.operators import sel_roulette
 from searchlab.evolvers.sr_block_search import (ESRNConfig, ESRNStrategy, SRProxyConfig, SRProxyEvaluator, block_credits,
-                                      cx_segment, finalize, load_model, psnr_weights, super_resolve)
-from searchlab.search_spaces.sr_blocks import BLOCK_TYPES, SRBlockSpace, uniform_chain, used_blocks
+                                                cx_segment, finalize, psnr_weights)
+from searchlab.search_spaces.sr_blocks import (BLOCK_TYPES, SRBlockSpace, load_model, super_resolve, uniform_chain,
+                                               used_blocks)
 from searchlab.errors import ConfigError, DataError
 from searchlab.protocols import Context, Result
 

@@ -1,0 +1,176 @@
+"""The `esrn` strategy: a generational GA with block credits on the shared GA core (roulette on fitness,
+segment crossover of slot lists, credit-guided mutation, repair into the parameter range)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from searchlab.errors import ConfigError
+from searchlab.evolvers import operators
+from searchlab.evolvers.deap_random import deap_random
+from searchlab.evolvers.ga import GenerationalGA
+from searchlab.options import opt
+from searchlab.protocols import Genome, Result
+from searchlab.search_spaces.sr_blocks import BLOCK_TYPES, SRBlockSpace, mut_blocks, used_blocks
+
+
+@dataclass(frozen=True)
+class ESRNConfig:
+    """ESRN genetic algorithm"""
+
+    population: int = opt(8, help="individuals per generation")
+    generations: int = opt(20, help="generations (the first is random)")
+    elites: int = opt(2, help="best individuals copied unchanged into the next generation")
+    crossover: float = opt(0.5, help="probability that two parents swap a segment of slots")
+    mutation_rate: float = opt(0.1, help="probability that each gene of each slot mutates")
+    credits: bool = opt(True, help="guide mutation by block credits (--no-credits: uniform mutation)")
+    credit_strength: float = opt(2.0, help="beta: how strongly credits bias mutation")
+    credit_rate: float = opt(0.5, help="a: weight of the newest generation in the running credits")
+
+    def __post_init__(self) -> None:
+        if self.population < 2:
+            raise ConfigError(f"--population must be at least 2, got {self.population}")
+        if self.generations < 1:
+            raise ConfigError(f"--generations must be at least 1, got {self.generations}")
+        if not 0 <= self.elites < self.population:
+            raise ConfigError(f"--elites must be between 0 and population-1 ({self.population - 1}), got {self.elites}; "
+                              f"for --population {self.population} pass --elites {max(0, self.population - 1)} or less")
+        if not 0 <= self.crossover <= 1 or not 0 < self.mutation_rate <= 1:
+            raise ConfigError("--crossover must be in [0, 1] and --mutation-rate in (0, 1]")
+        if self.credit_strength < 0 or not 0 < self.credit_rate <= 1:
+            raise ConfigError("--credit-strength must be >= 0 and --credit-rate in (0, 1]")
+
+
+def psnr_weights(fitness: list[float]) -> list[float]:
+    """Roulette weights from PSNRs, which differ by fractions of a dB: fitness above the generation's worst
+    plus a tenth of the spread (the worst keeps a small chance)."""
+    lo, hi = min(fitness), max(fitness)
+    floor = 0.1 * (hi - lo) + 1e-6
+    return [f - lo + floor for f in fitness]
+
+
+def cx_segment(a: dict, b: dict, rng: np.random.Generator) -> tuple[dict, dict]:
+    """Segment crossover of two block chains: swap the slots between two cut points."""
+    x, y = [dict(s) for s in a["blocks"]], [dict(s) for s in b["blocks"]]
+    if len(x) < 2:
+        return {"blocks": x}, {"blocks": y}
+    with deap_random(rng):
+        x, y = operators.cx_two_point(x, y)
+    return {"blocks": x}, {"blocks": y}
+
+
+def block_credits(population: list[dict], fitness: list[float], slots: int) -> tuple[dict[str, float], list[float | None]]:
+    """This generation's credit of each block type and of each slot being used (see module docstring)."""
+    f = np.asarray(fitness, dtype=np.float64)
+    z = (f - f.mean()) / (f.std() + 1e-8)
+    types: dict[str, float] = {}
+    for kind in BLOCK_TYPES:
+        counts = np.array([sum(1 for b in used_blocks(g) if b["type"] == kind) for g in population], dtype=np.float64)
+        if counts.sum() > 0:
+            types[kind] = float((z * counts).sum() / counts.sum())
+    positions: list[float | None] = []
+    for p in range(slots):
+        used = np.array([g["blocks"][p]["used"] for g in population], dtype=bool)
+        positions.append(float(z[used].mean() - z[~used].mean()) if used.any() and (~used).any() else None)
+    return types, positions
+
+
+class ESRNStrategy(GenerationalGA):
+    """Generational GA over SR block chains with block credits; elites are carried, not asked again."""
+
+    label = "esrn"
+
+    def __init__(self, space: SRBlockSpace, config: ESRNConfig, seed: int, objectives: dict[str, str] | None = None):
+        super().__init__(space, seed, config.generations)
+        self.config = config
+        self.elites: list[dict] = []    # {"genome", "fitness"} carried into the current generation
+        self.type_credit = {k: 0.0 for k in BLOCK_TYPES}
+        self.use_credit = [0.0] * space.slots
+        self.toolbox = self._toolbox()
+        self.pending = [space.sample(self.rng) for _ in range(config.population)]
+
+    def _toolbox(self):
+        from deap import base
+
+        toolbox = base.Toolbox()
+        toolbox.register("select", operators.sel_roulette)
+        toolbox.register("mate", cx_segment)
+        toolbox.register("mutate", self._mutate)
+        return toolbox
+
+    # mutation probabilities -------------------------------------------------------------------------
+    def type_probs(self) -> np.ndarray | None:
+        if not self.config.credits:
+            return None
+        c = self.config.credit_strength * np.array([self.type_credit[k] for k in BLOCK_TYPES])
+        e = np.exp(c - c.max())
+        return e / e.sum()
+
+    def use_probs(self) -> np.ndarray | None:
+        if not self.config.credits:
+            return None
+        return 1.0 / (1.0 + np.exp(-self.config.credit_strength * np.asarray(self.use_credit)))
+
+    def _mutate(self, genome: dict, rng: np.random.Generator) -> dict:
+        return mut_blocks(genome, rng, rate=self.config.mutation_rate, type_probs=self.type_probs(),
+                          use_probs=self.use_probs())
+
+    # the GA hooks -----------------------------------------------------------------------------------
+    def score(self, genome: Genome, result: Result) -> float | None:
+        return float(result.objectives["psnr"]) if result.ok and "psnr" in result.objectives else None
+
+    def _scored(self) -> list[dict]:
+        """The generation's members with a PSNR: the carried elites, then the told children."""
+        told = [{"genome": g, "fitness": f} for g, f in zip(self.pending, self.scores)]
+        return [m for m in self.elites + told if m["fitness"] is not None]
+
+    def end_generation(self) -> None:
+        ok = self._scored()
+        best = max(ok, key=lambda m: m["fitness"]) if ok else None
+        self.history.append({"generation": self.generation, "best_psnr": best["fitness"] if best else None,
+                             "mean_psnr": float(np.mean([m["fitness"] for m in ok])) if ok else None,
+                             "type_credit": dict(self.type_credit)})
+        if len(ok) >= 2:
+            self._update_credits([m["genome"] for m in ok], [m["fitness"] for m in ok])
+            self.history[-1]["type_credit"] = dict(self.type_credit)
+
+    def breed(self) -> list[Genome]:
+        cfg, tb, rng = self.config, self.toolbox, self.rng
+        ok = self._scored()
+        self.elites = sorted(ok, key=lambda m: -m["fitness"])[:cfg.elites]
+        children: list[dict] = []
+        n_children = cfg.population - len(self.elites)
+        while len(children) < n_children:
+            if len(ok) >= 2:
+                with deap_random(rng):
+                    a, b = tb.select([m["genome"] for m in ok], psnr_weights([m["fitness"] for m in ok]), 2)
+            else:  # nothing (or one) succeeded: restart from fresh samples
+                a, b = self.space.sample(rng), self.space.sample(rng)
+            if rng.random() < cfg.crossover:
+                a, b = tb.mate(a, b, rng)
+            for child in (a, b):
+                if len(children) < n_children:
+                    child = tb.mutate(child, rng)
+                    children.append(self.space.repair(child, rng, self._mutate))
+        return children
+
+    def _update_credits(self, genomes: list[dict], fitness: list[float]) -> None:
+        a = self.config.credit_rate
+        types, positions = block_credits(genomes, fitness, self.space.slots)
+        for k, c in types.items():
+            self.type_credit[k] = (1 - a) * self.type_credit[k] + a * c
+        for p, c in enumerate(positions):
+            if c is not None:
+                self.use_credit[p] = (1 - a) * self.use_credit[p] + a * c
+
+    def extra_state(self) -> dict:
+        return {"elites": self.elites, "type_credit": self.type_credit, "use_credit": self.use_credit}
+
+    def load_extra_state(self, state: dict) -> None:
+        state = json.loads(json.dumps(state))
+        self.elites = state["elites"]
+        self.type_credit = {k: float(state["type_credit"].get(k, 0.0)) for k in BLOCK_TYPES}
+        self.use_credit = [float(c) for c in state["use_credit"]]
