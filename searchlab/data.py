@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: one short reader per data format users have, sharing one set of decoding limits.
 """Readers for the image data sets users already have, as uint8 tensors ready for the trainer.
 
 Formats: ImageFolder trees (`root/<class>/*.jpg|png`, optionally split into `train/` and `test/`,

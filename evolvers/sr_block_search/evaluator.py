@@ -83,7 +83,8 @@ class SRProxyEvaluator:
 
     def train(self, genome: Genome, *, seed: int, device: str, epochs: float, desc: str = "train"):
         """Build the network with weights seeded by `seed` and train it; returns (net, TrainStats)."""
-        from searchlab.trainer import fit, paired_patches, to_float
+        from searchlab.augment import paired_patches
+        from searchlab.trainer import fit, to_float
 
         dev = resolve_device(device)
         with torch.random.fork_rng(devices=[]):

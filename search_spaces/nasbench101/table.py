@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: the table's two views (arrays, SQLite) and the file format feeding both belong together.
 """The NAS-Bench-101 benchmark table without TensorFlow: vectorised arrays plus an SQLite database.
 
 Two views of the same table:
