@@ -46,6 +46,9 @@ def test_the_installed_package_has_one_top_level_name(tmp_path):
 def test_runs_stored_with_the_old_module_names_still_resume():
     assert registry.trusted_plugins(["evolvers.filter_pruning", "search_spaces.nasbench101.plugin"]) == \
         ["searchlab.evolvers.filter_pruning.plugin", "searchlab.search_spaces.nasbench101.plugin"]
+    searches = ["filter_pruning", "binary_channel_search", "gan_coevolution", "sr_block_search"]
+    assert registry.trusted_plugins([f"searchlab.evolvers.{s}" for s in searches]) == \
+        [f"searchlab.evolvers.{s}.plugin" for s in searches]
 
 
 def test_a_module_that_is_not_a_plugin_is_refused():
