@@ -256,7 +256,8 @@ def part_resnet20(check: Check, cap: float) -> None:
 # 3. pruning GA on the trained network
 # --------------------------------------------------------------------------------------------------
 
-PLUGINS = ["searchlab.evolvers.filter_pruning.plugin", "searchlab.evolvers.binary_channel_search.plugin", "searchlab.evolvers.sr_block_search.plugin"]
+PLUGINS = ["searchlab.evolvers.filter_pruning.plugin", "searchlab.evolvers.binary_channel_search.plugin",
+           "searchlab.evolvers.sr_block_search.plugin"]
 
 
 def run_search(check: Check, name: str, *, space: str, strategy: str, evaluator: str, space_config: dict,

@@ -49,19 +49,19 @@ class ResnetGenerator(nn.Module):
 
     def convs(self) -> list[nn.Module]:
         """Every conv before the last, in genome order (the residual ones share segment 2)."""
-        m, n = self.model, self.n_blocks
-        out = [m[1], m[4], m[7]]
-        for b in range(n):
-            out += [m[10 + b].block[1], m[10 + b].block[5]]
-        return out + [m[10 + n], m[13 + n]]
+        return self._layers(0)
 
     def norms(self) -> list[nn.Module]:
         """The InstanceNorm after each conv of `convs()`; masks are applied to their outputs."""
-        m, n = self.model, self.n_blocks
-        out = [m[2], m[5], m[8]]
+        return self._layers(1)
+
+    def _layers(self, after: int) -> list[nn.Module]:
+        """The module `after` places behind each conv of `convs()` in its Sequential (0: the conv itself)."""
+        m, n, k = self.model, self.n_blocks, after
+        out = [m[1 + k], m[4 + k], m[7 + k]]
         for b in range(n):
-            out += [m[10 + b].block[2], m[10 + b].block[6]]
-        return out + [m[11 + n], m[14 + n]]
+            out += [m[10 + b].block[1 + k], m[10 + b].block[5 + k]]
+        return out + [m[10 + n + k], m[13 + n + k]]
 
     def layer_segments(self) -> list[int]:
         """For each entry of `convs()`, the genome segment (0..4) its outputs belong to."""
