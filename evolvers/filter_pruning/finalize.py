@@ -110,9 +110,10 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
         out = Path(ctx.run_dir) / "pruned"
         out.mkdir(parents=True, exist_ok=True)
         io.save_safetensors(pruned.state_dict(), out / "model.safetensors")
-        io.write_json(out / "architecture.json", {"format": ARCH_FORMAT, "model": cfg.model, "model_kwargs": problem.kwargs,
-                     "input_shape": problem.input_shape, "layers": list(cfg.layers), "genome": genome,
-                     "kept_per_layer": kept, "input_scaling": "uint8 / 127.5 - 1 (searchlab.trainer.to_float)"})
+        arch = {"format": ARCH_FORMAT, "model": cfg.model, "model_kwargs": problem.kwargs,
+                "input_shape": problem.input_shape, "layers": list(cfg.layers), "genome": genome,
+                "kept_per_layer": kept, "input_scaling": "uint8 / 127.5 - 1 (searchlab.trainer.to_float)"}
+        io.write_json(out / "architecture.json", arch)
         io.write_json(out / "report.json", report)
         plot_filters(kept, out / "filters.png",
                      f"{cfg.model}: {flops_before / flops_after:.2f}x fewer FLOPs, test acc "

@@ -21,5 +21,5 @@ from searchlab.evolvers.gan_coevolution.finalize import best_pair, fidelity, fin
 from searchlab.evolvers.gan_coevolution.finetune import finetune
 from searchlab.evolvers.gan_coevolution.strategy import CoevolutionConfig, CoevolutionStrategy, next_generation
 
-__all__ = ["CoevolutionConfig", "CoevolutionStrategy", "GanFitness", "GanFitnessConfig", "best_pair", "fidelity", "finalize",
-           "finetune", "make_evaluator", "next_generation", "save_grid"]
+__all__ = ["CoevolutionConfig", "CoevolutionStrategy", "GanFitness", "GanFitnessConfig", "best_pair", "fidelity",
+           "finalize", "finetune", "make_evaluator", "next_generation", "save_grid"]
