@@ -14,7 +14,7 @@ import torch.nn as nn
 from searchlab import io, progress
 from searchlab.protocols import Context
 from searchlab.search_spaces.filter_masks import FilterMaskSpace, measured_flops, prune_model
-from searchlab.search_spaces.filter_masks.pruned import ARCH_FORMAT
+from searchlab.search_spaces.filter_masks.pruned import write_pruned
 from searchlab.search_spaces.filter_masks.setup import PruneProblem
 
 
@@ -109,11 +109,8 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
     if ctx.run_dir is not None:
         out = Path(ctx.run_dir) / "pruned"
         out.mkdir(parents=True, exist_ok=True)
-        io.save_safetensors(pruned.state_dict(), out / "model.safetensors")
-        arch = {"format": ARCH_FORMAT, "model": cfg.model, "model_kwargs": problem.kwargs,
-                "input_shape": problem.input_shape, "layers": list(cfg.layers), "genome": genome,
-                "kept_per_layer": kept, "input_scaling": "uint8 / 127.5 - 1 (searchlab.trainer.to_float)"}
-        io.write_json(out / "architecture.json", arch)
+        write_pruned(out, pruned, model=cfg.model, model_kwargs=problem.kwargs, input_shape=problem.input_shape,
+                     layers=list(cfg.layers), genome=genome, kept_per_layer=kept)
         io.write_json(out / "report.json", report)
         plot_filters(kept, out / "filters.png",
                      f"{cfg.model}: {flops_before / flops_after:.2f}x fewer FLOPs, test acc "

@@ -1,5 +1,5 @@
-"""The `pruned/` folder a prune run writes: model.safetensors plus a checked architecture.json, and the
-readers that rebuild the pruned network from it without importing anything the file names."""
+"""The `pruned/` folder a prune run writes: model.safetensors plus a checked architecture.json; its writer
+and the readers that rebuild the pruned network from it without importing anything the file names."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ from searchlab.search_spaces.filter_masks.setup import build_model
 
 ARCH_FORMAT = "searchlab-pruned/1"
 MODEL_KWARGS = ("num_classes", "in_channels", "image_size")
+
+
+def write_pruned(directory: str | Path, net: nn.Module, *, model: str, model_kwargs: dict, input_shape: list[int],
+                 layers: list[str], genome: str, kept_per_layer: dict) -> Path:
+    """Write the folder `load_pruned` reads: the pruned network's weights and its architecture.json."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    io.save_safetensors(net.state_dict(), d / "model.safetensors")
+    io.write_json(d / "architecture.json", {
+        "format": ARCH_FORMAT, "model": model, "model_kwargs": model_kwargs, "input_shape": input_shape,
+        "layers": layers, "genome": genome, "kept_per_layer": kept_per_layer,
+        "input_scaling": "uint8 / 127.5 - 1 (searchlab.trainer.to_float)"})
+    return d
 
 
 def read_architecture(directory: str | Path, model: str | None = None) -> dict:
