@@ -77,7 +77,7 @@ def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, tor
         else:
             state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:120]  # torch's first sentence
         raise ConfigError(f"{what} {p} is not a state dict readable weights-only ({first}); {SAVE_HINT}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
