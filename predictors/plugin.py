@@ -1,10 +1,12 @@
-"""Registers the predictors `renas` and `semi-gcn`, the guided-search strategies of the same names,
-and `consensus`, guided search with both."""
+"""Registers the predictors `renas`, `semi-gcn` and `graph-transformer`, the guided-search strategies
+of the same names, and `consensus`, guided search with ReNAS and the assessor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from searchlab.predictors.graph_transformer import GraphTransformerPredictor
+from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 from searchlab.predictors.guided_search import GuidedSearchConfig, strategy_factory
 from searchlab.predictors.renas import ReNASConfig, ReNASPredictor
 from searchlab.predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor
@@ -65,3 +67,28 @@ registry.register_strategy(
     spaces=("nasbench101",),
     help="query --initial random cells, fit both the ReNAS ranker and the semi-supervised GCN assessor, query "
          "the --top-k cells they both rank highest (a cell's place is its worse place in the two rankings)")
+
+
+@dataclass(frozen=True)
+class GraphTransformerSearchConfig(GuidedSearchConfig, GraphTransformerConfig):
+    """Guided search with the graph-transformer ranker"""
+
+    # Iterative by default, as for renas: 200 random cells, then 6 rounds of refitting and querying the
+    # 39 best predicted. The one-shot protocol: --initial 424 --rounds 1 --top-k 10.
+    initial: int = opt(200, help="random cells queried before the first predictor fit")
+    top_k: int = opt(39, help="predicted-best cells queried after each fit")
+    rounds: int = opt(6, help="fit -> query top-k rounds; each refits on everything queried so far "
+                              "(one-shot protocol: --initial 424 --rounds 1 --top-k 10)")
+
+    def __post_init__(self) -> None:
+        GuidedSearchConfig.__post_init__(self)
+        GraphTransformerConfig.__post_init__(self)
+
+
+registry.register_predictor(
+    "graph-transformer", cls=GraphTransformerPredictor,
+    help="graph transformer over the cell DAG (TNASP/PINAT, GMAE-NAS pretraining on every cell), pairwise loss")
+registry.register_strategy(
+    "graph-transformer", factory=strategy_factory(GraphTransformerPredictor), config=GraphTransformerSearchConfig,
+    spaces=("nasbench101",),
+    help="query --initial random cells, fit the graph transformer, query its --top-k best predicted cells")

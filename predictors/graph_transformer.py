@@ -1,0 +1,457 @@
+"""A graph transformer over the cell DAG, pretrained without labels, fine-tuned to rank.
+
+Follows three papers:
+- TNASP (Lu et al., NeurIPS 2021) and PINAT (Lu et al., AAAI 2023): each vertex is a token (its op
+  embedding plus Laplacian eigenvectors of the cell graph as positional encoding), a few transformer
+  encoder blocks, pooled, a 2-layer regressor; PINAT's best NAS-Bench-101 figures come from a pairwise
+  ranking loss (binary cross-entropy on sigmoid(s_i - s_j), the same loss as ReNAS's
+  `pairwise_ranking_loss`, which is what this module trains with).
+- Graphormer-style structure in the attention (Ying et al., NeurIPS 2021): each head adds a learned
+  bias per directed shortest-path distance between two vertices (forward, backward, unrelated), so
+  the attention sees the edges and their direction, not only the positional encoding.
+- GMAE-NAS (Jing et al., IJCAI 2022): label-free pretraining on every cell of the space by masking
+  vertices' ops and reconstructing them; here combined with regressing the network's log FLOPs and
+  log parameters, which the table gives for every cell (label-free, and the strongest single cheap
+  signal of accuracy: the FLOPs column alone ranks at Kendall tau 0.30). Pretraining runs once on all
+  cells of the table and is cached on disk (`searchlab.cache.cache_dir`); each fit starts from it.
+
+Dense attention over the (N, V, V) padded cells is used instead of torch_geometric's sparse layers:
+for 7-vertex graphs one batched matmul per head beats message passing over an edge list
+(docs/predictors.md has the measurement). The vertex count and op codes are read from the cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from searchlab.predictors.base import Predictor, bend_into_unit_interval, seeded_init, seeded_torch
+from searchlab.predictors.features import Cells
+from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
+from searchlab.predictors.renas import pairwise_ranking_loss
+from searchlab.errors import ConfigError
+
+_PRETRAIN_VERSION = 1
+
+
+# ---- structure of the cells ----------------------------------------------------------------------
+def real_vertices(adjacency: np.ndarray) -> np.ndarray:
+    """(N, V) bool: vertices with an edge (padding vertices have none; the input and output always do)."""
+    adj = adjacency.astype(bool)
+    return adj.any(axis=1) | adj.any(axis=2)
+
+
+def path_relations(adjacency: np.ndarray) -> np.ndarray:
+    """(N, V, V) int64 relation of vertex j to vertex i: 0 unrelated, 1 itself, 1 + d when j is d edges
+    after i on a shortest path, V + d when j is d edges before i (d = 1 .. V - 1)."""
+    adj = adjacency.astype(bool)
+    n, v = adj.shape[:2]
+    dist = np.zeros((n, v, v), np.int64)  # forward shortest-path distances, 0 = not reachable
+    frontier = adj.copy()
+    reached = np.zeros_like(adj)
+    for d in range(1, v):
+        new = frontier & ~reached
+        dist[new] = d
+        reached |= new
+        frontier = (frontier.astype(np.uint8) @ adj.astype(np.uint8)).astype(bool)
+    rel = np.where(dist > 0, 1 + dist, 0)
+    back = dist.transpose(0, 2, 1)
+    rel = np.where(back > 0, v + back, rel)
+    rel[:, np.arange(v), np.arange(v)] = 1
+    return rel
+
+
+def laplacian_encoding(adjacency: np.ndarray, k: int) -> np.ndarray:
+    """(N, V, k) float32: the k eigenvectors of the symmetric normalised Laplacian of each cell's
+    undirected graph with the smallest eigenvalues (TNASP, PINAT). Padding vertices get eigenvalue 2
+    (above every real one) so their eigenvectors come last and real vertices' rows are unaffected."""
+    a = torch.from_numpy(adjacency.astype(np.float32))
+    a = a + a.transpose(1, 2)
+    deg = a.sum(2)
+    inv = torch.where(deg > 0, deg.clamp_min(1e-9).rsqrt(), torch.zeros_like(deg))
+    lap = torch.eye(a.shape[1]).expand_as(a) - inv[:, :, None] * a * inv[:, None, :]
+    lap = lap + torch.diag_embed((deg == 0).float())
+    _, vectors = torch.linalg.eigh(lap)
+    return vectors[:, :, :k].contiguous().numpy()
+
+
+# ---- the network ---------------------------------------------------------------------------------
+class Block(nn.Module):
+    """Pre-norm transformer encoder block whose attention takes an additive (N, H, V, V) bias."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        n, v, d = h.shape
+        q, k, val = self.qkv(self.norm1(h)).view(n, v, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = nn.functional.scaled_dot_product_attention(q, k, val, attn_mask=bias)
+        h = h + nn.functional.dropout(self.proj(a.transpose(1, 2).reshape(n, v, d)), self.dropout, self.training)
+        return h + nn.functional.dropout(self.ff(self.norm2(h)), self.dropout, self.training)
+
+
+class CellTransformer(nn.Module):
+    """Tokens (op embedding + Laplacian encoding and per-vertex costs, projected) -> blocks with path-distance attention bias ->
+    mean and max over real vertices -> embedding. `n_ops` op codes plus one mask token."""
+
+    def __init__(self, n_vertices: int, n_ops: int, n_extra: int, dim: int, layers: int, heads: int, pe: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.n_vertices, self.n_ops, self.pe = n_vertices, n_ops, pe
+        self.op_embed = nn.Embedding(n_ops + 1, dim)
+        self.pe_proj = nn.Linear(pe + n_extra, dim, bias=False)
+        self.rel_bias = nn.Embedding(2 * n_vertices, layers * heads)
+        nn.init.zeros_(self.rel_bias.weight)
+        self.blocks = nn.ModuleList([Block(dim, heads, dropout) for _ in range(layers)])
+        self.norm = nn.LayerNorm(dim)
+        self.heads = heads
+
+    def tokens(self, h: torch.Tensor, rel: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        n, v = rel.shape[:2]
+        bias = self.rel_bias(rel).view(n, v, v, len(self.blocks), self.heads).permute(3, 0, 4, 1, 2)
+        bias = bias.masked_fill(~real[None, :, None, None, :], float("-inf"))
+        for block, b in zip(self.blocks, bias):
+            h = block(h, b)
+        return self.norm(h)
+
+    def forward(self, ops: torch.Tensor, pe: torch.Tensor, rel: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        h = self.tokens(self.op_embed(ops) + self.pe_proj(pe), rel, real)
+        w = real[..., None].to(h.dtype)
+        mean = (h * w).sum(1) / w.sum(1).clamp_min(1)
+        peak = h.masked_fill(~real[..., None], float("-inf")).amax(1)
+        return torch.cat([mean, peak], dim=1)
+
+
+def head(dim: int, out: int, dropout: float = 0.0) -> nn.Sequential:
+    """The 2-layer regressor on the pooled (2 * dim) embedding."""
+    return nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, out))
+
+
+class Encoded:
+    """The tensors the network reads for a batch of cells (computed once per fit or prediction)."""
+
+    def __init__(self, cells: Cells, pe: int, costs: bool, device: torch.device) -> None:
+        self.ops = torch.from_numpy(cells.ops.astype(np.int64)).to(device)
+        self.real = torch.from_numpy(real_vertices(cells.adjacency)).to(device)
+        self.rel = torch.from_numpy(path_relations(cells.adjacency)).to(device)
+        self.pe = torch.from_numpy(laplacian_encoding(cells.adjacency, pe)).to(device)
+        self.n_pe = pe
+        if costs:
+            self.pe = torch.cat([self.pe, torch.from_numpy(vertex_cost_features(cells)).to(device)], dim=2)
+
+    def __len__(self) -> int:
+        return int(self.ops.shape[0])
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.ops[idx], self.pe[idx], self.rel[idx], self.real[idx]
+
+
+def vertex_cost_features(cells: Cells) -> np.ndarray:
+    """(N, V, 18) float32: log(1 + multiply-accumulates) and log(1 + parameters) of each vertex in each
+    of the 9 cells of the NAS-Bench-101 network (the ReNAS cost model, `predictors/features.py`),
+    divided by 20 to lie in [0, 1]. They tell the tokens the channel counts the graph implies."""
+    from searchlab.predictors.table import costs_of
+
+    flops, params = costs_of(cells)
+    return (np.log1p(np.concatenate([flops, params], axis=1)) / 20.0).transpose(0, 2, 1).astype(np.float32)
+
+
+def has_costs(cells: Cells) -> bool:
+    """Whether the NAS-Bench-101 cost model applies (7-vertex cells in the padded layout)."""
+    from searchlab.predictors.features import MAX_VERTICES
+    return cells.adjacency.shape[1] == MAX_VERTICES
+
+
+def _flip_signs(pe: torch.Tensor, gen: torch.Generator, n_pe: int) -> torch.Tensor:
+    """Eigenvectors are defined up to sign: show each training cell a random choice (TNASP, PINAT).
+    Columns after the first `n_pe` (per-vertex costs) are left alone."""
+    signs = torch.randint(0, 2, (pe.shape[0], 1, pe.shape[2]), generator=gen).to(pe) * 2 - 1
+    signs[:, :, n_pe:] = 1
+    return pe * signs
+
+
+# ---- pretraining (label-free, cached) ------------------------------------------------------------
+def pretraining_corpus(cells: Cells):
+    """(cells, (N, 2) label-free targets) of the whole space the cells come from, or None.
+
+    NAS-Bench-101 cells (7 x 7) pretrain on every cell of the bundled table with the log FLOPs and log
+    parameters of its 9 network cells (the closed-form per-vertex costs, summed; cached on disk for
+    the table); cells of another shape get no pretraining.
+    """
+    from searchlab.predictors.table import load_predictor_table, table_vertex_costs
+
+    table = load_predictor_table()
+    if cells.adjacency.shape[1:] != table.cells.adjacency.shape[1:]:
+        return None
+    flops, params = table_vertex_costs()
+    costs = np.stack([np.log1p(flops.sum(axis=(1, 2), dtype=np.float64)),
+                      np.log1p(params.sum(axis=(1, 2), dtype=np.float64))], axis=1)
+    return Cells(table.cells.adjacency, table.cells.ops), costs
+
+
+def _fingerprint(cells: Cells, config: GraphTransformerConfig, n_ops: int) -> str:
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(cells.adjacency).tobytes())
+    h.update(np.ascontiguousarray(cells.ops).tobytes())
+    h.update(repr((config.gt_dim, config.gt_layers, config.gt_heads, config.gt_pe, config.gt_costs,
+                   config.gt_pretrain_epochs, config.gt_pretrain_cells, config.gt_mask, n_ops,
+                   _PRETRAIN_VERSION)).encode())
+    return h.hexdigest()[:16]
+
+
+def pretrained_encoder(config: GraphTransformerConfig, corpus, n_ops: int, device: torch.device,
+                       progress: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """The pretrained encoder's weights, from the on-disk cache or trained now (then cached).
+
+    Returns (state dict, info) where info says whether it came from the cache and how long training took.
+    """
+    from safetensors.torch import load_file, save_file
+    from searchlab.cache import cache_dir
+
+    cells, costs = corpus
+    if config.gt_pretrain_cells and config.gt_pretrain_cells < len(cells):
+        rows = np.sort(np.random.default_rng(0).choice(len(cells), config.gt_pretrain_cells, replace=False))
+        cells, costs = cells.take(rows), costs[rows]
+    path = cache_dir() / f"graph_transformer_pretrained_{_fingerprint(cells, config, n_ops)}.safetensors"
+    if path.is_file():
+        try:
+            state = load_file(str(path))
+            meta = {"cached": True, "pretrain_cells": len(cells)}
+            return {k: v.to(device) for k, v in state.items() if k != "pretrain_seconds"}, \
+                meta | {"pretrain_seconds": float(state["pretrain_seconds"][0])}
+        except Exception:  # noqa: BLE001 - a damaged cache file is retrained, never trusted
+            pass
+    start = time.perf_counter()
+    if progress:
+        from searchlab import progress as progress_lines
+        with progress_lines.step(f"pretraining the graph transformer on {len(cells):,} cells without labels "
+                                 f"(once; cached in {path.parent})"):
+            state = _pretrain(config, cells, costs, n_ops, device)
+    else:
+        state = _pretrain(config, cells, costs, n_ops, device)
+    seconds = time.perf_counter() - start
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".safetensors.tmp")
+        os.close(fd)
+        save_file({**{k: v.detach().cpu().contiguous() for k, v in state.items()},
+                   "pretrain_seconds": torch.tensor([seconds], dtype=torch.float64)}, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # caching is an optimisation; an unwritable cache directory only costs time
+    return state, {"cached": False, "pretrain_cells": len(cells), "pretrain_seconds": seconds}
+
+
+def _pretrain(config: GraphTransformerConfig, cells: Cells, costs: np.ndarray, n_ops: int,
+              device: torch.device) -> dict[str, torch.Tensor]:
+    """Masked-op reconstruction + log FLOPs / log params regression over the corpus (AdamW, cosine)."""
+    c = config
+    enc = Encoded(cells, c.gt_pe, c.gt_costs and has_costs(cells), device)
+    target = torch.from_numpy(((costs - costs.mean(0)) / costs.std(0).clip(1e-9)).astype(np.float32)).to(device)
+    n_extra = enc.pe.shape[2] - c.gt_pe
+    net = seeded_init(0, lambda: CellTransformer(enc.rel.shape[1], n_ops, n_extra, c.gt_dim, c.gt_layers,
+                                                 c.gt_heads, c.gt_pe, 0.0)).to(device)
+    cost_head = seeded_init(1, lambda: head(c.gt_dim, 2)).to(device)
+    op_head = seeded_init(2, lambda: nn.Linear(c.gt_dim, n_ops)).to(device)
+    params = list(net.parameters()) + list(cost_head.parameters()) + list(op_head.parameters())
+    optim = torch.optim.AdamW(params, lr=c.gt_pretrain_lr, weight_decay=1e-2)
+    batch = 1024
+    steps = c.gt_pretrain_epochs * math.ceil(len(enc) / batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=c.gt_pretrain_lr, total_steps=max(steps, 1),
+                                                pct_start=0.05)
+    gen = torch.Generator().manual_seed(0)
+    # only interior vertices (with an edge in and an edge out) are masked: the input and output ops are fixed
+    adj = cells.adjacency.astype(bool)
+    maskable = torch.from_numpy(adj.any(axis=1) & adj.any(axis=2)).to(device)
+    net.train()
+    for _ in range(c.gt_pretrain_epochs):
+        order = torch.randperm(len(enc), generator=gen).to(device)
+        for start in range(0, len(enc), batch):
+            idx = order[start:start + batch]
+            ops, pe, rel, real = enc.take(idx)
+            masked = maskable[idx] & (torch.rand(ops.shape, generator=gen).to(device) < c.gt_mask)
+            inp = ops.masked_fill(masked, n_ops)
+            h = net.tokens(net.op_embed(inp) + net.pe_proj(_flip_signs(pe, gen, c.gt_pe)), rel, real)
+            w = real[..., None].to(h.dtype)
+            pooled = torch.cat([(h * w).sum(1) / w.sum(1), h.masked_fill(~real[..., None], float("-inf")).amax(1)], 1)
+            loss = nn.functional.mse_loss(cost_head(pooled), target[idx])
+            if bool(masked.any()):
+                loss = loss + nn.functional.cross_entropy(op_head(h[masked]), ops[masked])
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            sched.step()
+    return {f"net.{k}": v.detach() for k, v in net.state_dict().items()} | \
+        {f"cost_head.{k}": v.detach() for k, v in cost_head.state_dict().items()}
+
+
+# ---- the predictor -------------------------------------------------------------------------------
+class GraphTransformerPredictor(Predictor):
+    """Ranks cells with an ensemble of fine-tuned graph transformers (see the module docstring)."""
+
+    kind = "graph-transformer"
+    Config = GraphTransformerConfig
+
+    def __init__(self, config: GraphTransformerConfig | None = None, *, seed: int = 0, device: str = "auto") -> None:
+        super().__init__(config, seed=seed, device=device)
+        self.members: list[tuple[CellTransformer, nn.Sequential]] = []
+        self.shape = (0, 0, 0)  # (vertices, op codes, per-vertex cost features) the networks were built for
+        self.score_stats = torch.zeros(0, 2)  # per member (mean, std) of its training scores
+        self.calibration = torch.tensor([1.0, 0.0])
+        self.target_range: torch.Tensor | None = None
+
+    def _build(self, seed: int) -> tuple[CellTransformer, nn.Sequential]:
+        c, (v, n_ops, n_extra) = self.config, self.shape
+        net = seeded_init(seed, lambda: CellTransformer(v, n_ops, n_extra, c.gt_dim, c.gt_layers, c.gt_heads, c.gt_pe,
+                                                        c.gt_dropout)).to(self.device)
+        return net, seeded_init(seed + 1, lambda: head(c.gt_dim, 1, c.gt_dropout)).to(self.device)
+
+    def fit(self, cells: Cells, y, unlabeled: Cells | None = None) -> "GraphTransformerPredictor":
+        """Fine-tune `gt_ensemble` networks from the pretrained encoder (unlabelled cells are not used:
+        the pretraining has seen every cell of the space)."""
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        if len(cells) < 2 or len(y) != len(cells):
+            raise ConfigError(f"the graph transformer needs at least 2 labelled cells with one target each, got "
+                              f"{len(cells)} cells and {len(y)} targets")
+        c = self.config
+        corpus = pretraining_corpus(cells) if c.gt_pretrain_epochs else None
+        n_ops = int(max(cells.ops.max(), corpus[0].ops.max() if corpus else 0)) + 1
+        costs = c.gt_costs and has_costs(cells)
+        self.shape = (int(cells.adjacency.shape[1]), n_ops, 18 if costs else 0)
+        state = None
+        if corpus is not None:
+            state, info = pretrained_encoder(c, corpus, n_ops, self.device)
+            self.meta["pretraining"] = info
+        enc = Encoded(cells, c.gt_pe, costs, self.device)
+        y = y.to(self.device)
+        self.members = []
+        for m in range(c.gt_ensemble):
+            seed = self.seed + 1000 * m
+            net, reg = self._build(seed)
+            if state is not None:
+                net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+            with seeded_torch(seed, self.device):
+                self._train(net, reg, enc, y, seed)
+            self.members.append((net.eval(), reg.eval()))
+        self.score_stats = torch.zeros(len(self.members), 2)
+        for m, scores in enumerate(self._member_scores(enc)):
+            self.score_stats[m] = torch.tensor([float(scores.mean()), float(scores.std()) or 1.0])
+        scores = self._combine(self._member_scores(enc)).astype(np.float64)
+        self.calibration = torch.tensor([1.0, 0.0])
+        if np.ptp(scores) > 0:
+            slope, intercept = np.polyfit(scores, y.cpu().numpy().astype(np.float64), 1)
+            if slope > 0:
+                self.calibration = torch.tensor([slope, intercept])
+        lo, hi = float(y.min()), float(y.max())
+        self.target_range = torch.tensor([lo, hi], dtype=torch.float64) if 0 < lo <= hi < 1 else None
+        self.meta.setdefault("train_size", len(cells))
+        return self
+
+    def _train(self, net: CellTransformer, reg: nn.Sequential, enc: Encoded, y: torch.Tensor, seed: int) -> None:
+        """AdamW on the pairwise ranking loss in mini-batches, cosine-decayed learning rate; the
+        pretrained encoder learns at `gt_encoder_lr_scale` times the head's rate."""
+        c = self.config
+        optim = torch.optim.AdamW([{"params": net.parameters(), "lr": c.gt_lr * c.gt_encoder_lr_scale},
+                                   {"params": reg.parameters(), "lr": c.gt_lr}], weight_decay=c.gt_weight_decay)
+        bs = min(c.gt_batch or len(enc), len(enc))
+        steps_per_epoch = math.ceil(len(enc) / bs)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=c.gt_epochs * steps_per_epoch)
+        gen = torch.Generator().manual_seed(seed)
+        net.train()
+        reg.train()
+        for _ in range(c.gt_epochs):
+            order = torch.randperm(len(enc), generator=gen).to(self.device)
+            for start in range(0, len(enc), bs):
+                idx = order[start:start + bs]
+                if len(idx) < 2:
+                    continue
+                ops, pe, rel, real = enc.take(idx)
+                loss = pairwise_ranking_loss(reg(net(ops, _flip_signs(pe, gen, c.gt_pe), rel, real)).squeeze(-1), y[idx])
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                sched.step()
+
+    @torch.inference_mode()
+    def _member_scores(self, enc: Encoded, batch_size: int = 8192) -> list[torch.Tensor]:
+        out = []
+        for net, reg in self.members:
+            parts = [reg(net(*enc.take(slice(s, s + batch_size)))).squeeze(-1).float()
+                     for s in range(0, len(enc), batch_size)]
+            out.append(torch.cat(parts).cpu())
+        return out
+
+    def _combine(self, scores: list[torch.Tensor]) -> np.ndarray:
+        """The members' standardised scores, averaged."""
+        z = [(s - self.score_stats[m, 0]) / self.score_stats[m, 1] for m, s in enumerate(scores)]
+        return torch.stack(z).mean(0).numpy()
+
+    @torch.inference_mode()
+    def predict(self, cells: Cells, batch_size: int = 50000, progress: bool = False) -> np.ndarray:
+        """Scores in the target's units (a monotone map of the ensemble's mean standardised score)."""
+        if not self.members:
+            raise ConfigError("the graph transformer is not trained; call fit() or load a trained one")
+        if cells.adjacency.shape[1] != self.shape[0] or (len(cells) and int(cells.ops.max()) >= self.shape[1]):
+            raise ConfigError(f"these cells have {cells.adjacency.shape[1]} vertices and op codes up to "
+                              f"{int(cells.ops.max())}; the predictor was trained on {self.shape[0]} vertices and "
+                              f"op codes below {self.shape[1]}")
+        out = np.empty(len(cells), np.float64)
+        starts = range(0, len(cells), batch_size)
+        if progress and len(starts) > 1:
+            from tqdm import tqdm
+            starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
+        for start in starts:
+            part = slice(start, min(start + batch_size, len(cells)))
+            batch = cells.take(np.arange(part.start, part.stop))  # keeps table rows: costs from the cache
+            enc = Encoded(batch, self.config.gt_pe, self.shape[2] > 0, self.device)
+            out[part] = self._combine(self._member_scores(enc))
+        slope, intercept = (float(v) for v in self.calibration)
+        values = out * slope + intercept
+        if self.target_range is not None:
+            values = bend_into_unit_interval(values, *(float(v) for v in self.target_range))
+        return values.astype(np.float32)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        if not self.members:
+            raise ConfigError("cannot save an untrained graph transformer")
+        t: dict[str, torch.Tensor] = {"shape": torch.tensor(self.shape, dtype=torch.int64),
+                                      "score_stats": self.score_stats.double(),
+                                      "calibration": self.calibration.double()}
+        for m, (net, reg) in enumerate(self.members):
+            t.update({f"member{m}.net.{k}": v for k, v in net.state_dict().items()})
+            t.update({f"member{m}.head.{k}": v for k, v in reg.state_dict().items()})
+        if self.target_range is not None:
+            t["target_range"] = self.target_range.double()
+        return t
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        shape = tensors["shape"]
+        if shape.shape != (3,):
+            raise ValueError("the network shape has the wrong size")
+        self.shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        self.score_stats = tensors["score_stats"].float()
+        if self.score_stats.shape != (self.config.gt_ensemble, 2):
+            raise ValueError("the ensemble's score statistics do not match gt_ensemble")
+        self.members = []
+        for m in range(self.config.gt_ensemble):
+            net, reg = self._build(0)
+            net.load_state_dict({k[len(f"member{m}.net."):]: v for k, v in tensors.items()
+                                 if k.startswith(f"member{m}.net.")}, strict=True)
+            reg.load_state_dict({k[len(f"member{m}.head."):]: v for k, v in tensors.items()
+                                 if k.startswith(f"member{m}.head.")}, strict=True)
+            self.members.append((net.eval(), reg.eval()))
+        self.calibration = tensors["calibration"].double()
+        self.target_range = tensors["target_range"].double() if "target_range" in tensors else None
+        if self.calibration.shape != (2,) or (self.target_range is not None and self.target_range.shape != (2,)):
+            raise ValueError("calibration or target range has the wrong shape")
