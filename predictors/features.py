@@ -45,9 +45,10 @@ class Cells:
     from the on-disk cache instead of recomputed.
     """
 
-    adjacency: np.ndarray  # (N, 7, 7) uint8, upper triangular
-    ops: np.ndarray  # (N, 7) int8 op codes (PAD, INPUT, CONV1X1, CONV3X3, MAXPOOL, OUTPUT)
+    adjacency: np.ndarray  # (N, V, V) uint8, upper triangular (V = 7 for NAS-Bench-101)
+    ops: np.ndarray  # (N, V) int8 op codes of the space's encoding (0 = padding)
     table_index: np.ndarray | None = None
+    space: str = "nasbench101"  # whose encoding these are: `encoding(cells.space)` says how to read them
 
     def __len__(self) -> int:
         return int(self.adjacency.shape[0])
@@ -55,12 +56,56 @@ class Cells:
     def take(self, idx) -> "Cells":
         idx = np.asarray(idx)
         return Cells(self.adjacency[idx], self.ops[idx],
-                     None if self.table_index is None else self.table_index[idx])
+                     None if self.table_index is None else self.table_index[idx], self.space)
+
+    def without_index(self) -> "Cells":
+        return Cells(self.adjacency, self.ops, None, self.space)
 
     @staticmethod
     def concat(parts: list["Cells"]) -> "Cells":
         ti = None if any(p.table_index is None for p in parts) else np.concatenate([p.table_index for p in parts])
-        return Cells(np.concatenate([p.adjacency for p in parts]), np.concatenate([p.ops for p in parts]), ti)
+        return Cells(np.concatenate([p.adjacency for p in parts]), np.concatenate([p.ops for p in parts]), ti,
+                     parts[0].space)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a space's cells are laid out for the predictors: what they read instead of constants.
+
+    `costs(cells)` gives per-vertex multiply-accumulates and parameters, two (N, cost_cells, vertices)
+    float32 arrays (one row per cell of the space's network); `table(db)` the predictors' view of the
+    space's table (a `predictors.table.PredictorTable`); `cells_of(items)` turns user input (arch
+    strings, hashes, genomes) into table rows, raising InvalidArchitecture/ConfigError on bad input.
+    """
+
+    space: str
+    vertices: int
+    op_codes: int  # size of the op vocabulary, padding (0) included
+    cost_cells: int
+    module: str  # where costs/table/rows live
+
+    @property
+    def channels(self) -> int:
+        """Channels of the ReNAS tensor: op type, then FLOPs and params of each network cell."""
+        return 1 + 2 * self.cost_cells
+
+    def _impl(self):
+        import importlib
+        return importlib.import_module(self.module)
+
+
+ENCODINGS = {
+    "nasbench101": Encoding("nasbench101", 7, 6, 9, "searchlab.predictors.table"),
+    "nasbench201": Encoding("nasbench201", 8, 8, 3, "searchlab.search_spaces.nasbench201.encoding"),
+}
+
+
+def encoding(space: str) -> Encoding:
+    """The encoding of a table space; an unknown one is a ConfigError naming those there are."""
+    from searchlab.errors import ConfigError
+    if space not in ENCODINGS:
+        raise ConfigError(f"no predictor encoding for space {space!r}; predictors work on {', '.join(ENCODINGS)}")
+    return ENCODINGS[space]
 
 
 def table_ops_to_codes(table_ops: np.ndarray) -> np.ndarray:
@@ -181,19 +226,21 @@ def random_topological_orders(cells: Cells, rng: np.random.Generator) -> np.ndar
     preserving augmentation for the position-sensitive ReNAS tensor). The input stays first, the
     output last and padding vertices in place.
     """
-    return topological_orders(cells, rng.random((len(cells), MAX_VERTICES)))
+    return topological_orders(cells, rng.random((len(cells), cells.adjacency.shape[1])))
 
 
 def fixed_topological_orders(cells: Cells, view) -> np.ndarray:
     """Like `random_topological_orders`, but the random keys come from a hash of each cell and `view`:
     the same cell gets the same orders whatever else is in the batch (for averaging predictions).
     `view` is an int, giving (N, 7), or an array of them, giving view.shape + (N, 7) in one pass."""
+    v = cells.adjacency.shape[1]
     adj, ops = cells.adjacency.astype(np.uint64), cells.ops.astype(np.uint64) & np.uint64(7)
-    upper = np.triu_indices(MAX_VERTICES, 1)
+    upper = np.triu_indices(v, 1)
     code = (adj[:, upper[0], upper[1]] << np.arange(len(upper[0]), dtype=np.uint64)).sum(axis=1) \
-        + (ops << (np.uint64(len(upper[0])) + np.uint64(3) * np.arange(MAX_VERTICES, dtype=np.uint64))).sum(axis=1)
+        + (ops << (np.uint64(len(upper[0])) + np.uint64(3) * np.arange(v, dtype=np.uint64))).sum(axis=1)
+    # (with 8 vertices the code has 52 bits, so a few reach the salt's: the keys stay well mixed)
     views = np.asarray(view, dtype=np.uint64)[..., None, None]
-    salt = (views << np.uint64(48)) + (np.arange(MAX_VERTICES, dtype=np.uint64) << np.uint64(44))
+    salt = (views << np.uint64(48)) + (np.arange(v, dtype=np.uint64) << np.uint64(44))
     bits = _splitmix64(code[:, None] ^ salt)  # 42 bits of cell code never reach the salt's bits
     return topological_orders(cells, (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53)
 
@@ -212,7 +259,7 @@ def topological_orders(cells: Cells, keys: np.ndarray) -> np.ndarray:
     cells' closure and depths are computed once for all leading dimensions): each intermediate vertex
     takes the largest key over itself and its ancestors, ties broken by depth, which respects every edge."""
     adj = cells.adjacency.astype(bool)
-    n, v = adj.shape[0], MAX_VERTICES
+    n, v = adj.shape[:2]
     reach = adj.copy()
     for _ in range(v - 1):  # transitive closure
         reach |= (reach.astype(np.uint8) @ adj.astype(np.uint8)).astype(bool)

@@ -19,21 +19,22 @@ from torch import nn
 
 from searchlab.predictors.base import Predictor, bend_into_unit_interval, native_bfloat16, seeded_init, seeded_torch
 from searchlab.predictors.configs import ReNASConfig
-from searchlab.predictors.features import (N_CHANNELS, Cells, feature_tensor, fixed_topological_orders, random_topological_orders,
-                                 reorder_features)
+from searchlab.predictors.features import (N_CHANNELS, MAX_VERTICES, Cells, encoding, feature_tensor,
+                                          fixed_topological_orders, random_topological_orders, reorder_features)
 from searchlab.predictors.table import costs_of
 from searchlab.errors import ConfigError
 
 
 class ReNASNet(nn.Module):
-    """Conv(19->38)+BN+ReLU, Conv(38->128)+BN+ReLU, flatten, FC 6272->120->84->1."""
+    """Conv(C->2C)+BN+ReLU, Conv(2C->128)+BN+ReLU, flatten, FC 128*V*V->120->84->1 (NAS-Bench-101:
+    C = 19 channels, V = 7 vertices; 38 is twice the channels, as in the paper)."""
 
-    def __init__(self, dropout: float = 0.0) -> None:
+    def __init__(self, dropout: float = 0.0, channels: int = N_CHANNELS, vertices: int = MAX_VERTICES) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(N_CHANNELS, 38, 3, padding=1), nn.BatchNorm2d(38), nn.ReLU(),
-            nn.Conv2d(38, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU())
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 49, 120), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels), nn.ReLU(),
+            nn.Conv2d(2 * channels, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * vertices * vertices, 120), nn.ReLU(),
                                   nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 1))
         self.dropout = dropout  # training only, and weightless: saved predictors load whatever it was
 
@@ -64,7 +65,10 @@ def pairwise_ranking_loss(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 
 class ReNASPredictor(Predictor):
-    """Ranks NAS-Bench-101 cells from their 19x7x7 ReNAS tensor (inputs standardised per channel)."""
+    """Ranks cells from their ReNAS tensor (NAS-Bench-101: 19x7x7), inputs standardised per channel.
+
+    The tensor's size comes from the cells' encoding (`Cells.space`); the space is saved with the
+    predictor, and cells of another space are refused."""
 
     kind = "renas"
     Config = ReNASConfig
@@ -76,10 +80,11 @@ class ReNASPredictor(Predictor):
         self.std = torch.ones(N_CHANNELS)
         self.calibration = torch.tensor([1.0, 0.0])  # prediction = slope * score + intercept
         self.target_range: torch.Tensor | None = None  # [lo, hi] of training targets that are fractions
+        self.space = "nasbench101"
 
     def _encode(self, cells: Cells, costs: tuple[np.ndarray, np.ndarray] | None = None,
                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The standardised feature tensors (N, 19, 7, 7), stored channels-last on the device.
+        """The standardised feature tensors (N, C, V, V), stored channels-last on the device.
 
         (A * v - mean) / std is computed as A * (v / std) - mean / std in (N, 7, 7, 19) order, so
         the tensor is born in the layout the convolutions want, with no float64 intermediate.
@@ -87,7 +92,7 @@ class ReNASPredictor(Predictor):
         flops, params = costs if costs is not None else costs_of(cells)
         per_vertex = torch.cat([torch.from_numpy(cells.ops.astype(np.float32))[:, :, None],
                                 torch.from_numpy(flops).transpose(1, 2), torch.from_numpy(params).transpose(1, 2)],
-                               dim=2).to(self.device)  # (N, 7 vertices, 19)
+                               dim=2).to(self.device)  # (N, V vertices, C)
         adjacency = torch.from_numpy(cells.adjacency).to(self.device, torch.float32)
         mean, std = self.mean.to(self.device), self.std.to(self.device)
         x = adjacency[:, :, :, None] * (per_vertex / std)[:, None, :, :] - mean / std
@@ -99,13 +104,16 @@ class ReNASPredictor(Predictor):
         if len(cells) < 2 or len(y) != len(cells):
             raise ConfigError(f"ReNAS needs at least 2 labelled cells with one target each, got "
                               f"{len(cells)} cells and {len(y)} targets")
+        self.space = cells.space
+        enc = encoding(cells.space)
         costs = costs_of(cells)
         raw = torch.from_numpy(feature_tensor(cells, costs))
         self.mean = raw.mean(dim=(0, 2, 3))
         self.std = raw.std(dim=(0, 2, 3)).clamp_min(1e-6)
         x = self._encode(cells, costs)
         y = y.to(self.device)
-        net = seeded_init(self.seed, lambda: ReNASNet(self.config.renas_dropout)).to(self.device)
+        net = seeded_init(self.seed, lambda: ReNASNet(self.config.renas_dropout, enc.channels,
+                                                      enc.vertices)).to(self.device)
         with seeded_torch(self.seed, self.device):  # dropout draws from it
             net = self._train(net, x, y, cells)
         self.net = net.eval()
@@ -120,6 +128,7 @@ class ReNASPredictor(Predictor):
         lo, hi = float(y.min()), float(y.max())
         self.target_range = torch.tensor([lo, hi], dtype=torch.float64) if 0 < lo <= hi < 1 else None
         self.meta.setdefault("train_size", len(cells))
+        self.meta["space"] = self.space
         return self
 
     def _train(self, net: ReNASNet, x: torch.Tensor, y: torch.Tensor, cells: Cells) -> ReNASNet:
@@ -167,7 +176,8 @@ class ReNASPredictor(Predictor):
         f, head = self.net.features, self.net.head
         fc1 = nn.Linear(head[1].in_features, head[1].out_features)
         channels = f[3].out_channels
-        fc1.weight.data = head[1].weight.detach().view(fc1.out_features, channels, 7, 7).permute(0, 2, 3, 1) \
+        v = encoding(self.space).vertices
+        fc1.weight.data = head[1].weight.detach().view(fc1.out_features, channels, v, v).permute(0, 2, 3, 1) \
             .reshape(fc1.out_features, -1).clone()
         fc1.bias.data = head[1].bias.detach().clone()
         return nn.Sequential(fuse_conv_bn_eval(f[0], f[1]), nn.ReLU(inplace=True),
@@ -182,6 +192,7 @@ class ReNASPredictor(Predictor):
         unless `exact` is set; the encoding, standardisation and calibration stay in float32."""
         if self.net is None:
             raise ConfigError("the ReNAS predictor is not trained; call fit() or load a trained one")
+        check_space(self, cells)
         dtype = torch.float32 if self.exact or not native_bfloat16(self.device) else torch.bfloat16
         net = self._inference_net().to(self.device, dtype)
         out = np.empty(len(cells), np.float32)
@@ -194,7 +205,7 @@ class ReNASPredictor(Predictor):
             starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
         for start in starts:
             part = slice(start, min(start + batch_size, len(cells)))
-            batch = Cells(cells.adjacency[part], cells.ops[part])
+            batch = Cells(cells.adjacency[part], cells.ops[part], space=cells.space)
             x = self._encode(batch, (flops[part], params[part]), dtype)
             scores = net(x).squeeze(-1).float()
             if self.config.renas_orders > 1:  # the same cells in other vertex orders
@@ -218,7 +229,9 @@ class ReNASPredictor(Predictor):
         return t
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        net = ReNASNet()
+        self.space = str(self.meta.get("space", "nasbench101"))
+        enc = encoding(self.space)
+        net = ReNASNet(channels=enc.channels, vertices=enc.vertices)
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, strict=True)
         self.net = net.to(self.device).eval()
         self.mean, self.std = tensors["input_mean"].float(), tensors["input_std"].float()
@@ -226,5 +239,12 @@ class ReNASPredictor(Predictor):
         self.target_range = tensors["target_range"].double() if "target_range" in tensors else None
         if self.target_range is not None and self.target_range.shape != (2,):
             raise ValueError("the target range has the wrong shape")
-        if self.mean.shape != (N_CHANNELS,) or self.std.shape != (N_CHANNELS,) or self.calibration.shape != (2,):
+        if self.mean.shape != (enc.channels,) or self.std.shape != (enc.channels,) or self.calibration.shape != (2,):
             raise ValueError("input statistics or calibration have the wrong shape")
+
+
+def check_space(predictor, cells: Cells) -> None:
+    """Refuse cells of another space than the predictor was trained on, in one plain line."""
+    if cells.space != predictor.space:
+        raise ConfigError(f"this {predictor.kind} predictor was trained on {predictor.space} cells and cannot "
+                          f"predict {cells.space} cells; train one with --space {cells.space}")

@@ -25,34 +25,35 @@ from torch import nn
 
 from searchlab.predictors.base import Predictor, normal_scores, seeded_init, target_knots, through_knots
 from searchlab.predictors.configs import SemiGCNConfig
-from searchlab.predictors.features import MAX_VERTICES, Cells
+from searchlab.predictors.features import MAX_VERTICES, Cells, encoding
 from searchlab.errors import ConfigError
 
-N_OP_CLASSES = 6  # pad, input, conv1x1, conv3x3, maxpool, output
-_TRIU = torch.triu_indices(MAX_VERTICES, MAX_VERTICES, offset=1)
+N_OP_CLASSES = 6  # NAS-Bench-101: pad, input, conv1x1, conv3x3, maxpool, output (other spaces: their encoding's)
 
 
 def cell_tensors(cells: Cells, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adjacency (N, 7, 7) float and op class indices (N, 7) long."""
+    """Adjacency (N, V, V) float and op class indices (N, V) long."""
     return (torch.from_numpy(cells.adjacency.astype(np.float32)).to(device),
             torch.from_numpy(cells.ops.astype(np.int64)).to(device))
 
 
 class CellAutoEncoder(nn.Module):
-    """Dense GCN over each 7-vertex cell -> pooled embedding -> adjacency and op logits."""
+    """Dense GCN over each V-vertex cell -> pooled embedding -> adjacency and op logits."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, vertices: int = MAX_VERTICES, op_classes: int = N_OP_CLASSES) -> None:
         super().__init__()
-        self.inp = nn.Linear(N_OP_CLASSES, dim)
+        self.op_classes = op_classes
+        self.register_buffer("triu", torch.triu_indices(vertices, vertices, offset=1), persistent=False)
+        self.inp = nn.Linear(op_classes, dim)
         self.layers = nn.ModuleList([nn.ModuleDict({"self": nn.Linear(dim, dim), "fwd": nn.Linear(dim, dim),
                                                     "bwd": nn.Linear(dim, dim)}) for _ in range(2)])
         self.out = nn.Linear(dim, dim)
         self.dec = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(),
-                                 nn.Linear(2 * dim, _TRIU.shape[1] + MAX_VERTICES * N_OP_CLASSES))
+                                 nn.Linear(2 * dim, self.triu.shape[1] + vertices * op_classes))
 
     def encode(self, adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
         mask = (ops > 0).float()
-        h = torch.relu(self.inp(nn.functional.one_hot(ops, N_OP_CLASSES).float()))
+        h = torch.relu(self.inp(nn.functional.one_hot(ops, self.op_classes).float()))
         fwd = adj.transpose(1, 2) / adj.sum(1, keepdim=True).transpose(1, 2).clamp_min(1)  # mean over predecessors
         bwd = adj / adj.sum(2, keepdim=True).clamp_min(1)  # mean over successors
         for layer in self.layers:
@@ -62,10 +63,10 @@ class CellAutoEncoder(nn.Module):
 
     def reconstruction_loss(self, z: torch.Tensor, adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
         logits = self.dec(z)
-        n_edges = _TRIU.shape[1]
-        adj_target = adj[:, _TRIU[0], _TRIU[1]]
+        n_edges = self.triu.shape[1]
+        adj_target = adj[:, self.triu[0], self.triu[1]]
         edge_loss = nn.functional.binary_cross_entropy_with_logits(logits[:, :n_edges], adj_target)
-        op_logits = logits[:, n_edges:].reshape(-1, N_OP_CLASSES)
+        op_logits = logits[:, n_edges:].reshape(-1, self.op_classes)
         return edge_loss + nn.functional.cross_entropy(op_logits, ops.reshape(-1))
 
 
@@ -137,10 +138,13 @@ class SemiGCNPredictor(Predictor):
         self.sigma = 0.0
         self.knots = np.zeros((2, 0))  # (score, target) pairs that map predictions to the target's units
         self._graph = None
+        self.space = "nasbench101"
 
     def _build(self) -> None:
         c = self.config
-        self.encoder = seeded_init(self.seed, lambda: CellAutoEncoder(c.embed_dim)).to(self.device)
+        enc = encoding(self.space)
+        self.encoder = seeded_init(self.seed, lambda: CellAutoEncoder(c.embed_dim, enc.vertices,
+                                                                      enc.op_codes)).to(self.device)
         self.assessor = seeded_init(self.seed + 1, lambda: Assessor(c.embed_dim, c.hidden, c.gcn_layers,
                                                                     c.dropout)).to(self.device)
 
@@ -151,8 +155,11 @@ class SemiGCNPredictor(Predictor):
             raise ConfigError(f"the assessor needs at least 2 labelled cells with one target each, got "
                               f"{len(cells)} cells and {len(y)} targets")
         c = self.config
+        if unlabeled is not None and len(unlabeled) and unlabeled.space != cells.space:
+            raise ConfigError(f"labelled cells are {cells.space} cells, unlabelled ones {unlabeled.space}")
+        self.space = cells.space
         all_cells = cells if unlabeled is None or len(unlabeled) == 0 else Cells.concat(
-            [cells.take(np.arange(len(cells))), Cells(unlabeled.adjacency, unlabeled.ops)])
+            [cells.take(np.arange(len(cells))), unlabeled.without_index()])
         adj, ops = cell_tensors(Cells(all_cells.adjacency, all_cells.ops), self.device)
         if c.target_transform == "rank":
             scores = normal_scores(y)
@@ -190,6 +197,7 @@ class SemiGCNPredictor(Predictor):
         self._finalize_graph()
         self.meta.setdefault("train_size", n_lab)
         self.meta.setdefault("unlabeled_size", len(all_cells) - n_lab)
+        self.meta["space"] = self.space
         return self
 
     @torch.no_grad()
@@ -207,6 +215,8 @@ class SemiGCNPredictor(Predictor):
     def predict(self, cells: Cells, batch_size: int = 20000, progress: bool = False) -> np.ndarray:
         if self.encoder is None or self._graph is None:
             raise ConfigError("the assessor is not trained; call fit() or load a trained one")
+        from searchlab.predictors.renas import check_space
+        check_space(self, cells)
         z_train, e_train, w_train = self._graph
         n_train = z_train.shape[0]
         out = np.empty(len(cells), np.float32)
@@ -238,12 +248,14 @@ class SemiGCNPredictor(Predictor):
         return t
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.space = str(self.meta.get("space", "nasbench101"))
+        vertices = encoding(self.space).vertices
         self._build()
         self.encoder.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("encoder.")})
         self.assessor.load_state_dict({k[9:]: v for k, v in tensors.items() if k.startswith("assessor.")})
         self.train_adj = tensors["train_adjacency"].to(self.device, torch.uint8)
         self.train_ops = tensors["train_ops"].to(self.device, torch.uint8)
-        if self.train_adj.shape[1:] != (MAX_VERTICES, MAX_VERTICES) or self.train_ops.shape != self.train_adj.shape[:2]:
+        if self.train_adj.shape[1:] != (vertices, vertices) or self.train_ops.shape != self.train_adj.shape[:2]:
             raise ValueError("training cells have the wrong shape")
         self.sigma = float(tensors["scalars"][0])
         if "target_knots" not in tensors:

@@ -1,4 +1,5 @@
-"""The NAS-Bench-101 table as the predictors see it: every cell as padded `Cells` plus its labels."""
+"""A table as the predictors see it: every cell as `Cells` plus its labels (NAS-Bench-101 here; other
+spaces provide theirs through their encoding, `predictors.features.ENCODINGS`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ TARGETS = ("test_accuracy", "flops", "params")
 class PredictorTable:
     cells: Cells  # all cells, table_index = row
     targets: dict[str, np.ndarray]
-    table: Any  # the search_spaces.nasbench101 Table (hashes, index_of, genome)
+    table: Any  # the space's Table (NAS-Bench-101: hashes, index_of, genome)
+    space: str = "nasbench101"
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -33,8 +35,16 @@ class PredictorTable:
         return values
 
 
+def load_predictor_table(db: str | None = None, space: str = "nasbench101") -> PredictorTable:
+    """All cells of a space's table as the predictors see them (NAS-Bench-101 by default)."""
+    if space == "nasbench101":
+        return predictor_table(db)
+    from searchlab.predictors.features import encoding
+    return encoding(space)._impl().predictor_table(db)
+
+
 @lru_cache(maxsize=2)
-def load_predictor_table(db: str | None = None) -> PredictorTable:
+def predictor_table(db: str | None = None) -> PredictorTable:
     """All cells of the NAS-Bench-101 table (bundled, or an imported database) in the padded layout."""
     from searchlab.search_spaces.nasbench101.table import load_table
 
@@ -68,7 +78,15 @@ def table_vertex_costs(db: str | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def costs_of(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex costs of a batch: from the table cache for large batches of table rows, else computed."""
+    """Per-vertex costs of a batch in its space's cost model (`Encoding.costs`)."""
+    if cells.space != "nasbench101":
+        from searchlab.predictors.features import encoding
+        return encoding(cells.space)._impl().costs(cells)
+    return costs(cells)
+
+
+def costs(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
+    """NAS-Bench-101 per-vertex costs: from the table cache for large batches of table rows, else computed."""
     from searchlab.predictors.features import vertex_costs
     # Large batches of table rows read (or first build) the on-disk cache; a few hundred cells are
     # cheaper to compute than the cache is to build.
