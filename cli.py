@@ -683,6 +683,8 @@ def add_predictor_commands(sub) -> None:
     t.add_argument("--target", default="test_accuracy",
                    help="table column to learn: test_accuracy, flops or params (default: test_accuracy)")
     t.add_argument("--out", required=True, help="directory to write the predictor to")
+    t.add_argument("--space", default="nasbench101", choices=["nasbench101", "nasbench201"],
+                   help="whose table to sample and learn (default: nasbench101)")
     t.add_argument("--json", action="store_true", help="print JSON for machines")
     add_flags(t, [ReNASConfig, SemiGCNConfig])
     t.set_defaults(handler=_predictor_train)
@@ -716,6 +718,7 @@ def add_predictor_commands(sub) -> None:
     g.add_argument("--hash", action="append", help="a cell's module hash (repeatable)")
     g.add_argument("--spec", action="append", help='a cell as JSON {"matrix": [[...]], "ops": [...]} or @file.json')
     g.add_argument("--file", help="JSON list of cells (spec objects or hash strings)")
+    g.add_argument("--arch", action="append", help="a NAS-Bench-201 cell: arch string or index (repeatable)")
     g.add_argument("--all", action="store_true", help="rank every cell of the table (with --top)")
     q.add_argument("--top", type=int, default=10, help="with --all: how many best-predicted cells (default: 10)")
     q.add_argument("--json", action="store_true", help="print a JSON list of {hash, predicted}")
@@ -729,8 +732,8 @@ def _predictor_train(args) -> int:
 
     options = {k: v for k, v in vars(args).items()
                if k not in {"kind", "labels", "seed", "target", "out", "json", "handler", "command",
-                            "predictor_command"}}
-    out = commands.train(args.kind, args.labels, args.seed, args.target, args.out, options)
+                            "predictor_command", "space"}}
+    out = commands.train(args.kind, args.labels, args.seed, args.target, args.out, options, space=args.space)
     if args.json:
         _print_json(out)
     else:
@@ -752,7 +755,7 @@ def _predictor_eval(args) -> int:
           f"({out['target']}):")
     print(f"  Kendall tau     {out['kendall_tau']:.4f}\n  Spearman rho    {out['spearman_rho']:.4f}\n"
           f"  precision@10    {out['precision_at_10']:.2f}\n  precision@100   {out['precision_at_100']:.2f}")
-    print(f"  predicted best  {out['predicted_best_hash']} (true {out['predicted_best_true']:.4f}, rank "
+    print(f"  predicted best  {out.get('predicted_best_hash') or out['predicted_best_arch']} (true {out['predicted_best_true']:.4f}, rank "
           f"{out['predicted_best_rank_in_test']:,} of {out['test_cells']:,})")
     print(f"wrote {out['plot']}")
     return 0
@@ -768,14 +771,15 @@ def _predict(args) -> int:
     else:
         specs = [parse_spec_arg(s) for s in args.spec] if args.spec else None
         rows = commands.predict(args.dir, hashes=args.hash, specs=specs, file=args.file, progress=progress,
-                                exact=args.exact)
+                                exact=args.exact, archs=args.arch)
     if args.json:
         _print_json(rows)
         return 0
-    header = ("rank  " if args.all else "") + "hash                              predicted"
-    print(header)
+    name = "hash" if rows and "hash" in rows[0] else "arch"
+    width = max([32] + [len(r[name]) for r in rows])
+    print(("rank  " if args.all else "") + f"{name:<{width}}  predicted")
     for r in rows:
-        print((f"{r['rank']:>4}  " if args.all else "") + f"{r['hash']}  {r['predicted']:.4f}")
+        print((f"{r['rank']:>4}  " if args.all else "") + f"{r[name]:<{width}}  {r['predicted']:.4f}")
     try:
         meta = json.loads((Path(args.dir) / "predictor.json").read_text()).get("meta", {})
     except (OSError, ValueError):

@@ -17,8 +17,8 @@ from searchlab.seeding import make_rng
 
 
 def train(kind: str, labels: int, seed: int, target: str, out: str, options: dict[str, Any],
-          progress: bool = False) -> dict:
-    """Sample `labels` cells of the table (seeded), fit a predictor of `kind` on `target`, save it."""
+          progress: bool = False, space: str = "nasbench101") -> dict:
+    """Sample `labels` cells of the space's table (seeded), fit a predictor of `kind` on `target`, save it."""
     from searchlab import registry
     from searchlab.options import build
 
@@ -26,7 +26,7 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
     entry = registry.predictor(kind)
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    table = load_predictor_table()
+    table = load_predictor_table(space=space)
     y_all = table.target(target)
     if not 2 <= labels < len(table):
         raise ConfigError(f"--labels must be between 2 and {len(table) - 1:,}, got {labels}")
@@ -49,9 +49,22 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
     predictor.meta.update({"target": target, "labels": int(labels), "train_seconds": round(seconds, 2),
                            "train_rows": [int(r) for r in train_rows],
                            "unlabeled": 0 if unlabeled is None else len(unlabeled)})
+    predictor.meta["space"] = space
     predictor.save(out)
     return {"kind": kind, "out": str(out), "labels": int(labels), "unlabeled": predictor.meta["unlabeled"],
-            "target": target, "seed": seed, "train_seconds": round(seconds, 2)}
+            "target": target, "seed": seed, "train_seconds": round(seconds, 2), "space": space}
+
+
+def space_of(predictor: Predictor) -> str:
+    """The space a saved predictor was trained on (predictors saved before spaces existed: NAS-Bench-101)."""
+    return str(predictor.meta.get("space", "nasbench101"))
+
+
+def _name(table, row: int) -> dict:
+    """How a table row is shown: a NAS-Bench-101 cell by its hash, a NAS-Bench-201 one by its arch string."""
+    if table.space == "nasbench101":
+        return {"hash": str(table.table.hashes[row])}
+    return {"arch": table.table.arch(row), "index": int(row)}
 
 
 def _test_rows(n_cells: int, train_rows: np.ndarray, test: str, seed: int) -> np.ndarray:
@@ -72,7 +85,7 @@ def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None 
     """Kendall tau, Spearman rho and precision@k on cells not used for training, plus a scatter PNG."""
     predictor = Predictor.load(directory)
     predictor.exact = exact
-    table = load_predictor_table()
+    table = load_predictor_table(space=space_of(predictor))
     target = str(predictor.meta.get("target", "test_accuracy"))
     train_rows = np.asarray(predictor.meta.get("train_rows", []), dtype=np.int64)
     rows = _test_rows(len(table), train_rows, test, seed)
@@ -84,7 +97,7 @@ def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None 
     best = int(np.argmax(predicted))
     report.update({"kind": predictor.kind, "target": target, "labels": int(predictor.meta.get("labels", len(train_rows))),
                    "test_cells": int(len(rows)), "predict_seconds": round(seconds, 2),
-                   "predicted_best_hash": str(table.table.hashes[rows[best]]),
+                   **{f"predicted_best_{k}": v for k, v in _name(table, rows[best]).items()},
                    "predicted_best_true": float(truth[best]),
                    "predicted_best_rank_in_test": int((truth > truth[best]).sum()) + 1})
     report["plot"] = scatter_plot(truth, predicted, plot or str(Path(directory) / "scatter.png"),
@@ -153,18 +166,38 @@ def read_cells_file(path: str) -> list:
 
 def predict(directory: str, *, hashes: list[str] | None = None, specs: list | None = None,
             file: str | None = None, top: int | None = None, progress: bool = False,
-            exact: bool = False) -> list[dict]:
-    """Predicted values of cells, in input order; with `top`, the K best-predicted cells of the table."""
+            exact: bool = False, archs: list[str] | None = None) -> list[dict]:
+    """Predicted values of cells, in input order; with `top`, the K best-predicted cells of the table.
+
+    NAS-Bench-101 cells come as hashes or specs, NAS-Bench-201 ones as arch strings or official
+    indices (`archs`, or a --file list of them); giving one space's cells to the other's predictor
+    is refused in one line."""
     predictor = Predictor.load(directory)
     predictor.exact = exact
-    table = load_predictor_table()
+    space = space_of(predictor)
+    table = load_predictor_table(space=space)
     if top is not None:
         if top < 1:
             raise ConfigError(f"--top must be at least 1, got {top}")
         scores = predictor.predict(table.cells, progress=progress)
         best = np.argsort(-scores.astype(np.float64), kind="stable")[:top]
-        return [{"rank": i + 1, "hash": str(table.table.hashes[r]), "predicted": float(scores[r])}
-                for i, r in enumerate(best)]
+        return [{"rank": i + 1, **_name(table, r), "predicted": float(scores[r])} for i, r in enumerate(best)]
+    if space != "nasbench101":
+        if hashes or specs:
+            raise ConfigError(f"{directory} is a {space} predictor: give its cells as arch strings or indices "
+                              f"with --arch (NAS-Bench-101 hashes and specs are for nasbench101 predictors)")
+        from searchlab.predictors.features import encoding
+        rows = encoding(space)._impl().rows_of(table, [_arch_item(a) for a in archs or []])
+        if file:
+            rows += encoding(space)._impl().rows_of(table, read_cells_file(file), f"--file {file}")
+        if not rows:
+            raise ConfigError("say which cells to predict: --arch ARCH (an arch string or index), --file F "
+                              "or --all --top K")
+        scores = predictor.predict(table.cells.take(np.asarray(rows)), progress=progress)
+        return [{**_name(table, r), "predicted": float(s)} for r, s in zip(rows, scores)]
+    if archs:
+        raise ConfigError(f"{directory} is a nasbench101 predictor: --arch takes NAS-Bench-201 cells; give "
+                          "NAS-Bench-101 cells with --hash, --spec or --file")
     rows: list[int] = []
     if hashes:
         rows += _rows_of_items(table, list(hashes), "")
@@ -176,3 +209,9 @@ def predict(directory: str, *, hashes: list[str] | None = None, specs: list | No
         raise ConfigError("say which cells to predict: --hash H, --spec JSON, --file F or --all --top K")
     scores = predictor.predict(table.cells.take(np.asarray(rows)), progress=progress)
     return [{"hash": str(table.table.hashes[r]), "predicted": float(s)} for r, s in zip(rows, scores)]
+
+
+def _arch_item(text: str):
+    """--arch: an official index (digits) or an arch string."""
+    text = str(text).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
