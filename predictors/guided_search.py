@@ -1,4 +1,5 @@
-"""Predictor-guided search on NAS-Bench-101: query random cells, fit a predictor, query its top k.
+"""Predictor-guided search on a table space (NAS-Bench-101, NAS-Bench-201): query random cells, fit a
+predictor, query its top k.
 
 1. Ask `initial` cells drawn at random from the candidate pool (every cell of the table, or a
    seeded random sample of `pool` cells).
@@ -67,7 +68,8 @@ class GuidedSearch(Strategy):
     """Ask random cells, then the predictor's top-k picks; see the module docstring."""
 
     def __init__(self, predictors: Sequence[tuple[type[Predictor], Any]], config: GuidedSearchConfig, *,
-                 seed: int, objectives: dict[str, str] | None = None, table=None, unlabeled: int = 0) -> None:
+                 seed: int, objectives: dict[str, str] | None = None, table=None, unlabeled: int = 0,
+                 space: str = "nasbench101") -> None:
         if not predictors:
             raise ConfigError("guided search needs at least one predictor")
         self.predictors = [(cls, predictor_config) for cls, predictor_config in predictors]  # (class, config)
@@ -76,7 +78,7 @@ class GuidedSearch(Strategy):
         self.objectives = dict(objectives or {"accuracy": "max"})
         self.primary = next(iter(self.objectives))
         self.sign = 1.0 if self.objectives[self.primary] == "max" else -1.0
-        self.table = table if table is not None else load_predictor_table()
+        self.table = table if table is not None else load_predictor_table(space=space)
         self.unlabeled = int(unlabeled)
         if config.pool and config.pool < config.planned_queries:
             raise ConfigError(f"--pool {config.pool} is smaller than the cells to query "
@@ -96,8 +98,17 @@ class GuidedSearch(Strategy):
             return np.arange(n)
         return np.sort(make_rng(self.seed + 7919).choice(n, self.config.pool, replace=False))
 
-    def _genome(self, row: int) -> dict:
+    def _genome(self, row: int):
+        if self.table.space != "nasbench101":
+            return self.table.table.arch(int(row))  # NAS-Bench-201 genomes are arch strings
         return self.table.table.genome(int(row))
+
+    def _row(self, genome: Any) -> int:
+        if self.table.space != "nasbench101":
+            from searchlab.search_spaces.nasbench201 import spec as nb201_spec
+            return int(self.table.table.index(nb201_spec.validate(genome)))
+        from searchlab.search_spaces.nasbench101 import spec as nb_spec
+        return int(self.table.table.index_of(nb_spec.spec_hash(genome)))
 
     # ---- planning -----------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -166,9 +177,7 @@ class GuidedSearch(Strategy):
         return [self._genome(r) for r in rows]
 
     def tell(self, genome: Any, result: Result) -> None:
-        from searchlab.search_spaces.nasbench101 import spec as nb_spec
-
-        row = int(self.table.table.index_of(nb_spec.spec_hash(genome)))
+        row = self._row(genome)
         if row in self.outstanding:
             self.outstanding.remove(row)
         value = None
@@ -203,6 +212,6 @@ def strategy_factory(*predictor_classes: type[Predictor]):
         guided = build(GuidedSearchConfig, values, where="strategy options")
         members = [(cls, build(cls.Config, values, where="predictor options")) for cls in predictor_classes]
         return GuidedSearch(members, guided, seed=seed, objectives=objectives,
-                            unlabeled=int(values.get("unlabeled", 0)))
+                            unlabeled=int(values.get("unlabeled", 0)), space=getattr(space, "name", "nasbench101"))
 
     return factory

@@ -56,15 +56,15 @@ registry.register_predictor("semi-gcn", cls=SemiGCNPredictor,
                             help="semi-supervised GCN assessor (Tang et al. 2020): auto-encoder + relation graph + GCN")
 
 registry.register_strategy(
-    "renas", factory=strategy_factory(ReNASPredictor), config=ReNASSearchConfig, spaces=("nasbench101",),
+    "renas", factory=strategy_factory(ReNASPredictor), config=ReNASSearchConfig, spaces=("nasbench101", "nasbench201"),
     help="query --initial random cells, fit the ReNAS ranker, query its --top-k best predicted cells")
 registry.register_strategy(
-    "semi-gcn", factory=strategy_factory(SemiGCNPredictor), config=SemiGCNSearchConfig, spaces=("nasbench101",),
+    "semi-gcn", factory=strategy_factory(SemiGCNPredictor), config=SemiGCNSearchConfig, spaces=("nasbench101", "nasbench201"),
     help="query --initial random cells, fit the semi-supervised GCN assessor with --unlabeled cells, query its "
          "--top-k best predicted cells")
 registry.register_strategy(
     "consensus", factory=strategy_factory(ReNASPredictor, SemiGCNPredictor), config=ConsensusSearchConfig,
-    spaces=("nasbench101",),
+    spaces=("nasbench101", "nasbench201"),
     help="query --initial random cells, fit both the ReNAS ranker and the semi-supervised GCN assessor, query "
          "the --top-k cells they both rank highest (a cell's place is its worse place in the two rankings)")
 
