@@ -6,6 +6,10 @@ accuracy of the best cell found, its median rank among the 15,625 cells, and how
 cell of the best accuracy.
 
     python bench/nasbench201_search.py [--seeds 20] [--budgets 50 100 150] [--population 20 --sample-size 5]
+        [--strategies random evolution renas] [--initial 50 --top-k 10]
+
+The guided strategies (renas, semi-gcn, consensus) query --initial random cells, then refit and
+query their --top-k best predicted cells until the budget is spent ((budget - initial) / top-k rounds).
 """
 
 from __future__ import annotations
@@ -38,10 +42,15 @@ def main() -> int:
     p.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 150])
     p.add_argument("--population", type=int, default=20, help="evolution's population P")
     p.add_argument("--sample-size", type=int, default=5, help="evolution's tournament size S")
+    p.add_argument("--strategies", nargs="+", default=["random", "evolution"])
+    p.add_argument("--initial", type=int, default=50, help="guided search: random cells before the first fit")
+    p.add_argument("--top-k", type=int, default=10, help="guided search: predicted-best cells per round")
+    p.add_argument("--renas-epochs", type=int, default=100, help="guided search: ReNAS training epochs")
     args = p.parse_args()
     table = load_table()
     top = float(table.test_accuracy.max())
     configs = {"random": {}, "evolution": {"population": args.population, "sample_size": args.sample_size}}
+    configs = {name: configs.get(name) for name in args.strategies}
     print(f"NAS-Bench-201 CIFAR-10, {args.seeds} seeds; evolution P={args.population} S={args.sample_size}; "
           f"table best {100 * top:.2f}%")
     print(f"{'budget':>6} {'strategy':>10} {'median acc':>10} {'mean acc':>9} {'median rank':>11} {'found best':>10}")
@@ -49,6 +58,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for budget in args.budgets:
             for name, cfg in configs.items():
+                if cfg is None:  # a guided strategy: the budget after the random start, in rounds of top-k
+                    cfg = {"initial": args.initial, "top_k": args.top_k, "rounds": (budget - args.initial) // args.top_k}
+                    if name in ("renas", "consensus"):
+                        cfg["renas_epochs"] = args.renas_epochs
                 accs = [best_of(name, budget, seed, cfg, Path(tmp)) for seed in range(args.seeds)]
                 ranks = [int(table.ranks[int((table.test_accuracy == table.test_accuracy.dtype.type(a)).argmax())])
                          for a in accs]

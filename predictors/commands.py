@@ -24,6 +24,10 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
 
     registry.load_plugins(["searchlab.predictors.plugin"])
     entry = registry.predictor(kind)
+    spaces = getattr(entry.cls, "spaces", ("nasbench101",))
+    if space not in spaces:
+        raise ConfigError(f"the {kind} predictor works on {' and '.join(spaces)} cells, not {space}; choose "
+                          f"--kind renas or semi-gcn for {space}")
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     table = load_predictor_table(space=space)

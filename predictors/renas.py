@@ -72,6 +72,7 @@ class ReNASPredictor(Predictor):
 
     kind = "renas"
     Config = ReNASConfig
+    spaces = ("nasbench101", "nasbench201")  # whose encodings it reads
 
     def __init__(self, config: ReNASConfig | None = None, *, seed: int = 0, device: str = "auto") -> None:
         super().__init__(config, seed=seed, device=device)

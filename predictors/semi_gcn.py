@@ -129,6 +129,7 @@ class SemiGCNPredictor(Predictor):
 
     kind = "semi-gcn"
     Config = SemiGCNConfig
+    spaces = ("nasbench101", "nasbench201")  # whose encodings it reads
 
     def __init__(self, config: SemiGCNConfig | None = None, *, seed: int = 0, device: str = "auto") -> None:
         super().__init__(config, seed=seed, device=device)

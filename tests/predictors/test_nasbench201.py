@@ -122,3 +122,9 @@ def test_guided_search_on_nasbench201(tmp_path):
     run = tmp_path / "run"
     assert cli.main(["search", "nasbench201", "--strategy", "renas", "--initial", "30", "--top-k", "10",
                      "--rounds", "1", "--renas-epochs", "20", "--max-evals", "40", "--run", str(run)]) == 0
+
+
+def test_a_predictor_without_this_encoding_is_refused(tmp_path, capsys):
+    from searchlab.predictors import commands
+    with pytest.raises(ConfigError, match="works on nasbench101 cells, not nasbench201"):
+        commands.train("graph-transformer", 40, 0, "test_accuracy", str(tmp_path / "gt"), {}, space="nasbench201")
