@@ -16,6 +16,7 @@ from pathlib import Path
 
 import searchlab
 from searchlab import registry
+from searchlab.commands import dashboard as dashboard_commands
 from searchlab.errors import ConfigError, SearchlabError
 
 
@@ -1055,7 +1056,7 @@ def _nb201_query(args) -> int:
 
 
 COMMAND_GROUPS = [add_engine_commands, add_nasbench101_commands, add_nasbench201_commands, add_predictor_commands,
-                  add_cyclegan_commands, add_binary_commands, add_pruning_commands]
+                  add_cyclegan_commands, add_binary_commands, add_pruning_commands, dashboard_commands.add_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
