@@ -657,6 +657,7 @@ _EXACT_HELP = ("float32 throughout (default: bfloat16 inference on a CPU that co
 
 def add_predictor_commands(sub) -> None:
     from searchlab.predictors.configs import ReNASConfig, SemiGCNConfig
+    from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
     from searchlab.options import add_flags
 
     p = sub.add_parser(
@@ -678,7 +679,8 @@ def add_predictor_commands(sub) -> None:
                                     "  searchlab predictor train --kind renas --labels 424 --seed 0 --out preds/renas\n"
                                     "  searchlab predictor train --kind semi-gcn --labels 100 --unlabeled 10000 "
                                     "--out preds/gcn\n")
-    t.add_argument("--kind", required=True, choices=["renas", "semi-gcn"], help="which predictor")
+    t.add_argument("--kind", required=True, choices=["renas", "semi-gcn", "graph-transformer"],
+                   help="which predictor")
     t.add_argument("--labels", type=int, default=424, help="labelled cells sampled from the table (default: 424)")
     t.add_argument("--seed", type=int, default=0, help="seed of the sample and of the training (default: 0)")
     t.add_argument("--target", default="test_accuracy",
@@ -687,7 +689,7 @@ def add_predictor_commands(sub) -> None:
     t.add_argument("--space", default="nasbench101", choices=["nasbench101", "nasbench201"],
                    help="whose table to sample and learn (default: nasbench101)")
     t.add_argument("--json", action="store_true", help="print JSON for machines")
-    add_flags(t, [ReNASConfig, SemiGCNConfig])
+    add_flags(t, [ReNASConfig, SemiGCNConfig, GraphTransformerConfig])
     t.set_defaults(handler=_predictor_train)
 
     e = psub.add_parser("eval", formatter_class=_Formatter, help="rank correlation on held-out cells + scatter plot",
