@@ -15,16 +15,21 @@ from searchlab.options import opt
 
 
 @dataclass(frozen=True)
-class ReNASSearchConfig(GuidedSearchConfig, ReNASConfig):
-    """Guided search with the ReNAS ranker"""
+class IterativeSearchConfig(GuidedSearchConfig):
+    """Guided search, iterative by default"""
 
-    # Iterative by default: 200 random cells, then 6 rounds of refitting and querying the 39 best predicted
-    # (median rank 4 over 20 seeds against 165 for one fit on 424 + 10; docs/benchmarks.md). The one-shot
-    # protocol: --initial 424 --rounds 1 --top-k 10.
+    # 200 random cells, then 6 rounds of refitting and querying the 39 best predicted (ReNAS: median rank 4
+    # over 20 seeds against 165 for one fit on 424 + 10; docs/benchmarks.md). The one-shot protocol:
+    # --initial 424 --rounds 1 --top-k 10.
     initial: int = opt(200, help="random cells queried before the first predictor fit")
     top_k: int = opt(39, help="predicted-best cells queried after each fit")
     rounds: int = opt(6, help="fit -> query top-k rounds; each refits on everything queried so far "
                               "(one-shot protocol: --initial 424 --rounds 1 --top-k 10)")
+
+
+@dataclass(frozen=True)
+class ReNASSearchConfig(IterativeSearchConfig, ReNASConfig):
+    """Guided search with the ReNAS ranker"""
 
     def __post_init__(self) -> None:
         GuidedSearchConfig.__post_init__(self)
@@ -70,15 +75,8 @@ registry.register_strategy(
 
 
 @dataclass(frozen=True)
-class GraphTransformerSearchConfig(GuidedSearchConfig, GraphTransformerConfig):
+class GraphTransformerSearchConfig(IterativeSearchConfig, GraphTransformerConfig):
     """Guided search with the graph-transformer ranker"""
-
-    # Iterative by default, as for renas: 200 random cells, then 6 rounds of refitting and querying the
-    # 39 best predicted. The one-shot protocol: --initial 424 --rounds 1 --top-k 10.
-    initial: int = opt(200, help="random cells queried before the first predictor fit")
-    top_k: int = opt(39, help="predicted-best cells queried after each fit")
-    rounds: int = opt(6, help="fit -> query top-k rounds; each refits on everything queried so far "
-                              "(one-shot protocol: --initial 424 --rounds 1 --top-k 10)")
 
     def __post_init__(self) -> None:
         GuidedSearchConfig.__post_init__(self)
