@@ -386,6 +386,8 @@ def _cmd_status(args) -> int:
     for name, b in info["budget"].items():
         if b["limit"] is not None:
             print(f"budget {name}: {_fmt(b['used'])} of {_fmt(b['limit'])}")
+    if info["size_budget"]:
+        print(f"size budget: {info['size_budget']['summary']}")
     if info["best"]:
         best = info["best"]
         print(f"best: trial {best['id']}  " + ", ".join(f"{k}={_fmt(v)}" for k, v in best["result"]["objectives"].items()))

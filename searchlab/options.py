@@ -4,7 +4,8 @@ Each space, strategy and evaluator declares its options as a frozen dataclass; t
 field into a flag (`lam` -> `--lam`), a config file fills the same fields, and the resolved config is
 stored in the run as JSON so `resume` rebuilds exactly the same objects. Field metadata:
 `help` (text), `choices`, `parse` (a str -> value function, e.g. `parse_duration`), `flag` (a name
-other than the default).
+other than the default), `aliases` (old field names still accepted, as flags and in stored configs:
+{old name: function turning an old value into the field's value}).
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ def add_flags(parser: argparse.ArgumentParser, configs: list[type], seen: set[st
                     kwargs["choices"] = f.metadata["choices"]
                 kwargs["metavar"] = f.name.upper()
             group.add_argument(_flag(f), **kwargs)
+            for old in f.metadata.get("aliases", {}):
+                if old not in seen:
+                    seen.add(old)
+                    group.add_argument("--" + old.replace("_", "-"), dest=old, default=argparse.SUPPRESS,
+                                       metavar=old.upper(), help=f"old name of {_flag(f)}, still accepted")
 
 
 def build(cls: type | None, values: dict[str, Any], where: str = "options") -> Any:
@@ -112,6 +118,11 @@ def build(cls: type | None, values: dict[str, Any], where: str = "options") -> A
     for f, tp in _fields(cls):
         if f.name in values:
             kwargs[f.name] = coerce(f, tp, values[f.name], where)
+            continue
+        for old, convert in f.metadata.get("aliases", {}).items():
+            if old in values:
+                kwargs[f.name] = coerce(f, tp, convert(values[old]) if convert else values[old], where)
+                break
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -156,7 +167,10 @@ def to_dict(config: Any) -> dict:
 
 
 def field_names(cls: type | None) -> set[str]:
-    return set() if cls is None else {f.name for f in dataclasses.fields(cls)}
+    """The option names a config takes, old aliases included."""
+    if cls is None:
+        return set()
+    return {name for f in dataclasses.fields(cls) for name in (f.name, *f.metadata.get("aliases", {}))}
 
 
 def read_config_file(path: str) -> dict:

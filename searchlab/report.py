@@ -37,12 +37,30 @@ def status(store: RunStore) -> dict:
             "max_epochs": sum(t.result.cost.get("epochs", 0.0) for t in told),
             "max_cost": sum(t.result.cost.get("simulated_seconds", 0.0) for t in told)}
     budget = {k: {"used": used[k], "limit": v} for k, v in config.get("budget", {}).items()}
-    return {"run": str(store.run_dir), "space": config["space"], "strategy": config["strategy"],
+    return {"size_budget": size_budget(store), "run": str(store.run_dir), "space": config["space"], "strategy": config["strategy"],
             "evaluator": config["evaluator"], "seed": store.seed, "backend": config.get("backend"),
             "workers": config.get("workers"), "objectives": objectives, "trials": store.count_trials(),
             "budget": budget, "best": best.to_json() if best else None,
             "failures": failure_reasons([trial_row(t) for t in told]),
             "reproducibility": {"created": store.created, "versions": store.versions, "config": config}}
+
+
+def size_budget(store: RunStore) -> dict | None:
+    """A GA run's hard size budget (`--max-flops`, `--max-params`, ...) and the size of its best candidate so
+    far, from the strategy's last snapshot; None for runs without one."""
+    from searchlab.size_target import SizeBudget
+
+    snapshot = store.last_snapshot()
+    state = snapshot.state if snapshot is not None else None
+    if not isinstance(state, dict) or not isinstance(state.get("budget"), dict):
+        return None
+    try:
+        budget = SizeBudget.from_json(state["budget"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    best = state.get("best_so_far") if isinstance(state.get("best_so_far"), dict) else {}
+    reached = best.get("size") if isinstance(best.get("size"), (int, float)) else None
+    return {**budget.to_json(), "reached": reached, "summary": budget.summary(reached)}
 
 
 def best_so_far(trials: list[Trial], objectives: dict[str, str]) -> list[tuple[int, float]]:

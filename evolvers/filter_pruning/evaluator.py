@@ -1,5 +1,11 @@
 """The `masked-fitness` evaluator: a mask's fitness is the masked network's accuracy on the held-out
-fitness subset, traded against the share of filters (or FLOPs) it removes."""
+fitness subset, traded against the share of filters (or FLOPs) it removes; under a size target
+(`--max-flops`, `--max-params`) the accuracy alone, since every candidate is at the budget.
+
+Before scoring, a candidate can be given a short recovery: its BatchNorm statistics re-estimated on a
+few training images (`--bn-images`, on by default under a size target: pruning shifts the statistics
+each layer sees, and the stale ones make the accuracy right after pruning a poor guide to what
+fine-tuning recovers), and/or a few SGD steps (`--candidate-steps`)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,29 @@ from searchlab.search_spaces.filter_masks.setup import PruneProblem
 
 def _filter_weights(space: FilterMaskSpace) -> np.ndarray:
     return np.array([len(g) for g in space.plan.groups], dtype=np.float64)
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: torch.nn.Module, data, images: int, batch_size: int, device: torch.device) -> None:
+    """Re-estimate every BatchNorm's running mean and variance of `net` on `images` training images, as
+    the plain average over those batches. The draw is the same for every candidate, so candidates are
+    compared on the same images and a mask's score does not depend on its trial."""
+    from searchlab.trainer import to_float
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:images]
+    net.train()
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        net(to_float(data.x[idx]).to(device))
+    net.eval()
 
 
 class MaskedFitness:
@@ -71,14 +100,18 @@ class MaskedFitness:
 
     def _score(self, genome: Genome, seed: int, start: float) -> Result:
         epochs = 0.0
-        if self.cfg.candidate_steps > 0:
-            from searchlab.trainer import TrainConfig, train_classifier
+        bn_images = self.cfg.recalibration_images if has_batchnorm(self.problem.model) else 0
+        if self.cfg.candidate_steps > 0 or bn_images > 0:
+            net = prune_model(self.problem.model, self.space.plan, genome).to(self._device)
+            if bn_images > 0:
+                recalibrate_batchnorm(net, self.problem.train, bn_images, self.cfg.batch_size, self._device)
+            if self.cfg.candidate_steps > 0:
+                from searchlab.trainer import TrainConfig, train_classifier
 
-            net = prune_model(self.problem.model, self.space.plan, genome)
-            tcfg = TrainConfig.preset("classifier", epochs=1.0, max_steps=self.cfg.candidate_steps,
-                                      lr=self.cfg.lr / 5, batch_size=self.cfg.batch_size, schedule="constant")
-            stats = train_classifier(net, self.problem.train, tcfg, seed=seed, device=self._device)
-            epochs = stats.epochs
+                tcfg = TrainConfig.preset("classifier", epochs=1.0, max_steps=self.cfg.candidate_steps,
+                                          lr=self.cfg.lr / 5, batch_size=self.cfg.batch_size, schedule="constant")
+                stats = train_classifier(net, self.problem.train, tcfg, seed=seed, device=self._device)
+                epochs = stats.epochs
             net.eval()
             acc, loss = self.performance(net)
         else:
@@ -86,7 +119,8 @@ class MaskedFitness:
         perf = acc if self.cfg.fitness_metric == "accuracy" else math.exp(-loss)
         removed = self.removed(genome)
         c = cost(self.problem.model, self.space.plan, genome)
-        fitness = (1.0 - self.cfg.lam) * perf + self.cfg.lam * removed
+        lam = 0.0 if self.space.budget is not None else self.cfg.lam
+        fitness = (1.0 - lam) * perf + lam * removed
         return Result("ok", {"fitness": fitness, "accuracy": acc, "flops": c["flops"], "params": c["params"],
                              "loss": loss, "removed": removed},
                       {"seconds": time.perf_counter() - start, "epochs": epochs})

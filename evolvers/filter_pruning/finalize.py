@@ -106,6 +106,9 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
         "cpu_threads": torch.get_num_threads(), "finetune": ft, "kept_per_layer": kept,
         "test_images": len(problem.test), "fitness_images": len(problem.val), "train_images": len(problem.train),
     }
+    if space.budget is not None:
+        reached = flops_after if space.budget.measure == "flops" else params_after
+        report["budget"] = {**space.budget.to_json(), "reached": reached, "summary": space.budget.summary(reached)}
     if ctx.run_dir is not None:
         out = Path(ctx.run_dir) / "pruned"
         out.mkdir(parents=True, exist_ok=True)
@@ -119,4 +122,5 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
     return {k: report[k] for k in ("params_before", "params_after", "flops_before", "flops_after", "compression",
                                    "flops_reduction", "test_accuracy_before", "test_accuracy_after_search",
                                    "test_accuracy_after_finetune", "cpu_latency_ms_before", "cpu_latency_ms_after",
-                                   "speedup", "speedup_batch64")} | ({"written": report["written"]} if "written" in report else {})
+                                   "speedup", "speedup_batch64")} | {k: report[k] for k in ("budget", "written")
+                                                                     if k in report}

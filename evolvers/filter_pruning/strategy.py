@@ -49,18 +49,20 @@ class PruneGA(GenerationalGA):
     """A generational GA over filter masks: selection, two-point crossover, run/bit-flip mutation, elitism.
 
     The first generation holds the unpruned network and random masks; each next one keeps the `elite`
-    best masks (asked again; the run store answers them) and breeds the rest.
+    best masks (asked again; the run store answers them) and breeds the rest. Under a size budget every
+    mask, the unpruned one included, is repaired to it by the GA core's rule.
     """
 
     label = "prune-ga"
 
     def __init__(self, space: FilterMaskSpace, config: PruneGAConfig, seed: int, objectives: dict[str, str]):
-        super().__init__(space, seed, config.generations)
+        super().__init__(space, seed, config.generations, budget=getattr(space, "budget", None))
         self.config = config
         self.objective, mode = next(iter(objectives.items())) if objectives else ("fitness", "max")
         self.sign = 1.0 if mode == "max" else -1.0
         self.toolbox = self._toolbox()
-        self.pending = ["1" * space.n_bits] + [space.sample(self.rng) for _ in range(config.population - 1)]
+        first = ["1" * space.n_bits] + [space.sample(self.rng) for _ in range(config.population - 1)]
+        self.pending = [self.fit_budget(g) for g in first]
 
     def _toolbox(self):
         from deap import base
@@ -76,28 +78,29 @@ class PruneGA(GenerationalGA):
         toolbox.register("mutate_run", operators.mut_flip_run)
         return toolbox
 
-    def score(self, genome: Genome, result: Result) -> float:
+    # the budget's measure and unit steps (the space's)
+    def size(self, genome: Genome) -> float:
+        return self.space.size(genome)
+
+    def shrink(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        return self.space.drop_filter(genome, rng)
+
+    def grow(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        return self.space.add_filter(genome, rng)
+
+    def score(self, genome: Genome, result: Result) -> float | None:
         if not result.ok or self.objective not in result.objectives:
-            return 0.0
+            return None
         return max(0.0, self.sign * float(result.objectives[self.objective]))
 
     def end_generation(self) -> None:
-        fit = [float(f) for f in self.scores]
-        best = max(range(len(fit)), key=lambda i: (fit[i], -i))
-        self.history.append({"generation": self.generation, "best": fit[best], "mean": float(np.mean(fit)),
-                             "best_genome": self.pending[best]})
+        self.record(self.members())
 
     def breed(self) -> list[Genome]:
         cfg, rng, tb = self.config, self.rng, self.toolbox
-        fit = [float(f) for f in self.scores]
-        order = sorted(range(len(fit)), key=lambda i: -fit[i])
         k = cfg.population - cfg.elite
         pool = [[int(b) for b in bits_of(g)] for g in self.pending]
-        with deap_random(rng):
-            if cfg.selection == "tournament" or sum(fit) > 0:
-                parents = tb.select(pool, fit, k + (k % 2))
-            else:  # every candidate failed: roulette has nothing to weigh
-                parents = operators.sel_random(pool, k + (k % 2))
+        parents = self.parents(pool, self.scores, k + (k % 2), tb.select)
         kids = [list(p) for p in parents]
         for i in range(0, len(kids) - 1, 2):
             if rng.random() < cfg.cx_prob and len(kids[i]) >= 2:
@@ -111,5 +114,5 @@ class PruneGA(GenerationalGA):
                 else:
                     with deap_random(rng):
                         kid = tb.mutate_bits(kid)
-            children.append(genome_of(self.space.repair(np.array(kid, dtype=bool), rng)))
-        return [self.pending[i] for i in order[:cfg.elite]] + children
+            children.append(self.fit_budget(genome_of(self.space.repair(np.array(kid, dtype=bool), rng))))
+        return [m["genome"] for m in self.elites(self.members(), cfg.elite)] + children

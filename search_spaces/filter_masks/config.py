@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from searchlab.errors import ConfigError
 from searchlab.options import opt
+from searchlab.size_target import SizeTarget, parse_target, target_opt
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,35 @@ class PruneConfig:
     pretrain_epochs: float = opt(10.0, help="epochs to pretrain the model when no --weights are given")
     layers: list[str] = opt([], help="convolutions to prune, by module name (default: every convolution "
                                      "except the network's last layer), e.g. --layers conv1 conv2")
-    lam: float = opt(0.3, help="weight of the removed fraction in the fitness, in [0, 1)")
+    max_flops: str = target_opt("flops", "the unpruned network's")
+    max_params: str = target_opt("params", "the unpruned network's")
+    lam: float = opt(0.3, help="weight of the removed fraction in the fitness, in [0, 1); with --max-flops or "
+                               "--max-params the fitness is the performance term alone (every candidate is at the budget)")
     fitness_metric: str = opt("accuracy", help="performance term of the fitness", choices=("accuracy", "loss"))
     size_measure: str = opt("filters", help="what 'removed' counts", choices=("filters", "flops"))
     candidate_steps: int = opt(0, help="fine-tune each candidate for this many SGD steps before scoring it (0: off)")
+    bn_images: int = opt(-1, help="re-estimate each candidate's BatchNorm statistics on this many training images "
+                                  "before scoring it (0: off; -1: 1024 with a size target, else off)")
     finetune_epochs: float = opt(10.0, help="epochs to fine-tune the best pruned network after the search")
     lr: float = opt(0.05, help="learning rate for pretraining (fine-tuning uses lr/5)")
     batch_size: int = opt(128, help="training batch size")
 
+    @property
+    def target(self) -> SizeTarget | None:
+        """The hard size budget, if one was given."""
+        return parse_target(self.max_flops, "flops") or parse_target(self.max_params, "params")
+
+    @property
+    def recalibration_images(self) -> int:
+        if self.bn_images >= 0:
+            return self.bn_images
+        return 1024 if self.target is not None else 0
+
     def __post_init__(self) -> None:
+        if parse_target(self.max_flops, "flops") and parse_target(self.max_params, "params"):
+            raise ConfigError("give one size target, --max-flops or --max-params, not both")
+        if self.bn_images < -1:
+            raise ConfigError(f"--bn-images must be >= 0 (or -1 for the default), got {self.bn_images}")
         if not (0.0 <= self.lam < 1.0) or not math.isfinite(self.lam):
             raise ConfigError(f"--lam must be in [0, 1) (weight of the removed fraction), got {self.lam}")
         for name in ("test_size", "train_size", "candidate_steps"):

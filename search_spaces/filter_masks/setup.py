@@ -169,8 +169,7 @@ def make_space(cfg: PruneConfig, ctx: Context) -> FilterMaskSpace:
     input_shape = [1, in_channels, int(train.x.shape[-2]), image_size]
     # the analysis depends on the structure only: check the layers before spending time on training
     plan = analyse(model, torch.zeros(input_shape), layers=cfg.layers or None)
-    if plan.n_bits == 0:
-        FilterMaskSpace(model, plan)  # raises the "no prunable filters" error
+    FilterMaskSpace(model, plan).set_target(cfg.target)  # no prunable filters, or an unreachable target: said now
     if cfg.weights:
         io.load_into(model, cfg.weights)
         pretrained = {"weights": cfg.weights}
@@ -180,5 +179,6 @@ def make_space(cfg: PruneConfig, ctx: Context) -> FilterMaskSpace:
         raise ConfigError("pass trained --weights PATH or --pretrain-epochs E (> 0) to train the model first")
     model = model.cpu().eval()
     space = FilterMaskSpace(model, plan)
+    space.set_target(cfg.target)
     space.problem = PruneProblem(cfg, model, kwargs, train, val, test, input_shape, pretrained)  # type: ignore[attr-defined]
     return space

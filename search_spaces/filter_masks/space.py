@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from searchlab.search_spaces.filter_masks.analysis import PruningPlan
 from searchlab.search_spaces.filter_masks.cost import cost
 from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
 from searchlab.errors import ConfigError, InvalidArchitecture
+from searchlab.size_target import SizeBudget, SizeTarget, flag, human
 
 
 @dataclass
@@ -20,6 +22,7 @@ class FilterMaskSpace:
     model: nn.Module
     plan: PruningPlan
     name: str = "prune"
+    budget: SizeBudget | None = None  # the hard size budget (`set_target`)
 
     def __post_init__(self) -> None:
         if self.plan.n_bits == 0:
@@ -32,6 +35,53 @@ class FilterMaskSpace:
     @property
     def n_bits(self) -> int:
         return self.plan.n_bits
+
+    def smallest(self) -> Genome:
+        """The smallest mask the layers allow: one filter kept in every layer."""
+        bits = np.zeros(self.n_bits, dtype=bool)
+        for layer in self._layer_sets:
+            if not bits[layer].any():
+                bits[layer[0]] = True
+        return genome_of(bits)
+
+    def set_target(self, target: SizeTarget | None) -> None:
+        """Resolve a `--max-flops` / `--max-params` target against the unpruned network; refuse one that the
+        smallest network these layers allow cannot meet."""
+        if target is None:
+            self.budget = None
+            return
+        reference = self._full_cost[target.measure]
+        budget = SizeBudget(target.measure, target.limit(reference), reference)
+        low = cost(self.model, self.plan, self.smallest())[target.measure]
+        if not budget.feasible(low):
+            raise ConfigError(f"{flag(target.measure)} {target.text} cannot be met: with these layers the smallest "
+                              f"network keeps {human(low)} {target.measure} ({low / reference:.3g} of the original); "
+                              f"raise {flag(target.measure)} to at least {math.ceil(1000 * low / reference) / 1000:g} "
+                              "or prune more layers (--layers)")
+        self.budget = budget
+
+    def size(self, genome: Genome) -> float:
+        """The genome's size in the budget's measure."""
+        return cost(self.model, self.plan, genome)[self.budget.measure if self.budget else "flops"]
+
+    def drop_filter(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        """The mask with one random kept filter group less (every layer keeps one); None when none can go."""
+        bits = bits_of(genome).copy()
+        for i in rng.permutation(np.flatnonzero(bits)):
+            bits[i] = False
+            if all(bits[layer].any() for layer in self._layer_sets):
+                return genome_of(bits)
+            bits[i] = True
+        return None
+
+    def add_filter(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        """The mask with one random pruned filter group back; None when nothing is pruned."""
+        off = np.flatnonzero(~bits_of(genome))
+        if len(off) == 0:
+            return None
+        bits = bits_of(genome).copy()
+        bits[rng.choice(off)] = True
+        return genome_of(bits)
 
     def repair(self, bits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Turn on one random filter in every layer that lost all of its filters."""

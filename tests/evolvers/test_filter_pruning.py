@@ -182,6 +182,10 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
     (["--layers", "conv9"], "not a convolution"),
     (["--weights", "NOTAFILE"], "does not exist"),
     (["--pretrain-epochs", "0"], "pass trained --weights PATH or --pretrain-epochs"),
+    (["--max-flops", "0"], "--max-flops must be above 0"),
+    (["--max-params", "1.5"], "--max-params 1.5 is above 1"),
+    (["--max-flops", "0.001"], "--max-flops 0.001 cannot be met"),
+    (["--max-flops", "0.5", "--max-params", "0.5"], "not both"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     code, out = _cli(capsys, "search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200",
@@ -189,6 +193,35 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     assert code == 2
     assert out.err.startswith("error: ") and message in out.err and out.err.count("\n") == 1
     assert not (tmp_path / "r" / "run.sqlite").exists()
+
+
+@pytest.mark.parametrize("target", ["0", "2", "1e9x"])
+def test_a_bad_target_is_refused_before_any_data_is_read(tmp_path, capsys, target):
+    code, out = _cli(capsys, "search", "prune", "--data", f"mnist:{tmp_path / 'no-such-data'}", "--max-flops", target,
+                     "--pretrain-epochs", "1", "--run", str(tmp_path / "r"), "--quiet")
+    assert code == 2 and "--max-flops" in out.err and out.err.count("\n") == 1, out.err
+
+
+def test_a_flops_target_is_met_by_every_candidate_and_reported(problem, tmp_path, capsys):
+    run = tmp_path / "run"
+    weights = problem[3].run_dir / "pretrained.safetensors"
+    code, out = _cli(capsys, "search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200",
+                     "--weights", str(weights), "--batch-size", "32", "--population", "6", "--generations", "3",
+                     "--max-flops", "0.5", "--finetune-epochs", "0.5", "--seed", "3", "--run", str(run), "--quiet",
+                     "--json")
+    assert code == 0, out.err
+    summary = json.loads(out.out)
+    full = problem[0].full_cost["flops"]
+    from searchlab.run_store import RunStore
+    with RunStore.open(run) as store:
+        flops = [t.result.objectives["flops"] for t in store.trials() if t.result and t.result.ok]
+    assert len(flops) == 18 and max(flops) <= 0.5 * full  # the unpruned network of generation 0 was repaired too
+    final = summary["final"]
+    assert final["flops_after"] <= 0.5 * full and final["budget"]["limit"] == 0.5 * full
+    report = json.loads((run / "pruned" / "report.json").read_text())
+    assert report["budget"] == final["budget"]
+    code, out = _cli(capsys, "status", str(run))
+    assert code == 0 and "size budget: flops <= " in out.out, out.out
 
 
 def test_weights_that_are_not_a_state_dict_or_do_not_match(tmp_path, capsys):
