@@ -60,7 +60,7 @@ def one_seed(args, seed: int, run_dir: Path) -> dict:
     runner.create_run(run_dir, space="binary", strategy="binary-ga", evaluator="binary-train",
                       space_config=space_config, strategy_config={"population": args.population,
                                                                   "generations": args.generations,
-                                                                  "max_flops_ratio": args.max_flops_ratio},
+                                                                  "max_flops": f"{args.max_flops_ratio:g}"},
                       evaluator_config=eval_config, seed=seed, budget=runner.Budget(), device="cpu", plugins=PLUGINS)
     outcome = runner.run(run_dir, plugins=PLUGINS)
     runner.finalize(run_dir, plugins=PLUGINS)

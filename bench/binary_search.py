@@ -59,7 +59,7 @@ def main() -> int:
         args.run, space="binary", strategy="binary-ga", evaluator="binary-train",
         space_config={"net": args.net, "width_scale": args.width_scale},
         strategy_config={"population": args.population, "generations": args.generations,
-                         "max_flops_ratio": args.max_flops_ratio, "lam": args.lam},
+                         "max_flops": f"{args.max_flops_ratio:g}", "lam": args.lam},
         evaluator_config={"data": args.data, "train_size": args.train_size, "val_size": args.val_size,
                           "epochs_per_candidate": args.epochs, "final_epochs": args.final_epochs,
                           "final_train_size": args.final_train_size, "compare_baselines": True},

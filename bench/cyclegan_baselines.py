@@ -74,7 +74,7 @@ def params_of(mask: str, gen: cg.ResnetGenerator) -> int:
 def one_seed(args, seed: int, tmp: Path) -> dict:
     run = searchlab.search("cyclegan", run=tmp / f"run-{seed}", seed=seed, device="cpu", checkpoints=args.checkpoint,
                            data=args.data, crop=args.crop, init_keep=args.init_keep,
-                           min_compression=args.min_compression, population=args.population,
+                           max_params=args.max_params, population=args.population,
                            generations=args.generations, finetune_steps=0, fitness="fidelity")
     searched = json.loads((Path(run.path) / "cyclegan" / "masks.json").read_text())["A"]
     space = cg.CycleganSpace.from_config(cg.CycleganConfig(checkpoints=args.checkpoint, data=args.data, crop=args.crop))
@@ -115,7 +115,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--crop", type=int, default=64, help="crop of the search's fitness images and fine-tuning")
     p.add_argument("--init-keep", type=float, default=0.8)
-    p.add_argument("--min-compression", type=float, default=2.0)
+    p.add_argument("--max-params", default="0.5", help="the search's size target per generator (0.5: half)")
     p.add_argument("--population", type=int, default=8)
     p.add_argument("--generations", type=int, default=3)
     p.add_argument("--finetune-steps", type=int, default=30)

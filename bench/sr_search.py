@@ -139,7 +139,7 @@ def main() -> None:
         report[name] = {"search": runs[name], "evaluated": runs[name].get("evaluated"),
                         "search_seconds": runs[name]["wall_seconds"],
                         "best_proxy_psnr": best.result.objectives["psnr"],
-                        "proxy_psnr_per_generation": [h["best_psnr"] for h in strategy_state["history"]],
+                        "proxy_psnr_per_generation": [h.get("best", h.get("best_psnr")) for h in strategy_state["history"]],
                         "type_credit": strategy_state["type_credit"],
                         "final": final(best.genome, name)}
     # plain RDNs come in coarse steps of size: train the nearest one on each side of the searched size

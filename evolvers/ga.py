@@ -9,7 +9,7 @@ variation and its scoring:
   infeasible by how far over; then fitness, ties by position), elitism (`elites`), parent selection
   that never picks a failure unless every candidate failed, then picks uniformly (`parents`), one
   record per generation (`record`) and the best so far (`best`);
-- the size budget a user states (`searchlab.size_target`): `fit_budget` repairs a genome toward it
+- the size budget a user states (`searchlab.size_target`): `fit_budget` repairs every genome toward it
   with the search's own `shrink` / `grow` steps (`repair_to_budget`, the one rule of every search).
 
 A search subclasses it and supplies the hooks:
@@ -32,34 +32,7 @@ from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
 from searchlab.protocols import Genome, ProtocolError, Result, Strategy
 from searchlab.seeding import make_rng, rng_from_state, rng_state
-from searchlab.size_target import SizeBudget
-
-
-def repair_to_budget(genome: Any, budget: SizeBudget, size: Callable[[Any], float],
-                     shrink: Callable[[Any, np.random.Generator], Any | None],
-                     grow: Callable[[Any, np.random.Generator], Any | None], rng: np.random.Generator,
-                     misses: int = 64) -> Any:
-    """The budget rule of every search: while over the limit, take one random unit away (`shrink`);
-    then, while under the band's floor, add one random unit back if the result still fits (`grow`),
-    giving up after `misses` additions that would not fit. A genome that cannot shrink further stays
-    over budget and is ranked behind every feasible one."""
-    current = size(genome)
-    while not budget.feasible(current):
-        smaller = shrink(genome, rng)
-        if smaller is None:
-            return genome
-        genome, current = smaller, size(smaller)
-    missed = 0
-    while current < budget.floor and missed < misses:
-        bigger = grow(genome, rng)
-        if bigger is None:
-            break
-        bigger_size = size(bigger)
-        if budget.feasible(bigger_size):
-            genome, current = bigger, bigger_size
-        else:
-            missed += 1
-    return genome
+from searchlab.size_target import SizeBudget, repair_to_budget
 
 
 class GenerationalGA(Strategy):

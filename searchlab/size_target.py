@@ -8,11 +8,12 @@ A user states a hard budget on the measure that matters for the search with `--m
   the FLOPs+BOPs/64 of the plain 1x binary network, so values above 1 mean a wider network there;
 - a number with a k, M or G suffix is an absolute count: `--max-params 330k`.
 
-The GA core meets the budget by repair toward it (`searchlab.evolvers.ga.repair_to_budget`): a
-candidate over the budget loses units (filters, channels, width steps) at random until it fits, and
-one far under it gets units back while it still fits, so every candidate lands in the band
-[limit * (1 - slack), limit]. This module holds what the configs, the reports and `status` share:
-parsing a target, the resolved budget and how it reads.
+The budget is met by one rule, `repair_to_budget` below, which the GA core
+(`searchlab.evolvers.ga.GenerationalGA.fit_budget`) applies to every candidate: a candidate over the
+budget loses units (filters, channels, width steps, block genes) at random until it fits, and one far
+under it gets units back while it still fits, so candidates land in the band [limit * (1 - slack),
+limit] wherever the units are fine enough. This module holds what the configs, the GA, the reports and
+`status` share: parsing a target, the resolved budget, the rule and how a budget reads.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from searchlab.errors import ConfigError
 from searchlab.options import opt
@@ -83,12 +84,12 @@ def parse_target(text: Any, measure: str, *, max_ratio: float | None = 1.0, abso
     return SizeTarget(measure, number, False, raw)
 
 
-def target_opt(measure: str, reference: str, **meta: Any) -> Any:
+def target_opt(measure: str, reference: str, default: str = "", example: str = "0.5 = half", **meta: Any) -> Any:
     """The config field of a size target, with the same help text in every search."""
     what = {"flops": "FLOPs", "params": "parameters"}.get(measure, measure)
-    return opt("", help=f"hard budget on {what}: a fraction of {reference} (0.5 = half) or an absolute count "
-                        f"(40M, 330k); candidates are repaired to within {100 * SLACK:g}% under it (empty: no budget)",
-               **meta)
+    return opt(default, help=f"hard budget on {what}: a fraction of {reference} ({example}) or an absolute count "
+                             f"(40M, 330k); candidates are repaired to within {100 * SLACK:g}% under it "
+                             "(empty: no budget)", **meta)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,33 @@ class SizeBudget:
             text += f"; reached {human(size)}" + (f" ({size / self.reference:.3g})" if self.reference else "")
             text += "" if self.feasible(size) else " - over budget"
         return text
+
+
+def repair_to_budget(genome: Any, budget: SizeBudget, size: Callable[[Any], float],
+                     shrink: Callable[[Any, Any], Any | None],
+                     grow: Callable[[Any, Any], Any | None], rng: Any,
+                     misses: int = 64) -> Any:
+    """The budget rule of every search: while over the limit, take one random unit away (`shrink`);
+    then, while under the band's floor, add one random unit back if the result still fits (`grow`),
+    giving up after `misses` additions that would not fit. A genome that cannot shrink further stays
+    over budget and is ranked behind every feasible one."""
+    current = size(genome)
+    while not budget.feasible(current):
+        smaller = shrink(genome, rng)
+        if smaller is None:
+            return genome
+        genome, current = smaller, size(smaller)
+    missed = 0
+    while current < budget.floor and missed < misses:
+        bigger = grow(genome, rng)
+        if bigger is None:
+            break
+        bigger_size = size(bigger)
+        if budget.feasible(bigger_size):
+            genome, current = bigger, bigger_size
+        else:
+            missed += 1
+    return genome
 
 
 def human(n: float) -> str:

@@ -6,8 +6,8 @@ held-out part of the training set. Fitness trades accuracy against computation:
 
     fitness = accuracy - lam * cost_ratio,   cost_ratio = (FLOPs + BOPs/64) / (FLOPs + BOPs/64 of the 1x binary net)
 
-and, with a hard budget `max_flops_ratio` R > 0, only candidates with cost_ratio <= R are ever
-proposed. The GA keeps `elite` best individuals, fills the rest of each generation with children of
+and, with a hard budget `--max-flops R` (a cost ratio; `--max-flops-ratio` is its old name), every
+candidate is repaired to cost_ratio <= R by the GA core's rule. The GA keeps `elite` best individuals, fills the rest of each generation with children of
 tournament-selected parents (uniform crossover, uniform-integer mutation; DEAP operators) and never
 re-proposes a code already evaluated when it can find a new one. At the end the best candidate is
 trained longer, and a Pareto plot of accuracy against FLOPs + BOPs/64 is written to the run directory.

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from searchlab.evolvers.binary_channel_search.evaluator import BinaryTrainEvaluator
-from searchlab.evolvers.binary_channel_search.strategy import fitness
-from searchlab import io
+from searchlab.evolvers.binary_channel_search.strategy import BinaryGAConfig, fitness
+from searchlab import io, options
 from searchlab.protocols import Context
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace, preset_ratios
 
@@ -74,7 +74,8 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
     rows, config = _evaluated_trials(run_dir)
     strat = config.get("strategy_config", {})
     lam = float(strat.get("lam", 0.0))
-    budget = float(strat.get("max_flops_ratio", 0.0))
+    target = options.build(BinaryGAConfig, strat, "the run's strategy options").target
+    budget = target.limit(space.base_cost()) / space.base_cost() if target else 0.0  # as a cost ratio
     one_x_key = space.key(space.one_x())
     points = []
     for r in rows:

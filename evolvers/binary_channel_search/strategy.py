@@ -1,11 +1,14 @@
 """The `binary-ga` strategy: a generational GA with elitism over per-layer width codes; fitness is
-accuracy - lam * cost ratio, and only codes within the hard budget are proposed."""
+accuracy - lam * cost ratio, and every code is repaired into the hard budget (`--max-flops`, the GA
+core's rule: one layer's ratio a step down while over, a step up while far under)."""
 
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
+
+import numpy as np
 
 from searchlab.errors import ConfigError
 from searchlab.evolvers import operators
@@ -14,9 +17,15 @@ from searchlab.evolvers.ga import GenerationalGA
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace
+from searchlab.size_target import SizeBudget, SizeTarget, parse_target, target_opt
 
 
 MAX_TRIES = 50
+
+
+def _legacy_budget(value) -> str:
+    """`max_flops_ratio` of older runs and scripts: 0 meant no budget."""
+    return "" if float(value) == 0 else f"{float(value):g}"
 
 
 @dataclass(frozen=True)
@@ -30,8 +39,8 @@ class BinaryGAConfig:
     cx_prob: float = opt(0.5, help="probability that two parents are crossed (uniform crossover)")
     mut_prob: float = opt(0.2, help="probability that each layer's ratio is redrawn in a child")
     lam: float = opt(0.0, help="penalty per unit of cost ratio: fitness = accuracy - lam * cost_ratio")
-    max_flops_ratio: float = opt(2.0, help="hard budget: FLOPs+BOPs/64 at most this times the 1x binary "
-                                           "network's (0 = no budget)")
+    max_flops: str = target_opt("flops", "the 1x binary network's FLOPs+BOPs/64", default="2",
+                                example="2 = twice; above 1 widens", aliases={"max_flops_ratio": _legacy_budget})
     seed_1x: bool = opt(True, help="put the plain 1x binary network into the first generation")
 
     def __post_init__(self) -> None:
@@ -48,8 +57,11 @@ class BinaryGAConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
         if not math.isfinite(self.lam) or self.lam < 0:
             raise ConfigError(f"--lam must be >= 0, got {self.lam}")
-        if not math.isfinite(self.max_flops_ratio) or self.max_flops_ratio < 0:
-            raise ConfigError(f"--max-flops-ratio must be >= 0 (0 = no budget), got {self.max_flops_ratio}")
+        parse_target(self.max_flops, "flops", max_ratio=None)  # a malformed --max-flops is refused now
+
+    @property
+    def target(self) -> SizeTarget | None:
+        return parse_target(self.max_flops, "flops", max_ratio=None)
 
 
 def fitness(result: Result | None, cost_ratio: float, lam: float) -> float | None:
@@ -63,23 +75,29 @@ def _member(genome: list[int], score: float | None) -> dict:
     return {"genome": [int(v) for v in genome], "fitness": None if score is None else float(score)}
 
 
+def budget_of(space: BinaryWidthSpace, target: SizeTarget | None) -> SizeBudget | None:
+    """The hard budget in FLOPs+BOPs/64, its fractions taken of the 1x binary network; refused when even
+    the cheapest code (the smallest ratio everywhere) is over it."""
+    if target is None:
+        return None
+    budget = SizeBudget("flops_bops64", target.limit(space.base_cost()), space.base_cost())
+    cheapest = space.cost_ratio(space.min_genome())
+    if not budget.feasible(cheapest * space.base_cost()):
+        raise ConfigError(f"no candidate meets --max-flops {target.text}: the cheapest {space.net} (every ratio "
+                          f"{space.ratios[0]:g}) costs {cheapest:.3f}x the 1x binary network; raise the budget to at "
+                          f"least {math.ceil(cheapest * 100) / 100:g} or allow smaller --ratios")
+    return budget
+
+
 class BinaryChannelGA(GenerationalGA):
     """Generational GA with elitism: each generation is the carried elites plus newly bred, never-seen
-    children that meet the budget; the whole state is JSON."""
+    children repaired into the budget; the whole state is JSON."""
 
     label = "binary-ga"
 
     def __init__(self, space: BinaryWidthSpace, config: BinaryGAConfig, seed: int) -> None:
-        super().__init__(space, seed, config.generations)
+        super().__init__(space, seed, config.generations, budget=budget_of(space, config.target))
         self.config = config
-        budget = config.max_flops_ratio
-        if budget > 0:
-            cheapest = space.cost_ratio(space.min_genome())
-            if cheapest > budget:
-                raise ConfigError(f"no candidate meets --max-flops-ratio {budget:g}: the cheapest {space.net} "
-                                  f"(every ratio {space.ratios[0]:g}) costs {cheapest:.3f}x the 1x binary network; "
-                                  f"raise the budget to at least {math.ceil(cheapest * 100) / 100:g} or allow "
-                                  f"smaller --ratios")
         self.population: list[dict] = []  # [{"genome", "fitness"}] of the last finished generation
         self.carried: list[dict] = []  # elites of the last generation, part of the current one
         self.seen: set[str] = set()
@@ -96,9 +114,27 @@ class BinaryChannelGA(GenerationalGA):
                          indpb=self.config.mut_prob)
         return toolbox
 
+    # the budget's measure and unit steps: one layer's ratio one step down or up
+    def size(self, genome: list[int]) -> float:
+        return self.space.cost_ratio(genome) * self.space.base_cost()
+
+    def shrink(self, genome: list[int], rng: np.random.Generator) -> list[int] | None:
+        return self._step(genome, rng, -1)
+
+    def grow(self, genome: list[int], rng: np.random.Generator) -> list[int] | None:
+        return self._step(genome, rng, +1)
+
+    def _step(self, genome: list[int], rng: np.random.Generator, step: int) -> list[int] | None:
+        layers = [i for i, g in enumerate(genome) if 0 <= g + step < len(self.space.ratios)]
+        if not layers:
+            return None
+        out = list(genome)
+        out[int(rng.choice(layers))] += step
+        return out
+
     # helpers
     def feasible(self, genome: list[int]) -> bool:
-        return self.config.max_flops_ratio <= 0 or self.space.cost_ratio(genome) <= self.config.max_flops_ratio + 1e-9
+        return self.budget is None or self.budget.feasible(self.size(genome))
 
     def _novel(self, genome: list[int], taken: set[str]) -> bool:
         key = self.space.key(genome)
@@ -107,7 +143,7 @@ class BinaryChannelGA(GenerationalGA):
     def _random_feasible(self, taken: set[str]) -> list[int]:
         fallback = None
         for _ in range(MAX_TRIES * 4):
-            g = self.space.sample(self.rng)
+            g = self.fit_budget(self.space.sample(self.rng))
             if self._novel(g, taken):
                 return g
             if fallback is None and self.feasible(g):
@@ -118,7 +154,7 @@ class BinaryChannelGA(GenerationalGA):
         out: list[list[int]] = []
         taken: set[str] = set()
         one_x = self.space.one_x()
-        if self.config.seed_1x and self.feasible(one_x):
+        if self.config.seed_1x and self.feasible(one_x):  # the reference network, as it is
             out.append(one_x)
             taken.add(self.space.key(one_x))
         while len(out) < self.config.population:
@@ -129,25 +165,26 @@ class BinaryChannelGA(GenerationalGA):
 
     def _offspring(self, count: int, taken: set[str]) -> list[list[int]]:
         """`count` children of tournament-selected parents (uniform crossover, uniform-integer mutation),
-        pushed away from seen codes by the space's mutation, or fresh samples when that fails."""
+        repaired into the budget, pushed away from seen codes by the space's mutation, or fresh samples
+        when that fails."""
         tb = self.toolbox
         genomes = [m["genome"] for m in self.population]
-        weights = [-math.inf if m["fitness"] is None else m["fitness"] for m in self.population]
+        scores = [m["fitness"] for m in self.population]
         children: list[list[int]] = []
         while len(children) < count:
             child = None
             for _ in range(MAX_TRIES):
+                a, b = self.parents(genomes, scores, 2, tb.select)
                 with deap_random(self.rng):
-                    a, b = tb.select(genomes, weights, 2)
                     if random.random() < self.config.cx_prob:
                         a, b = tb.mate(a, b)
                     a = tb.mutate(a)
-                candidate = [int(v) for v in a]
+                candidate = self.fit_budget([int(v) for v in a])
                 if self._novel(candidate, taken):
                     child = candidate
                     break
                 # an unchanged or already-seen code: push it away with the space's own mutation
-                candidate = self.space.mutate(candidate, self.rng)
+                candidate = self.fit_budget(self.space.mutate(candidate, self.rng))
                 if self._novel(candidate, taken):
                     child = candidate
                     break
@@ -165,8 +202,8 @@ class BinaryChannelGA(GenerationalGA):
     def end_generation(self) -> None:
         """The generation is the carried elites plus the evaluated children; its best `elite` go on."""
         self.population = self.carried + [_member(g, f) for g, f in zip(self.pending, self.scores)]
-        self.carried = sorted(self.population, key=lambda m: -math.inf if m["fitness"] is None else m["fitness"],
-                              reverse=True)[: self.config.elite]
+        self.carried = self.elites(self.population, self.config.elite)
+        self.record(self.population)
 
     def breed(self) -> list[Genome]:
         taken = {self.space.key(m["genome"]) for m in self.population}

@@ -116,7 +116,8 @@ class GanFitness:
                         cycle += float(torch.mean(torch.abs(partner_gen(y) - ref["x"][i:i + 1])))
         loss = resemble + self.config.gamma * cycle
         pruned = cg.channels_pruned(g["mask"], self.space.generators[side])
-        fitness = self.config.c / max(loss, 1e-12) + self.config.mu * pruned
+        mu = 0.0 if self.space.budgets else self.config.mu  # under a size budget the size reward is moot
+        fitness = self.config.c / max(loss, 1e-12) + mu * pruned
         params = cg.count_params(cg.pruned_shape(self.space.generators[side], g["mask"]))
         n = len(outs)
         psnr = psnr_from_mse(mse_out / n, data_range=2.0)  # outputs in [-1, 1]

@@ -1,5 +1,7 @@
 """The `coevolution` strategy: two mask populations (G_A, G_B) evolved in turn on the shared GA core, each
-scored with the other side's current best held fixed; the paper's breeding step is `next_generation`."""
+scored with the other side's current best held fixed; the paper's breeding step is `next_generation`.
+With `--max-params` every mask is repaired into its generator's budget by the GA core's rule (one
+channel at a time), the budget of the side whose generation it is."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from searchlab.evolvers.ga import GenerationalGA
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result
 from searchlab.search_spaces import cyclegan as cg
+from searchlab.size_target import repair_to_budget
 
 
 def next_generation(masks: list[str], fitness: list[float], elite: str, size: int, rng: np.random.Generator,
@@ -90,6 +93,26 @@ class CoevolutionStrategy(GenerationalGA):
         self.best_fitness: dict[str, float] = {}
         self.pending = self._population()
 
+    # the budget's measure and unit steps: one channel of the current side's generator
+    def size(self, genome: Genome) -> float:
+        return self.space.size(genome["side"], genome["mask"])
+
+    def shrink(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        mask = self.space.drop_channel(genome["side"], genome["mask"], rng)
+        return None if mask is None else {**genome, "mask": mask}
+
+    def grow(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        mask = self.space.add_channel(genome["side"], genome["mask"], rng)
+        return None if mask is None else {**genome, "mask": mask}
+
+    def fit_mask(self, side: str, mask: str) -> str:
+        """A mask of `side` repaired into its generator's budget (the core's rule)."""
+        budget = self.space.budgets.get(side)
+        if budget is None:
+            return mask
+        genome = {"side": side, "mask": mask, "partner": None}
+        return repair_to_budget(genome, budget, self.size, self.shrink, self.grow, self.rng)["mask"]
+
     @property
     def round(self) -> int:
         """0: the initial populations; 1..generations: evolution rounds."""
@@ -101,12 +124,13 @@ class CoevolutionStrategy(GenerationalGA):
 
     def _population(self) -> list[Genome]:
         side, size = self.side, self.config.population
+        self.budget = self.space.budgets.get(side)  # the budget of the generator whose generation it is
         if self.round == 0:
-            masks, partner = [self.space.random_mask(side, self.rng) for _ in range(size)], None
+            masks, partner = [self.fit_mask(side, self.space.random_mask(side, self.rng)) for _ in range(size)], None
         else:
             probs = (self.config.p_select, self.config.p_crossover, self.config.p_mutation)
             masks = next_generation(self.population[side], self.fitness[side], self.best[side], size, self.rng,
-                                    lambda bits, rng: self.space.repair(side, bits, rng), probs)
+                                    lambda bits, rng: self.fit_mask(side, self.space.repair(side, bits, rng)), probs)
             other = self.space.other(side)
             partner = self.best.get(other) if other else None
         return [{"side": side, "mask": m, "partner": partner} for m in masks]
@@ -116,11 +140,10 @@ class CoevolutionStrategy(GenerationalGA):
 
     def end_generation(self) -> None:
         side, masks = self.side, [g["mask"] for g in self.pending]
-        best = int(np.argmax(self.scores))
+        (top,) = self.elites(self.members(), 1)
         self.population[side], self.fitness[side] = masks, list(self.scores)
-        self.best[side], self.best_fitness[side] = masks[best], self.scores[best]
-        self.history.append({"round": self.round, "side": side, "best_fitness": self.scores[best],
-                             "mean_fitness": float(np.mean(self.scores)), "best_kept_bits": masks[best].count("1")})
+        self.best[side], self.best_fitness[side] = top["genome"]["mask"], top["fitness"]
+        self.record(self.members(), round=self.round, side=side, best_kept_bits=top["genome"]["mask"].count("1"))
 
     def breed(self) -> list[Genome]:
         return self._population()
@@ -136,3 +159,4 @@ class CoevolutionStrategy(GenerationalGA):
         state = json.loads(json.dumps(state))
         self.population, self.fitness = state["population"], state["fitness"]
         self.best, self.best_fitness = state["best_masks"], state["best_fitness"]
+        self.budget = self.space.budgets.get(self.side)

@@ -1,5 +1,6 @@
 """The `esrn` strategy: a generational GA with block credits on the shared GA core (roulette on fitness,
-segment crossover of slot lists, credit-guided mutation, repair into the parameter range)."""
+segment crossover of slot lists, credit-guided mutation, repair into the parameter range; with
+`--max-params` the core's budget rule: one block gene a step down while over, a step up while far under)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from searchlab.evolvers.ga import GenerationalGA
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result
 from searchlab.search_spaces.sr_blocks import BLOCK_TYPES, SRBlockSpace, mut_blocks, used_blocks
+from searchlab.search_spaces.sr_blocks.mutation import step_block
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,13 @@ class ESRNStrategy(GenerationalGA):
     label = "esrn"
 
     def __init__(self, space: SRBlockSpace, config: ESRNConfig, seed: int, objectives: dict[str, str] | None = None):
-        super().__init__(space, seed, config.generations)
+        super().__init__(space, seed, config.generations, budget=getattr(space, "budget", None))
         self.config = config
-        self.elites: list[dict] = []    # {"genome", "fitness"} carried into the current generation
+        self.carried: list[dict] = []    # {"genome", "fitness"} carried into the current generation
         self.type_credit = {k: 0.0 for k in BLOCK_TYPES}
         self.use_credit = [0.0] * space.slots
         self.toolbox = self._toolbox()
-        self.pending = [space.sample(self.rng) for _ in range(config.population)]
+        self.pending = [self.fit_budget(space.sample(self.rng)) for _ in range(config.population)]
 
     def _toolbox(self):
         from deap import base
@@ -118,35 +120,39 @@ class ESRNStrategy(GenerationalGA):
         return mut_blocks(genome, rng, rate=self.config.mutation_rate, type_probs=self.type_probs(),
                           use_probs=self.use_probs())
 
+    # the budget's measure and unit steps (with --max-params)
+    def size(self, genome: Genome) -> float:
+        return float(self.space.params(genome))
+
+    def shrink(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        return step_block(genome, rng, -1, self.space.min_blocks)
+
+    def grow(self, genome: Genome, rng: np.random.Generator) -> Genome | None:
+        return step_block(genome, rng, +1, self.space.min_blocks)
+
     # the GA hooks -----------------------------------------------------------------------------------
     def score(self, genome: Genome, result: Result) -> float | None:
         return float(result.objectives["psnr"]) if result.ok and "psnr" in result.objectives else None
 
     def _scored(self) -> list[dict]:
         """The generation's members with a PSNR: the carried elites, then the told children."""
-        told = [{"genome": g, "fitness": f} for g, f in zip(self.pending, self.scores)]
-        return [m for m in self.elites + told if m["fitness"] is not None]
+        return [m for m in self.carried + self.members() if m["fitness"] is not None]
 
     def end_generation(self) -> None:
         ok = self._scored()
-        best = max(ok, key=lambda m: m["fitness"]) if ok else None
-        self.history.append({"generation": self.generation, "best_psnr": best["fitness"] if best else None,
-                             "mean_psnr": float(np.mean([m["fitness"] for m in ok])) if ok else None,
-                             "type_credit": dict(self.type_credit)})
         if len(ok) >= 2:
             self._update_credits([m["genome"] for m in ok], [m["fitness"] for m in ok])
-            self.history[-1]["type_credit"] = dict(self.type_credit)
+        self.record(ok, type_credit=dict(self.type_credit))
 
     def breed(self) -> list[Genome]:
         cfg, tb, rng = self.config, self.toolbox, self.rng
         ok = self._scored()
-        self.elites = sorted(ok, key=lambda m: -m["fitness"])[:cfg.elites]
+        self.carried = self.elites(ok, cfg.elites)
         children: list[dict] = []
-        n_children = cfg.population - len(self.elites)
+        n_children = cfg.population - len(self.carried)
         while len(children) < n_children:
             if len(ok) >= 2:
-                with deap_random(rng):
-                    a, b = tb.select([m["genome"] for m in ok], psnr_weights([m["fitness"] for m in ok]), 2)
+                a, b = self.parents([m["genome"] for m in ok], [m["fitness"] for m in ok], 2, tb.select, psnr_weights)
             else:  # nothing (or one) succeeded: restart from fresh samples
                 a, b = self.space.sample(rng), self.space.sample(rng)
             if rng.random() < cfg.crossover:
@@ -154,7 +160,7 @@ class ESRNStrategy(GenerationalGA):
             for child in (a, b):
                 if len(children) < n_children:
                     child = tb.mutate(child, rng)
-                    children.append(self.space.repair(child, rng, self._mutate))
+                    children.append(self.fit_budget(self.space.repair(child, rng, self._mutate)))
         return children
 
     def _update_credits(self, genomes: list[dict], fitness: list[float]) -> None:
@@ -167,10 +173,10 @@ class ESRNStrategy(GenerationalGA):
                 self.use_credit[p] = (1 - a) * self.use_credit[p] + a * c
 
     def extra_state(self) -> dict:
-        return {"elites": self.elites, "type_credit": self.type_credit, "use_credit": self.use_credit}
+        return {"elites": self.carried, "type_credit": self.type_credit, "use_credit": self.use_credit}
 
     def load_extra_state(self, state: dict) -> None:
         state = json.loads(json.dumps(state))
-        self.elites = state["elites"]
+        self.carried = state["elites"]
         self.type_credit = {k: float(state["type_credit"].get(k, 0.0)) for k in BLOCK_TYPES}
         self.use_credit = [float(c) for c in state["use_credit"]]

@@ -11,4 +11,4 @@ registry.register_space(
     default_strategy="binary-ga", default_evaluator="binary-train", finalize=by_evaluator,
     help="per-layer widths of a binary VGG-Small or ResNet-18 (Shen et al. 2019); e.g.\n"
          "  searchlab search binary --net vgg-small --data imagefolder:cifar10_jpg.tar.gz --population 8 \\\n"
-         "      --generations 4 --epochs-per-candidate 2 --max-flops-ratio 2.0 --run runs/binary")
+         "      --generations 4 --epochs-per-candidate 2 --max-flops 2 --run runs/binary")

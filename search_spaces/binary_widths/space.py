@@ -128,7 +128,7 @@ class BinaryWidthSpace:
         return self._cache[k]
 
     def base_cost(self) -> float:
-        """FLOPs + BOPs/64 of the 1x binary network, the unit of `--max-flops-ratio`."""
+        """FLOPs + BOPs/64 of the 1x binary network, the unit of `--max-flops`."""
         return self.cost([1.0] * self.length)["flops_bops64"]
 
     def cost_ratio(self, genome: list[int]) -> float:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from searchlab.errors import DataError, InvalidArchitecture
-from searchlab.search_spaces.cyclegan.networks import ResnetGenerator, count_params, param_count
+from searchlab.search_spaces.cyclegan.networks import ResnetGenerator, param_count
 
 
 def segment_sizes(gen: ResnetGenerator) -> list[int]:
@@ -141,27 +141,13 @@ def pruned_shape(gen: ResnetGenerator, bits: str) -> ResnetGenerator:
                                bias=gen.bias)
 
 
-def repair(bits: np.ndarray, gen: ResnetGenerator, rng: np.random.Generator, min_compression: float = 1.0) -> str:
-    """A valid bit string: every segment keeps a channel (an empty one gets a random bit back), and with
-    `min_compression` > 1 random kept channels are dropped until at most 1/min_compression of the
-    generator's parameters remain."""
+def repair(bits: np.ndarray, gen: ResnetGenerator, rng: np.random.Generator) -> str:
+    """A valid bit string: every segment keeps a channel (an empty one gets a random bit back)."""
     bits = np.array(bits, dtype=bool)
     starts = np.concatenate([[0], np.cumsum(gen.widths)[:-1]])
     for start, width in zip(starts, gen.widths):
         if not bits[start:start + width].any():
             bits[start + int(rng.integers(width))] = True
-    if min_compression > 1:
-        budget = count_params(gen) / min_compression
-        while mask_params(bits, gen) > budget:
-            seg_of = np.repeat(np.arange(len(gen.widths)), gen.widths)
-            counts = np.bincount(seg_of[bits], minlength=len(gen.widths))
-            droppable = np.flatnonzero(bits & (counts[seg_of] > 1))
-            if len(droppable) == 0:
-                break
-            drop = rng.choice(droppable, size=max(1, len(droppable) // 64), replace=False)
-            for i in drop:  # re-check per bit so a segment never empties
-                if bits[seg_of == seg_of[i]].sum() > 1:
-                    bits[i] = False
     return "".join("1" if b else "0" for b in bits)
 
 

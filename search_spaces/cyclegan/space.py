@@ -12,10 +12,11 @@ import torch
 
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.options import opt
+from searchlab.size_target import SizeBudget, SizeTarget, flag, human, parse_target, target_opt
 from searchlab.search_spaces.cyclegan.checkpoints import find_checkpoints, load_discriminator, load_generator
 from searchlab.search_spaces.cyclegan.images import center_crop, read_unpaired
-from searchlab.search_spaces.cyclegan.masks import (channels_pruned, genome_length, mut_flip_segment, pruned_shape,
-                                                    repair, split_mask)
+from searchlab.search_spaces.cyclegan.masks import (channels_pruned, genome_length, mask_params, mut_flip_segment,
+                                                    pruned_shape, repair, split_mask)
 from searchlab.search_spaces.cyclegan.networks import (PatchDiscriminator, ResnetGenerator, SIDES, count_flops,
                                                        count_params, describe_generator, size_mb)
 
@@ -31,8 +32,8 @@ class CycleganConfig:
     crop: int = opt(64, help="centre-crop images to this size (0: full size); small crops keep CPU runs short")
     val_images: int = opt(8, help="images per side used to score fitness (from trainA/trainB)")
     init_keep: float = opt(0.5, help="probability that a bit of a random initial mask keeps its channel")
-    min_compression: float = opt(1.0, help="keep at most 1/N of each generator's parameters: masks over it lose "
-                                 "random channels (1: no limit)")
+    max_params: str = target_opt("params", "each original generator's",
+                                 aliases={"min_compression": lambda n: "" if float(n) <= 1 else f"{1 / float(n):.6g}"})
     finetune_steps: int = opt(100, help="final fine-tuning steps of the best pair (0: skip)")
     finetune_lr: float = opt(2e-4, help="Adam learning rate of fine-tuning (betas 0.5/0.999)")
     batch_size: int = opt(1, help="images per fine-tuning step")
@@ -48,8 +49,7 @@ class CycleganConfig:
             raise ConfigError("--val-images must be at least 1")
         if not 0 < self.init_keep <= 1:
             raise ConfigError(f"--init-keep must be in (0, 1], got {self.init_keep}")
-        if self.min_compression < 1:
-            raise ConfigError(f"--min-compression must be >= 1 (1: no limit), got {self.min_compression}")
+        parse_target(self.max_params, "params")  # a malformed --max-params is refused before anything is read
         if self.finetune_steps < 0 or self.batch_size < 1 or self.finetune_lr <= 0:
             raise ConfigError("--finetune-steps must be >= 0, --batch-size >= 1 and --finetune-lr > 0")
 
@@ -65,7 +65,7 @@ class CycleganSpace:
     name = "cyclegan"
 
     def __init__(self, generators: dict[str, ResnetGenerator], discriminators: dict[str, PatchDiscriminator],
-                 images: dict[str, torch.Tensor], *, init_keep: float = 0.5, min_compression: float = 1.0,
+                 images: dict[str, torch.Tensor], *, init_keep: float = 0.5, target: SizeTarget | None = None,
                  flops_size: int = 256, config: CycleganConfig | None = None,
                  train_pool: dict[str, torch.Tensor] | None = None, crop: int = 0) -> None:
         self.generators, self.discriminators, self.images = generators, discriminators, images
@@ -73,8 +73,9 @@ class CycleganSpace:
         # fine-tuning draws random crops from the uncropped training images
         self.train_pool = train_pool or {s: images[f"train{s}"] for s in SIDES if f"train{s}" in images}
         self.sides = tuple(s for s in SIDES if s in generators)
-        self.init_keep, self.min_compression, self.flops_size = init_keep, min_compression, flops_size
+        self.init_keep, self.flops_size = init_keep, flops_size
         self._full = {s: describe_generator(g, flops_size) for s, g in generators.items()}
+        self.budgets = {s: self._budget(s, target) for s in self.sides} if target else {}
 
     @classmethod
     def from_config(cls, config: CycleganConfig) -> "CycleganSpace":
@@ -83,8 +84,44 @@ class CycleganSpace:
         discs = {s: load_discriminator(paths["D_" + s]) for s in SIDES if "D_" + s in paths and s in gens}
         raw = read_unpaired(config.data)
         images = {name: center_crop(x, config.crop, str(Path(config.data) / name)) for name, x in raw.items()}
-        return cls(gens, discs, images, init_keep=config.init_keep, min_compression=config.min_compression,
+        return cls(gens, discs, images, init_keep=config.init_keep, target=parse_target(config.max_params, "params"),
                    config=config, train_pool={s: raw[f"train{s}"] for s in SIDES}, crop=config.crop)
+
+    def _budget(self, side: str, target: SizeTarget) -> SizeBudget:
+        """A generator's parameter budget; refused when even one channel per layer is over it."""
+        full = float(self._full[side]["params"])
+        budget = SizeBudget("params", target.limit(full), full)
+        gen = self.generators[side]
+        smallest = self.size(side, repair(np.zeros(genome_length(gen), dtype=bool), gen, np.random.default_rng(0)))
+        if not budget.feasible(smallest):
+            raise ConfigError(f"{flag('params')} {target.text} cannot be met: G_{side} keeps {human(smallest)} "
+                              f"parameters with one channel per layer ({smallest / full:.3g} of its {human(full)}); "
+                              f"raise {flag('params')} to at least {np.ceil(1000 * smallest / full) / 1000:g}")
+        return budget
+
+    # the units of the GA core's budget rule: one channel of one generator
+    def size(self, side: str, mask: str) -> float:
+        return float(mask_params(np.frombuffer(mask.encode(), dtype=np.uint8) == ord("1"), self.generators[side]))
+
+    def drop_channel(self, side: str, mask: str, rng: np.random.Generator) -> str | None:
+        """The mask with one random kept channel less (every layer keeps one); None when none can go."""
+        gen = self.generators[side]
+        bits = np.frombuffer(mask.encode(), dtype=np.uint8) == ord("1")
+        seg_of = np.repeat(np.arange(len(gen.widths)), gen.widths)
+        counts = np.bincount(seg_of[bits], minlength=len(gen.widths))
+        droppable = np.flatnonzero(bits & (counts[seg_of] > 1))
+        if len(droppable) == 0:
+            return None
+        i = int(rng.choice(droppable))
+        return mask[:i] + "0" + mask[i + 1:]
+
+    def add_channel(self, side: str, mask: str, rng: np.random.Generator) -> str | None:
+        """The mask with one random pruned channel back; None when nothing is pruned."""
+        off = [i for i, c in enumerate(mask) if c == "0"]
+        if not off:
+            return None
+        i = int(off[int(rng.integers(len(off)))])
+        return mask[:i] + "1" + mask[i + 1:]
 
     def other(self, side: str) -> str | None:
         o = "B" if side == "A" else "A"
@@ -96,7 +133,8 @@ class CycleganSpace:
         return self.repair(side, bits, rng)
 
     def repair(self, side: str, bits: np.ndarray, rng: np.random.Generator) -> str:
-        return repair(bits, self.generators[side], rng, self.min_compression)
+        """A valid mask (every layer keeps a channel); the size budget is the GA's to meet."""
+        return repair(bits, self.generators[side], rng)
 
     def sample(self, rng: np.random.Generator) -> dict:
         return {"side": "A", "mask": self.random_mask("A", rng), "partner": None}

@@ -59,6 +59,35 @@ def mut_blocks(genome: dict, rng: np.random.Generator, *, rate: float | None = N
     return {"blocks": blocks}
 
 
+def block_steps(genome: dict, direction: int, min_blocks: int) -> list[dict]:
+    """Every genome one unit smaller (direction -1) or larger (+1): one used block's convs, growth or out
+    one choice down or up, or one slot left out (never below `min_blocks` used) or taken in."""
+    blocks = genome["blocks"]
+    steps = []
+    for i, b in enumerate(blocks):
+        if b["used"]:
+            for gene, choices in (("convs", CONVS), ("growth", GROWTHS), ("out", OUTS)):
+                j = choices.index(b[gene]) + direction
+                if 0 <= j < len(choices):
+                    steps.append((i, gene, choices[j]))
+        if direction < 0 and b["used"] and sum(x["used"] for x in blocks) > min_blocks:
+            steps.append((i, "used", 0))
+        if direction > 0 and not b["used"]:
+            steps.append((i, "used", 1))
+    out = []
+    for i, gene, value in steps:
+        changed = [dict(b) for b in blocks]
+        changed[i][gene] = value
+        out.append({"blocks": changed})
+    return out
+
+
+def step_block(genome: dict, rng: np.random.Generator, direction: int, min_blocks: int) -> dict | None:
+    """One of `block_steps` at random (None when there is none): the unit step of the GA core's budget rule."""
+    steps = block_steps(genome, direction, min_blocks)
+    return steps[int(rng.integers(len(steps)))] if steps else None
+
+
 def random_block(rng: np.random.Generator, used: int) -> dict:
     return {"used": int(used), "type": BLOCK_TYPES[int(rng.integers(len(BLOCK_TYPES)))],
             "convs": int(CONVS[int(rng.integers(len(CONVS)))]),

@@ -49,7 +49,7 @@ class SRBlockSpace:
 
     def __init__(self, *, scale: int = 2, g0: int = 32, slots: int = 20, min_blocks: int = 4,
                  params: str = "300k:330k", max_mult_adds: float = 0.0, groups: int = 4,
-                 skip: str = "bicubic", repair_tries: int = 3000) -> None:
+                 skip: str = "bicubic", repair_tries: int = 3000, params_flag: str | None = None) -> None:
         if scale not in SCALES:
             raise ConfigError(f"scale must be 2, 3 or 4, got {scale}")
         if g0 < 8 or g0 % groups:
@@ -62,6 +62,8 @@ class SRBlockSpace:
         self.groups, self.skip, self.repair_tries = groups, skip, repair_tries
         self.params_range = parse_range(params)
         self.params_text = params
+        self.params_flag = params_flag or f"--params {params}"  # how errors name the limit the user gave
+        self.budget = None  # a --max-params budget, met by the GA core (config.make_space sets it)
         self.max_mult_adds = float(max_mult_adds)
         self._check_reachable()
 
@@ -79,7 +81,7 @@ class SRBlockSpace:
         high = max(self.params({"blocks": [dict(largest, type=t)] * self.slots}) for t in BLOCK_TYPES)
         lo, hi = self.params_range
         if hi < low or lo > high:
-            raise ConfigError(f"no network meets --params {self.params_text}: with g0={self.g0}, x{self.scale} "
+            raise ConfigError(f"no network meets {self.params_flag}: with g0={self.g0}, x{self.scale} "
                               f"and at least {self.min_blocks} blocks they range from about {low / 1e3:.0f}k to "
                               f"{high / 1e3:.0f}k parameters; choose a range inside that")
 
@@ -119,7 +121,8 @@ class SRBlockSpace:
                 best, v = cand, cv
         if v == 0:
             return self.validate(best)
-        raise ConfigError(f"found no network with params in {self.params_text}"
+        limit = f"params in {self.params_text}" if self.params_flag.startswith("--params") else self.params_flag
+        raise ConfigError(f"found no network with {limit}"
                           f"{f' and at most {self.max_mult_adds / 1e9:g}G mult-adds' if self.max_mult_adds else ''}"
                           f" after {self.repair_tries} mutations; widen --params or change --g0/--min-blocks")
 

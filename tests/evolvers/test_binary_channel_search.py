@@ -51,7 +51,7 @@ def test_fitness_formula():
 
 
 def test_generations_budget_and_elitism(space):
-    cfg = BinaryGAConfig(population=6, generations=5, max_flops_ratio=2.0)
+    cfg = BinaryGAConfig(population=6, generations=5, max_flops="2")
     ga = BinaryChannelGA(space, cfg, seed=1)
     first = ga.ask(100)
     assert len(first) == 6 and first[0] == space.one_x()  # the 1x network seeds generation 0
@@ -71,11 +71,16 @@ def test_generations_budget_and_elitism(space):
     assert all(a <= b for a, b in zip(best, best[1:]))  # elitism: never loses its best
     assert best[-1] > best[0]
     assert all(space.cost_ratio(g) <= 2.0 + 1e-9 for g in asked)  # hard budget
+    # repair toward the budget: each code is within 2% under it, or no layer can step up without breaking it
+    for g in asked[1:]:
+        wider = [g[:i] + [g[i] + 1] + g[i + 1:] for i in range(len(g)) if g[i] + 1 < len(space.ratios)]
+        assert space.cost_ratio(g) >= 0.98 * 2.0 or all(space.cost_ratio(w) > 2.0 for w in wider), g
+    assert ga.history[-1]["generation"] == 4 and ga.best_so_far["size"] <= 2.0 * space.base_cost()
     assert len({space.key(g) for g in asked}) == len(asked)  # no code proposed twice
 
 
 def test_state_round_trips_through_json(space):
-    cfg = BinaryGAConfig(population=5, generations=4, max_flops_ratio=3.0, lam=0.02)
+    cfg = BinaryGAConfig(population=5, generations=4, max_flops="3", lam=0.02)
     reference = drive(BinaryChannelGA(space, cfg, seed=7))
     first = BinaryChannelGA(space, cfg, seed=7)
     head = drive(first, stop_after=8)  # stop in the middle of generation 1
@@ -86,9 +91,17 @@ def test_state_round_trips_through_json(space):
     assert drive(BinaryChannelGA(space, cfg, seed=8)) != reference
 
 
+def test_the_old_budget_name_still_reads_and_0_still_means_none():
+    from searchlab import options
+
+    assert options.build(BinaryGAConfig, {"max_flops_ratio": 3.0}).max_flops == "3"
+    assert options.build(BinaryGAConfig, {"max_flops_ratio": 0}).target is None
+    assert options.build(BinaryGAConfig, {}).target.value == 2.0
+
+
 def test_budget_that_no_candidate_meets(space):
-    with pytest.raises(ConfigError, match="no candidate meets --max-flops-ratio 0.1"):
-        BinaryChannelGA(space, BinaryGAConfig(max_flops_ratio=0.1), seed=0)
+    with pytest.raises(ConfigError, match="no candidate meets --max-flops 0.1"):
+        BinaryChannelGA(space, BinaryGAConfig(max_flops="0.1"), seed=0)
     with pytest.raises(ConfigError, match="--elite"):
         BinaryGAConfig(population=4, elite=4)
 
@@ -149,7 +162,8 @@ def test_search_end_to_end_writes_plot_and_final_model(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--net", "alexnet"], "alexnet"),
-    (["--max-flops-ratio", "0.05"], "no candidate meets --max-flops-ratio"),
+    (["--max-flops", "0.05"], "no candidate meets --max-flops 0.05"),
+    (["--max-flops-ratio", "0.05"], "no candidate meets --max-flops 0.05"),
     (["--ratios", "0.5", "-1"], "ratios must be positive"),
     (["--data", "nope:x"], "data spec"),
 ])

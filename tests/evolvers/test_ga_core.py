@@ -8,7 +8,8 @@ import pytest
 
 from searchlab.errors import ConfigError
 from searchlab.evolvers import operators
-from searchlab.evolvers.ga import GenerationalGA, repair_to_budget
+from searchlab.evolvers.ga import GenerationalGA
+from searchlab.size_target import repair_to_budget
 from searchlab.protocols import Result
 from searchlab.size_target import SizeBudget, parse_target
 

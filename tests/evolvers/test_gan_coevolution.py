@@ -157,6 +157,27 @@ def test_two_populations_evolve_in_turn_and_resume_identically(ckpt):
     assert clone.best_pair() == strategy.best_pair()
 
 
+def test_a_params_budget_holds_for_every_mask_of_both_generators(ckpt):
+    space = make_space(ckpt, max_params="0.4")
+    ev = co.GanFitness(space, co.GanFitnessConfig(fitness="fidelity"), val_images=1)
+    strategy = co.CoevolutionStrategy(space, co.CoevolutionConfig(population=4, generations=2), seed=3)
+    told = run_strategy(strategy, ev)
+    assert len(told) == 4 * 2 * 3
+    for genome in told:
+        full = space.full_description(genome["side"])["params"]
+        params = space.size(genome["side"], genome["mask"])
+        assert params <= 0.4 * full
+        if genome["partner"] is not None:
+            other = space.other(genome["side"])
+            assert space.size(other, genome["partner"]) <= 0.4 * space.full_description(other)["params"]
+    from searchlab.errors import ConfigError
+    with pytest.raises(ConfigError, match="--max-params 0.001 cannot be met"):
+        make_space(ckpt, max_params="0.001")
+    assert cg.CycleganConfig(checkpoints="c", data="d", max_params="").max_params == ""
+    from searchlab import options
+    assert options.build(cg.CycleganConfig, {"checkpoints": "c", "data": "d", "min_compression": 4}).max_params == "0.25"
+
+
 def test_tell_out_of_order_is_refused(ckpt):
     space = make_space(ckpt)
     strategy = co.CoevolutionStrategy(space, co.CoevolutionConfig(population=2, generations=0), seed=0)
@@ -169,9 +190,11 @@ def test_tell_out_of_order_is_refused(ckpt):
 
 
 def test_finalize_writes_pruned_generators_report_and_grid(ckpt, tmp_path):
-    space = make_space(ckpt, min_compression=2)
+    space = make_space(ckpt, max_params="0.5")
+    strategy = co.CoevolutionStrategy(space, co.CoevolutionConfig(population=2, generations=0), seed=0)
     rng = np.random.default_rng(0)
-    genome = {"side": "A", "mask": space.random_mask("A", rng), "partner": space.random_mask("B", rng)}
+    genome = {"side": "A", "mask": strategy.fit_mask("A", space.random_mask("A", rng)),
+              "partner": strategy.fit_mask("B", space.random_mask("B", rng))}
     summary = co.finalize(space, None, {"id": 1, "genome": genome}, Context(run_dir=tmp_path, seed=0, device="cpu"))
     out = tmp_path / "cyclegan"
     report = json.loads((out / "report.json").read_text())

@@ -42,6 +42,25 @@ def _drive(strategy, space, n_tells, ask_size=3):
     return seen
 
 
+def test_a_params_budget_is_met_by_every_network_within_2_percent_or_at_its_largest():
+    from searchlab.search_spaces.sr_blocks.config import SRSpaceConfig, make_space
+    from searchlab.search_spaces.sr_blocks.mutation import block_steps
+
+    space = make_space(SRSpaceConfig(scale=2, g0=16, slots=8, min_blocks=2, max_params="30k"))
+    strategy = ESRNStrategy(space, ESRNConfig(population=6, generations=3, elites=1), seed=4)
+    sizes = []
+    while not strategy.finished():
+        for g in strategy.ask(10):
+            sizes.append(space.params(g))
+            # the repair rule: within 2% under the budget, or no one-unit step up still fits
+            larger = [space.params(s) for s in block_steps(g, +1, space.min_blocks)]
+            assert sizes[-1] <= 30_000 and (sizes[-1] >= 0.98 * 30_000 or min(larger) > 30_000), sizes[-1]
+            strategy.tell(g, Result("ok", {"psnr": _fitness(space, g)}))
+    assert len(sizes) == 6 + 5 + 5
+    assert min(sizes) >= 0.9 * 30_000, sizes
+    assert strategy.history[-1]["best_size"] <= 30_000
+
+
 def test_generations_elites_and_finish():
     space = _space()
     strategy = ESRNStrategy(space, ESRNConfig(population=5, generations=3, elites=2), seed=0)
@@ -111,7 +130,7 @@ def test_credits_beat_uniform_mutation_on_a_known_landscape():
             s = ESRNStrategy(space, ESRNConfig(population=6, generations=6, elites=1, credits=credits,
                                                credit_strength=4.0, mutation_rate=0.3), seed=seed)
             _drive(s, space, 1000)
-            finals.append(s.history[-1]["mean_psnr"])
+            finals.append(s.history[-1]["mean"])
         means[credits] = np.mean(finals)
     assert means[True] > means[False]
 
@@ -198,6 +217,9 @@ def test_bad_data_is_reported(tmp_path, tiny_train):
     (["--scale", "5"], "scale"),
     (["--params", "1k:2k"], "no network meets"),
     (["--train", "EMPTY"], "no images"),
+    (["--max-params", "1k"], "no network meets --max-params 1k"),
+    (["--max-params", "0.5"], "no reference network"),
+    (["--max-params", "0"], "must be above 0"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, flags, message):
     empty = tmp_path / "empty"
