@@ -47,11 +47,12 @@ def nearest_chain(space: SRBlockSpace, target: float, outs=OUTS) -> dict:
 
 def one_seed(args, seed: int, tmp: Path, sets: dict) -> dict:
     run = searchlab.search("sr", run=tmp / f"run-{seed}", seed=seed, device="cpu", finalize=False, scale=2,
-                           train=str(args.train), g0=args.g0, params=args.params, population=args.population,
+                           train=str(args.train), g0=args.g0, params=args.params, max_params=args.max_params,
+                           population=args.population,
                            generations=args.generations, epochs_per_candidate=args.epochs, patch=args.patch,
                            batch_size=args.batch_size)
     searched = run.best()["genome"]
-    space = SRBlockSpace(scale=2, g0=args.g0, params=args.params)
+    space = SRBlockSpace(scale=2, g0=args.g0, params=f"0:{args.max_params}" if args.max_params else args.params)
     evaluator = SRProxyEvaluator(space, SRProxyConfig(train=str(args.train), patch=args.patch,
                                                       batch_size=args.batch_size))
     target = space.params(searched)
@@ -73,7 +74,8 @@ def main() -> int:
     p.add_argument("--set14", default=str(DATA / "Set14"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--g0", type=int, default=16)
-    p.add_argument("--params", default="15k:30k")
+    p.add_argument("--params", default="15k:30k", help="the paper's parameter range (without --max-params)")
+    p.add_argument("--max-params", default="30k", help="the search's size target (empty: --params instead)")
     p.add_argument("--population", type=int, default=6)
     p.add_argument("--generations", type=int, default=3)
     p.add_argument("--epochs", type=float, default=1.0, help="proxy epochs per candidate")

@@ -84,12 +84,13 @@ def parse_target(text: Any, measure: str, *, max_ratio: float | None = 1.0, abso
     return SizeTarget(measure, number, False, raw)
 
 
-def target_opt(measure: str, reference: str, default: str = "", example: str = "0.5 = half", **meta: Any) -> Any:
-    """The config field of a size target, with the same help text in every search."""
-    what = {"flops": "FLOPs", "params": "parameters"}.get(measure, measure)
-    return opt(default, help=f"hard budget on {what}: a fraction of {reference} ({example}) or an absolute count "
-                             f"(40M, 330k); candidates are repaired to within {100 * SLACK:g}% under it "
-                             "(empty: no budget)", **meta)
+def target_opt(what: str, reference: str | None, default: str = "", example: str = "0.5 = half", **meta: Any) -> Any:
+    """The config field of a size target, with the same help text in every search: `what` is measured,
+    fractions are of `reference` (None: absolute counts only)."""
+    scale = (f"a fraction of {reference} ({example}) or an absolute count (40M, 330k)" if reference
+             else "an absolute count (330k, 1.2M)")
+    return opt(default, help=f"hard budget on {what}: {scale}; candidates are repaired to within "
+                             f"{100 * SLACK:g}%% under it (empty: no budget)", **meta)
 
 
 @dataclass(frozen=True)

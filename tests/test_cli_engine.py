@@ -134,3 +134,11 @@ def test_search_into_existing_run_keeps_it(capsys, finished_run):
     code, _, err = run_cli(capsys, *BITS, "--run", str(finished_run))
     assert_one_line_error(code, err, "already holds a run", "resume")
     assert (finished_run / "run.sqlite").read_bytes() == before
+
+
+@pytest.mark.parametrize("space", ["prune", "binary", "sr", "cyclegan", "nasbench101", "nasbench201"])
+def test_every_built_in_search_prints_its_help(capsys, space):
+    code, out, _ = run_cli(capsys, "search", space, "--help")
+    assert code == 0 and "Example" in out
+    if space in ("prune", "binary", "sr", "cyclegan"):  # the size target, in one vocabulary
+        assert "hard budget on" in out and ("--max-flops" in out or "--max-params" in out)

@@ -39,7 +39,7 @@ class BinaryGAConfig:
     cx_prob: float = opt(0.5, help="probability that two parents are crossed (uniform crossover)")
     mut_prob: float = opt(0.2, help="probability that each layer's ratio is redrawn in a child")
     lam: float = opt(0.0, help="penalty per unit of cost ratio: fitness = accuracy - lam * cost_ratio")
-    max_flops: str = target_opt("flops", "the 1x binary network's FLOPs+BOPs/64", default="2",
+    max_flops: str = target_opt("FLOPs+BOPs/64", "the 1x binary network's", default="2",
                                 example="2 = twice; above 1 widens", aliases={"max_flops_ratio": _legacy_budget})
     seed_1x: bool = opt(True, help="put the plain 1x binary network into the first generation")
 

@@ -32,7 +32,7 @@ class CycleganConfig:
     crop: int = opt(64, help="centre-crop images to this size (0: full size); small crops keep CPU runs short")
     val_images: int = opt(8, help="images per side used to score fitness (from trainA/trainB)")
     init_keep: float = opt(0.5, help="probability that a bit of a random initial mask keeps its channel")
-    max_params: str = target_opt("params", "each original generator's",
+    max_params: str = target_opt("parameters", "each original generator's",
                                  aliases={"min_compression": lambda n: "" if float(n) <= 1 else f"{1 / float(n):.6g}"})
     finetune_steps: int = opt(100, help="final fine-tuning steps of the best pair (0: skip)")
     finetune_lr: float = opt(2e-4, help="Adam learning rate of fine-tuning (betas 0.5/0.999)")

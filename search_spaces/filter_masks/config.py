@@ -26,8 +26,8 @@ class PruneConfig:
     pretrain_epochs: float = opt(10.0, help="epochs to pretrain the model when no --weights are given")
     layers: list[str] = opt([], help="convolutions to prune, by module name (default: every convolution "
                                      "except the network's last layer), e.g. --layers conv1 conv2")
-    max_flops: str = target_opt("flops", "the unpruned network's")
-    max_params: str = target_opt("params", "the unpruned network's")
+    max_flops: str = target_opt("FLOPs", "the unpruned network's")
+    max_params: str = target_opt("parameters", "the unpruned network's")
     lam: float = opt(0.3, help="weight of the removed fraction in the fitness, in [0, 1); with --max-flops or "
                                "--max-params the fitness is the performance term alone (every candidate is at the budget)")
     fitness_metric: str = opt("accuracy", help="performance term of the fitness", choices=("accuracy", "loss"))

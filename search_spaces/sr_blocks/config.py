@@ -22,7 +22,7 @@ class SRSpaceConfig:
     min_blocks: int = opt(4, help="fewest used blocks a network may have")
     params: str = opt("300k:330k", help="parameter range LOW:HIGH, e.g. 300k:330k (enforced by repeated mutation, "
                                         "as in the paper; --max-params replaces it)")
-    max_params: str = target_opt("params", "nothing (an SR net has no original: give a count)", example="330k")
+    max_params: str = target_opt("parameters", None)
     max_mult_adds: str = opt("0", help="cap on mult-adds for a 1280x720 output, e.g. 80G (0 = none)")
     skip: str = opt("bicubic", help="global skip: add the bicubic-upscaled input (bicubic) or not (none)",
                     choices=("bicubic", "none"))
