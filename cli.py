@@ -466,6 +466,8 @@ def _cmd_report(args) -> int:
         _print_json(info)
         return 0
     print(f"run {info['run']}: {info['space']} / {info['strategy']} / {info['evaluator']}")
+    if info["size_budget"]:
+        print(f"size budget: {info['size_budget']['summary']}")
     print("best so far (evaluated -> value):")
     for point in info["best_so_far"]:
         print(f"  {point['evaluated']:6d}  {_fmt(point['value'])}")
