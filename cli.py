@@ -203,8 +203,7 @@ def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> 
 
 
 def _cmd_search(args) -> int:
-    import time as _time
-    from searchlab import api, options, runner
+    from searchlab import options, run_config
 
     _load_plugins()
     if not args.space:
@@ -232,31 +231,26 @@ def _cmd_search(args) -> int:
     parser = _search_parser(args.space, strategy_name, evaluator_name)
     flags = vars(parser.parse_args(rest))
     given = {k for k in flags if any(a.lstrip("-").replace("-", "_").split("=")[0] == k for a in rest)}
-    known_keys = ENGINE_FLAGS | api.option_names(args.space, strategy_name, evaluator_name)
-    unknown = sorted(set(file_values) - known_keys)
+    unknown = sorted(set(file_values) - ENGINE_FLAGS - run_config.option_names(args.space, strategy_name,
+                                                                                 evaluator_name))
     if unknown:
         raise ConfigError(f"config file {known.config}: unknown option(s) {', '.join(unknown)}; "
                           f"see `searchlab search {args.space} --help`")
     values = dict(file_values)
     values.update({k: v for k, v in flags.items() if k in given or k not in file_values})
     where = f"config file {known.config}" if known.config else "options"
-    resolved = api.build_configs(args.space, strategy_name, evaluator_name, values, where)
-    budget = runner.Budget(max_evals=values.get("max_evals"), max_time=_duration_value(values.get("max_time")),
-                           max_epochs=values.get("max_epochs"), max_cost=values.get("max_cost"))
-    run_dir = values.get("run") or f"runs/{args.space}-{strategy_name}-{_time.strftime('%Y%m%d-%H%M%S')}"
+    resolved = run_config.resolve(args.space, values, strategy=strategy_name, evaluator=evaluator_name, where=where,
+                                  ignore=ENGINE_FLAGS, extra=_ray_search_extra(values))
+    run_dir = values.get("run") or resolved.default_run_dir()
     try:
-        runner.create_run(run_dir, space=args.space, strategy=strategy_name, evaluator=evaluator_name,
-                          space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
-                          evaluator_config=resolved["evaluator_config"],
-                          seed=values.get("seed", 0), budget=budget, backend=values.get("backend", "local"),
-                          workers=values.get("workers", 1), device=values.get("device", "auto"),
-                          plugins=registry.builtin_plugins(), extra=_ray_search_extra(values))
+        resolved.create(run_dir)
     except KeyboardInterrupt:
         print("interrupted before the run was stored: nothing to resume", file=sys.stderr)
         return 130
     if not values.get("quiet"):
         print(f"run stored in {run_dir}", file=sys.stderr)
-        note = getattr(resolved["strategy_options"], "budget_note", lambda _: None)(budget.max_evals)
+        strategy_options = options.build(strat_entry.config, resolved.strategy_config, where)
+        note = getattr(strategy_options, "budget_note", lambda _: None)(resolved.budget["max_evals"])
         if note:
             print(f"note: {note}", file=sys.stderr)
     return _drive(run_dir, None, None, None, quiet=bool(values.get("quiet")), as_json=bool(values.get("json")),
@@ -281,7 +275,7 @@ def _cmd_resume(args) -> int:
 
 def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, verbose: bool, do_finalize: bool,
            overrides: dict | None = None, finalize_again: bool = False) -> int:
-    from searchlab import runner
+    from searchlab import run_config, runner
     from searchlab.run_store import RunStore
 
     with RunStore.open(run_dir) as _peek:
@@ -296,7 +290,7 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
         if bar:
             bar.close()
     final = None
-    if do_finalize and outcome.reason in ("finished", "max_evals", "max_time", "max_epochs", "max_cost") and outcome.best:
+    if do_finalize and run_config.finalizes(outcome.reason, outcome.best):
         final = runner.finalize(run_dir, plugins=registry.builtin_plugins(), verbose=verbose, again=finalize_again)
         if final and final.pop("reused", False) and not quiet:
             print(f"note: the final step already ran for these trials; its summary is from "

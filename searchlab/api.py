@@ -8,43 +8,12 @@ train a predictor and predict. The command line is a thin layer over the same ca
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable
 
-from searchlab import options, registry, runner
+from searchlab import options, registry, run_config, runner
 from searchlab.report import trial_row
 from searchlab.errors import ConfigError
-
-ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
-
-
-def build_configs(space: str, strategy: str | None, evaluator: str | None, values: dict,
-                  where: str = "options") -> dict:
-    """The space, strategy and evaluator configurations of a new run from option values keyed by field
-    name (flags, a config file and keyword arguments all arrive here); unknown keys are ignored."""
-    space_entry = registry.space(space)
-    strategy = strategy or space_entry.default_strategy
-    evaluator = evaluator or space_entry.default_evaluator
-    strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
-    registry.check_compatible(space, strat_entry, "strategy")
-    registry.check_compatible(space, eval_entry, "evaluator")
-    strategy_options = options.build(strat_entry.config, values, where)
-    return {"space": space, "strategy": strategy, "evaluator": evaluator,
-            "space_config": options.to_dict(options.build(space_entry.config, values, where)),
-            "strategy_config": options.to_dict(strategy_options),
-            "evaluator_config": options.to_dict(options.build(eval_entry.config, values, where)),
-            "strategy_options": strategy_options}
-
-
-def option_names(space: str, strategy: str | None = None, evaluator: str | None = None) -> set[str]:
-    """Every option a search of `space` with this strategy and evaluator takes (engine options included)."""
-    space_entry = registry.space(space)
-    strat_entry = registry.strategy(strategy or space_entry.default_strategy)
-    eval_entry = registry.evaluator(evaluator or space_entry.default_evaluator)
-    return (ENGINE_OPTIONS | options.field_names(space_entry.config) | options.field_names(strat_entry.config)
-            | options.field_names(eval_entry.config))
-
 
 class Run:
     """A run folder, read through its store: configuration, trials, best trial, status."""
@@ -111,16 +80,12 @@ def search(space: str, *, strategy: str | None = None, evaluator: str | None = N
     """Create a run and drive it until a budget or the strategy ends (then finalize it, as the command
     line does). Space, strategy and evaluator options are keyword arguments named as their fields,
     e.g. `population=20` for `--population 20`. Returns the Run."""
-    unknown = sorted(set(option_values) - option_names(space, strategy, evaluator))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; see `searchlab search {space} --help`")
-    resolved = build_configs(space, strategy, evaluator, option_values)
-    budget = runner.Budget(max_evals=max_evals, max_time=max_time, max_epochs=max_epochs, max_cost=max_cost)
-    run_dir = Path(run or f"runs/{space}-{resolved['strategy']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    runner.create_run(run_dir, space=space, strategy=resolved["strategy"], evaluator=resolved["evaluator"],
-                      space_config=resolved["space_config"], strategy_config=resolved["strategy_config"],
-                      evaluator_config=resolved["evaluator_config"], seed=seed, budget=budget,
-                      backend=backend, workers=workers, device=device, plugins=registry.builtin_plugins())
+    resolved = run_config.resolve(space, {**option_values, "seed": seed, "max_evals": max_evals, "max_time": max_time,
+                                          "max_epochs": max_epochs, "max_cost": max_cost, "backend": backend,
+                                          "workers": workers, "device": device},
+                                  strategy=strategy, evaluator=evaluator)
+    run_dir = Path(run or resolved.default_run_dir())
+    resolved.create(run_dir)
     return resume(run_dir, finalize=finalize, verbose=verbose)
 
 
@@ -130,7 +95,7 @@ def resume(run: str | Path, *, max_evals: int | None = None, max_time: float | N
     """Go on with a stored run (a larger budget may be given) and finalize it when it ends."""
     budget = runner.Budget(max_evals=max_evals, max_time=max_time, max_epochs=max_epochs, max_cost=max_cost)
     outcome = runner.run(run, plugins=registry.builtin_plugins(), budget=budget, verbose=verbose)
-    if finalize and outcome.reason != "interrupted" and outcome.best:
+    if finalize and run_config.finalizes(outcome.reason, outcome.best):
         runner.finalize(run, plugins=registry.builtin_plugins(), verbose=verbose)
     return Run(run)
 

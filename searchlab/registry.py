@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable
@@ -32,6 +33,7 @@ class SpaceEntry:
     default_evaluator: str
     finalize: Callable[..., dict] | None  # (space, evaluator, best_trial, ctx) -> summary dict
     help: str
+    module: str = ""  # the plug-in module that registered it (recorded in a run, named when missing)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class StrategyEntry:
     config: type | None
     help: str
     spaces: tuple[str, ...] | None  # None: works on any space with sample/mutate
+    module: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class EvaluatorEntry:
     config: type | None
     help: str
     spaces: tuple[str, ...] | None
+    module: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,19 +70,33 @@ _PREDICTORS: dict[str, PredictorEntry] = {}
 _LOADED: set[str] = set()
 
 
+def _caller_module() -> str:
+    """The module calling a register_* function: the plug-in a run using the name must load again."""
+    return sys._getframe(2).f_globals.get("__name__", "")
+
+
 def register_space(name: str, *, factory: Callable, config: type | None = None, default_strategy: str,
                    default_evaluator: str, finalize: Callable | None = None, help: str = "") -> None:
-    _SPACES[name] = SpaceEntry(name, factory, config, default_strategy, default_evaluator, finalize, help)
+    _SPACES[name] = SpaceEntry(name, factory, config, default_strategy, default_evaluator, finalize, help,
+                               _caller_module())
 
 
 def register_strategy(name: str, *, factory: Callable, config: type | None = None, help: str = "",
                       spaces: Iterable[str] | None = None) -> None:
-    _STRATEGIES[name] = StrategyEntry(name, factory, config, help, tuple(spaces) if spaces else None)
+    _STRATEGIES[name] = StrategyEntry(name, factory, config, help, tuple(spaces) if spaces else None,
+                                      _caller_module())
 
 
 def register_evaluator(name: str, *, factory: Callable, config: type | None = None, help: str = "",
                        spaces: Iterable[str] | None = None) -> None:
-    _EVALUATORS[name] = EvaluatorEntry(name, factory, config, help, tuple(spaces) if spaces else None)
+    _EVALUATORS[name] = EvaluatorEntry(name, factory, config, help, tuple(spaces) if spaces else None,
+                                       _caller_module())
+
+
+def modules_of(space_name: str, strategy_name: str, evaluator_name: str) -> list[str]:
+    """The plug-in modules behind the names a run uses, for its record (what `resume` must load)."""
+    entries = (space(space_name), strategy(strategy_name), evaluator(evaluator_name))
+    return list(dict.fromkeys(e.module for e in entries if e.module and e.module != "__main__"))
 
 
 def register_predictor(name: str, *, cls: type, help: str = "") -> None:
@@ -177,12 +195,14 @@ def _current_name(module: str) -> str:
 
 def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
     """The plug-in modules a stored run lists, checked: each must be built in, passed by the caller,
-    installed as an entry point or named in $SEARCHLAB_PLUGINS. A crafted run folder cannot make
-    searchlab import a module the user did not choose."""
+    installed as an entry point, named in $SEARCHLAB_PLUGINS or one that already registered names in
+    this process. A crafted run folder cannot make searchlab import a module the user did not choose."""
     if not isinstance(stored, (list, tuple)) or not all(isinstance(m, str) for m in stored):
         raise ConfigError("the run's list of plug-in modules is damaged; restore the run folder from a copy")
     stored = [_current_name(m) for m in stored]
-    allowed = set(given) | set(_installed_and_named())
+    # a module of this process that already registered names (the caller's own) is imported again by no one
+    registered = {e.module for table in (_SPACES, _STRATEGIES, _EVALUATORS) for e in table.values()}
+    allowed = set(given) | set(_installed_and_named()) | registered
     unknown = [m for m in stored if m not in allowed]
     if unknown:
         raise ConfigError(f"the run lists plug-in module {unknown[0]!r}, which is neither built in nor installed as a "

@@ -121,10 +121,11 @@ def create_run(run_dir: str | Path, *, space: str, strategy: str, evaluator: str
                workers: int = 1, device: str = "auto", plugins: list[str] = (), extra: dict | None = None) -> RunStore:
     """Validate the configuration by building every object once, then create the run store."""
     check_engine_options(seed=seed, workers=workers, backend=backend, device=device)
+    used = registry.modules_of(space, strategy, evaluator)  # resume loads these again (or names them)
     config = {"space": space, "strategy": strategy, "evaluator": evaluator, "space_config": space_config,
               "strategy_config": strategy_config, "evaluator_config": evaluator_config, "budget": asdict(budget),
               "backend": backend, "workers": int(workers), "window": int(workers), "device": device,
-              "plugins": list(plugins), **(extra or {})}
+              "plugins": list(dict.fromkeys([*plugins, *used])), **(extra or {})}
     run_dir = Path(run_dir)
     ctx = Context(run_dir=run_dir, seed=seed, device=device)
     space_obj = build_space(config, ctx)

@@ -44,3 +44,25 @@ def test_example_search_runs_evolves_and_resumes_identically(cell_ga, tmp_path, 
     assert cli.main(["search", "nasbench101", "--strategy", "cell-ga", "--population", "5", "--elite", "5", "--run",
                      str(tmp_path / "bad")]) == 2
     assert "--elite must be below --population" in capsys.readouterr().err
+
+
+def test_a_run_names_the_plug_in_to_trust_when_resumed_in_a_fresh_shell(cell_ga, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    assert cli.main(["search", "nasbench101", "--strategy", "cell-ga", "--population", "6", "--generations", "3",
+                     "--max-evals", "8", "--seed", "1", "--quiet", "--no-finalize", "--run", str(run)]) == 0
+    with RunStore.open(run) as store:
+        assert "cell_ga" in store.config["plugins"]  # the module behind the strategy's name
+    fresh = {k: v for k, v in os.environ.items() if k != "SEARCHLAB_PLUGINS"}
+    resume = [sys.executable, "-m", "searchlab.cli", "resume", str(run), "--max-evals", "100", "--quiet", "--no-finalize"]
+    out = subprocess.run(resume, env=fresh, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "SEARCHLAB_PLUGINS=cell_ga" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    trusted = {**fresh, "SEARCHLAB_PLUGINS": "cell_ga",
+               "PYTHONPATH": os.pathsep.join([str(EXAMPLE), fresh.get("PYTHONPATH", "")])}
+    out = subprocess.run(resume, env=trusted, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(trials(run)) == 6 + 4 + 4

@@ -43,3 +43,23 @@ def test_trials_as_a_dataframe(tmp_path):
     frame = run.to_dataframe()
     assert isinstance(frame, pd.DataFrame) and list(frame.index) == [1, 2, 3, 4]
     assert {"accuracy", "flops", "state", "cost_seconds"} <= set(frame.columns)
+
+
+@pytest.mark.parametrize("reason", ["finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted",
+                                    "interrupted"])
+def test_the_command_line_and_python_finalize_on_the_same_stop_reasons(tmp_path, monkeypatch, capsys, reason):
+    from searchlab import cli, runner
+
+    run = tmp_path / "r"
+    searchlab.search("nasbench101", strategy="random", max_evals=3, seed=1, run=run, finalize=False)
+    from searchlab.run_store import RunStore
+    with RunStore.open(run) as store:
+        best = runner.best_trial(store.trials(), store.config["objectives"]).to_json()
+    monkeypatch.setattr(runner, "run", lambda *a, **k: runner.Outcome(reason, 3, 3, best))
+    finalized = []
+    monkeypatch.setattr(runner, "finalize", lambda *a, **k: finalized.append("x") or {})
+    searchlab.resume(run)
+    from_python = len(finalized)
+    cli.main(["resume", str(run), "--quiet"])
+    capsys.readouterr()
+    assert len(finalized) - from_python == from_python == (0 if reason == "interrupted" else 1)

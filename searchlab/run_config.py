@@ -1,0 +1,107 @@
+"""One place that turns what a user asked for (flags, a `--config` file, Python keyword arguments) into a
+run's configuration, and decides when a run is finalized. The command line and the Python API both
+call it, so the two cannot drift apart.
+
+`resolve` returns a frozen `RunConfig`: names, the three option records as JSON, seed, budget and engine
+options. `runner.create_run` stores it in the run with the plug-in module behind each name it uses, so
+`resume` can load those modules again, or name the one to trust when it is missing (it never imports
+what a run folder names on its own word).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from searchlab import options, registry
+from searchlab.errors import ConfigError
+
+ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
+# a run that ended for one of these reasons (with a successful trial) gets its final step
+FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted"})
+
+
+def finalizes(reason: str, best: Any) -> bool:
+    """Whether a run that stopped for `reason` is finalized: every reason but an interruption, once a trial
+    succeeded."""
+    return reason in FINALIZE_REASONS and best is not None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A new run's resolved configuration (JSON-serialisable: `asdict`)."""
+
+    space: str
+    strategy: str
+    evaluator: str
+    space_config: dict
+    strategy_config: dict
+    evaluator_config: dict
+    seed: int = 0
+    budget: dict = field(default_factory=dict)  # max_evals, max_time, max_epochs, max_cost
+    backend: str = "local"
+    workers: int = 1
+    device: str = "auto"
+    extra: dict | None = None  # backend settings (Ray)
+
+    def create(self, run_dir: str | Path):
+        """Store the run (every object is built once first, so a bad option fails here)."""
+        from searchlab import runner
+
+        return runner.create_run(run_dir, space=self.space, strategy=self.strategy, evaluator=self.evaluator,
+                                 space_config=self.space_config, strategy_config=self.strategy_config,
+                                 evaluator_config=self.evaluator_config, seed=self.seed,
+                                 budget=runner.Budget(**self.budget), backend=self.backend, workers=self.workers,
+                                 device=self.device, plugins=registry.builtin_plugins(), extra=self.extra)
+
+    def default_run_dir(self) -> str:
+        return f"runs/{self.space}-{self.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def option_names(space: str, strategy: str | None = None, evaluator: str | None = None) -> set[str]:
+    """Every option a search of `space` with this strategy and evaluator takes (engine options included)."""
+    space_entry = registry.space(space)
+    strat_entry = registry.strategy(strategy or space_entry.default_strategy)
+    eval_entry = registry.evaluator(evaluator or space_entry.default_evaluator)
+    return (ENGINE_OPTIONS | options.field_names(space_entry.config) | options.field_names(strat_entry.config)
+            | options.field_names(eval_entry.config))
+
+
+def build_configs(space: str, strategy: str | None, evaluator: str | None, values: dict,
+                  where: str = "options") -> dict:
+    """The space, strategy and evaluator configurations of a new run from option values keyed by field
+    name; unknown keys are ignored (`resolve` refuses them first)."""
+    space_entry = registry.space(space)
+    strategy = strategy or space_entry.default_strategy
+    evaluator = evaluator or space_entry.default_evaluator
+    strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
+    registry.check_compatible(space, strat_entry, "strategy")
+    registry.check_compatible(space, eval_entry, "evaluator")
+    strategy_options = options.build(strat_entry.config, values, where)
+    return {"space": space, "strategy": strategy, "evaluator": evaluator,
+            "space_config": options.to_dict(options.build(space_entry.config, values, where)),
+            "strategy_config": options.to_dict(strategy_options),
+            "evaluator_config": options.to_dict(options.build(eval_entry.config, values, where)),
+            "strategy_options": strategy_options}
+
+
+def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator: str | None = None,
+            where: str = "options", ignore: set[str] = frozenset(), extra: dict | None = None) -> RunConfig:
+    """A RunConfig from option values keyed by field name (flags over a config file, or keyword arguments).
+    An option no part of the run takes is refused; `ignore` names keys the caller handles itself."""
+    unknown = sorted(set(values) - option_names(space, strategy, evaluator) - set(ignore))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; see `searchlab search {space} --help`")
+    resolved = build_configs(space, strategy, evaluator, values, where)
+    budget = {k: values.get(k) for k in ("max_evals", "max_time", "max_epochs", "max_cost")}
+    if isinstance(budget["max_time"], str):
+        budget["max_time"] = options.parse_duration(budget["max_time"])
+    return RunConfig(resolved["space"], resolved["strategy"], resolved["evaluator"], resolved["space_config"],
+                     resolved["strategy_config"], resolved["evaluator_config"], seed=values.get("seed", 0),
+                     budget=budget, backend=values.get("backend", "local"), workers=values.get("workers", 1),
+                     device=values.get("device", "auto"), extra=extra)
