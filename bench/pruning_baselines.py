@@ -81,22 +81,25 @@ def l1_pruned(model: torch.nn.Module, kept: dict[str, list[int]], example: torch
 
 def l1_uniform(model: torch.nn.Module, layers: list[str], target_flops: float,
                example: torch.Tensor) -> tuple[torch.nn.Module, float]:
-    """Torch-Pruning's one-liner: the same L1 ratio in every convolution the GA may prune, the ratio (of
-    1..95%) whose FLOPs come nearest the target. Returns the network and its FLOPs."""
+    """Torch-Pruning's one-liner: the same L1 ratio in every convolution the GA may prune, the ratio (a
+    percentage, 1..95) whose FLOPs come nearest the target, found by bisection (FLOPs fall as the ratio
+    grows). Returns the network and its FLOPs."""
     import torch_pruning as tp
 
-    best = None
-    for ratio in np.arange(0.01, 0.96, 0.01):
+    def pruned(percent: int) -> tuple[torch.nn.Module, float]:
         net = copy.deepcopy(model)
         modules = dict(net.named_modules())
         linear = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
         tp.pruner.MagnitudePruner(net, example, importance=tp.importance.MagnitudeImportance(p=1),
-                                  pruning_ratio=0.0, pruning_ratio_dict={modules[n]: float(ratio) for n in layers},
-                                  ignored_layers=linear).step()
-        flops = measured_flops(net, example)
-        if best is None or abs(flops - target_flops) < abs(best[1] - target_flops):
-            best = (net, flops)
-    return best
+                                  pruning_ratio=0.0, ignored_layers=linear,
+                                  pruning_ratio_dict={modules[n]: percent / 100 for n in layers}).step()
+        return net, measured_flops(net, example)
+
+    lo, hi = 1, 95
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if pruned(mid)[1] > target_flops else (lo, mid)
+    return min((pruned(lo), pruned(hi)), key=lambda nf: abs(nf[1] - target_flops))
 
 
 def random_pruned(model: torch.nn.Module, plan, kept: dict[str, list[int]], rng: np.random.Generator):

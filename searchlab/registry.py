@@ -54,6 +54,7 @@ class EvaluatorEntry:
     help: str
     spaces: tuple[str, ...] | None
     module: str = ""
+    finalize: Callable[..., dict] | None = None  # (space, evaluator, best_trial, ctx) -> summary: the run's final step
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,11 @@ def register_strategy(name: str, *, factory: Callable, config: type | None = Non
 
 
 def register_evaluator(name: str, *, factory: Callable, config: type | None = None, help: str = "",
-                       spaces: Iterable[str] | None = None) -> None:
+                       spaces: Iterable[str] | None = None, finalize: Callable | None = None) -> None:
+    """`finalize`: the final step of a run scored by this evaluator (it uses what the evaluator holds: data,
+    training recipe); without one, the space's own finalize hook runs, if any."""
     _EVALUATORS[name] = EvaluatorEntry(name, factory, config, help, tuple(spaces) if spaces else None,
-                                       _caller_module())
+                                       _caller_module(), finalize)
 
 
 def modules_of(space_name: str, strategy_name: str, evaluator_name: str) -> list[str]:

@@ -358,7 +358,7 @@ FINAL_RECORD = "finalized.json"  # the last final step's summary and how many tr
 
 def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = False,
              again: bool = False) -> dict | None:
-    """Call the space's finalize hook (rebuild and fine-tune the best, write reports) if it has one.
+    """Run the final step (rebuild and fine-tune the best, write reports): the evaluator's, else the space's.
 
     Its summary is recorded in RUN/finalized.json; while the run has no new trial, a later call returns
     that record (with "reused": true) instead of training and writing the same outputs again, unless
@@ -368,8 +368,9 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
     store = RunStore.open(run_dir)
     try:
         config = store.config
-        entry = registry.space(config["space"])
-        if entry.finalize is None:
+        registry.load_plugins(list(plugins) + registry.trusted_plugins(config.get("plugins", []), plugins))
+        step = registry.evaluator(config["evaluator"]).finalize or registry.space(config["space"]).finalize
+        if step is None:
             return None
         trials = store.trials()
         best = best_trial(trials, config.get("objectives", {}))
@@ -379,12 +380,11 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
         record = _read_final_record(run_dir)
         if not again and record is not None and record.get("told") == told:
             return {**record["summary"], "reused": True}
-        registry.load_plugins(list(plugins) + registry.trusted_plugins(config.get("plugins", []), plugins))
         devices = default_devices(config.get("device", "auto"))
         ctx = Context(run_dir=run_dir, seed=store.seed, device=devices[0], verbose=verbose)
         space = build_space(config, ctx)
         evaluator = build_evaluator(space, config, ctx)
-        summary = entry.finalize(space, evaluator, {"id": best.id, "key": best.key, "genome": best.genome,
+        summary = step(space, evaluator, {"id": best.id, "key": best.key, "genome": best.genome,
                                                     "result": best.result}, ctx)
     finally:
         store.close()

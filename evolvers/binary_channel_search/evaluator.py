@@ -119,9 +119,3 @@ class BinaryTrainEvaluator:
             return Result("ok", objectives, {"seconds": m["seconds"], "epochs": m["epochs"]})
 
         return run_guarded(work)
-
-    def finalize(self, space: BinaryWidthSpace, best_trial: dict, ctx: Context, **extra) -> dict:
-        """The run's final step (the space's finalize hook calls it): see binary_channel_search/finalize.py."""
-        from searchlab.evolvers.binary_channel_search.finalize import finalize
-
-        return finalize(space, self, best_trial, ctx, **extra)

@@ -124,9 +124,3 @@ class MaskedFitness:
         return Result("ok", {"fitness": fitness, "accuracy": acc, "flops": c["flops"], "params": c["params"],
                              "loss": loss, "removed": removed},
                       {"seconds": time.perf_counter() - start, "epochs": epochs})
-
-    def finalize(self, space: FilterMaskSpace, best_trial: dict, ctx: Context, **extra) -> dict:
-        """The run's final step (the space's finalize hook calls it): see filter_pruning/finalize.py."""
-        from searchlab.evolvers.filter_pruning.finalize import finalize
-
-        return finalize(space, self, best_trial, ctx, **extra)

@@ -136,12 +136,6 @@ class GanFitness:
         finetune(self.space, small, steps=steps, lr=lr, batch_size=batch, seed=seed, device=dev)
         return small[side], small.get(other) if other else None
 
-    def finalize(self, space: cg.CycleganSpace, best_trial: dict, ctx: Context, **extra) -> dict:
-        """The run's final step (the space's finalize hook calls it): see gan_coevolution/finalize.py."""
-        from searchlab.evolvers.gan_coevolution.finalize import finalize
-
-        return finalize(space, self, best_trial, ctx, **extra)
-
 
 def make_evaluator(space: cg.CycleganSpace, config: GanFitnessConfig, ctx: Context) -> GanFitness:
     cfg = space.config

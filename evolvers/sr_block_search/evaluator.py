@@ -124,9 +124,3 @@ class SRProxyEvaluator:
                           {"seconds": time.perf_counter() - start, "epochs": stats.epochs})
 
         return run_guarded(work, cost={"seconds": time.perf_counter() - start})
-
-    def finalize(self, space: SRBlockSpace, best_trial: dict, ctx: Context, **extra) -> dict:
-        """The run's final step (the space's finalize hook calls it): see sr_block_search/finalize.py."""
-        from searchlab.evolvers.sr_block_search.finalize import finalize
-
-        return finalize(space, self, best_trial, ctx, **extra)
