@@ -305,8 +305,9 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
         return 130
     if outcome.best is None and outcome.evaluated:
         from searchlab import report
-        with RunStore.open(run_dir) as store:
-            reasons = report.status(store)["failures"]
+        from searchlab.run_view import RunView
+        with RunView.open(run_dir) as run:
+            reasons = report.status(run)["failures"]
         if reasons:
             print(f"error: every trial failed; most common reason ({reasons[0]['count']}x): {reasons[0]['error']}",
                   file=sys.stderr)
@@ -367,9 +368,9 @@ class _progress_bar:
 
 def _cmd_status(args) -> int:
     from searchlab import report
-    from searchlab.run_store import RunStore
-    with RunStore.open(args.run_dir) as store:
-        info = report.status(store)
+    from searchlab.run_view import RunView
+    with RunView.open(args.run_dir) as run:
+        info = report.status(run)
     if args.json:
         _print_json(info)
         return 0
@@ -451,11 +452,11 @@ def _short(text: str, width: int = 60) -> str:
 
 def _cmd_report(args) -> int:
     from searchlab import report
-    from searchlab.run_store import RunStore
-    with RunStore.open(args.run_dir) as store:
-        info = report.report(store)
+    from searchlab.run_view import RunView
+    with RunView.open(args.run_dir) as run:
+        info = report.report(run)
         if args.plot:
-            report.plot(store, args.plot)
+            report.plot(run, args.plot)
     if args.json:
         _print_json(info)
         return 0

@@ -13,30 +13,27 @@ from typing import Any, Callable
 
 from searchlab import options, registry, run_config, runner
 from searchlab.report import trial_row
+from searchlab.run_view import RunView
 from searchlab.errors import ConfigError
 
 class Run:
     """A run folder, read through its store: configuration, trials, best trial, status."""
 
     def __init__(self, path: str | Path) -> None:
-        from searchlab.run_store import RunStore
-
         self.path = Path(path)
-        with RunStore.open(self.path):  # a missing or damaged run fails here, with the store's own message
+        with RunView.open(self.path):  # a missing or damaged run fails here, with the store's own message
             pass
 
     def _read(self, fn: Callable):
-        from searchlab.run_store import RunStore
-
-        with RunStore.open(self.path) as store:
-            return fn(store)
+        with RunView.open(self.path) as run:
+            return fn(run)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
 
     @property
     def config(self) -> dict:
-        return self._read(lambda store: store.config)
+        return self._read(lambda run: run.config)
 
     def status(self) -> dict:
         """What `searchlab status --json` prints: counts, budget used, best trial, failure reasons."""
@@ -46,13 +43,13 @@ class Run:
 
     def trials(self, state: str | None = None) -> list[dict]:
         """Every trial in order: id, key, genome, state, objectives, cost, error (`state`: only those)."""
-        rows = self._read(lambda store: [trial_row(t) for t in store.trials()])
+        rows = self._read(lambda run: [trial_row(t) for t in run.trials()])
         return [r for r in rows if state is None or r["state"] == state]
 
     def best(self) -> dict | None:
         """The trial with the best primary objective (ties: the earliest), as `trials` gives it."""
-        def find(store):
-            best = runner.best_trial(store.trials(), store.config.get("objectives", {}))
+        def find(run):
+            best = run.best()
             return trial_row(best) if best else None
         return self._read(find)
 

@@ -11,22 +11,22 @@ runs. Needs the `dashboard` extra (optuna, optuna-dashboard).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import socket
 import socketserver
-import sqlite3
 import sys
 import threading
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from searchlab.errors import ConfigError, SearchlabError
-from searchlab.run_store import STORE_NAME, RunStore, Trial
+from searchlab.objectives import sign
+from searchlab.run_store import Trial
+from searchlab.run_view import RunView
 
 INSTALL_HINT = "pip install 'searchlab[dashboard]'"
 MAX_PARAMS = 32          # more short genome fields than this and the genome is shown as user attribute only
@@ -44,26 +44,6 @@ def require_optuna():
                           f"{INSTALL_HINT}") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna, optuna_dashboard
-
-
-@contextlib.contextmanager
-def read_only_store(run_dir: Path, immutable: bool = False) -> Iterator[RunStore]:
-    """The run's store through a connection SQLite opens read-only (`mode=ro`): it cannot write, and it
-    never checkpoints the write-ahead log, so a search writing the run meanwhile is undisturbed.
-    `immutable` is for runs on read-only storage, which nothing writes."""
-    uri = f"{(run_dir / STORE_NAME).resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
-    try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-    except sqlite3.OperationalError as exc:
-        raise ConfigError(f"cannot read {run_dir / STORE_NAME}: {exc}") from None
-    store = RunStore(run_dir, conn)
-    store.read_only = True
-    try:
-        yield store
-    except sqlite3.OperationalError as exc:
-        raise ConfigError(f"cannot read {run_dir / STORE_NAME}: {exc}") from None
-    finally:
-        conn.close()
 
 
 def short_fields(genome: Any) -> dict[str, Any]:
@@ -116,12 +96,12 @@ class RunMirror:
     def __init__(self, run_dir: str | Path, storage, study_name: str | None = None) -> None:
         optuna, _ = require_optuna()
         self.run_dir = Path(run_dir)
-        with RunStore.open(self.run_dir) as store:  # a missing or damaged run: the store's own one-line error
-            self._immutable = store.read_only
-            config = store.config
+        with RunView.open(self.run_dir) as run:  # a missing or damaged run: the store's own one-line error
+            self._immutable = run.read_only_storage
+            config = run.config
         self.objectives: dict[str, str] = dict(config.get("objectives") or {"value": "max"})
         self.study_name = study_name or self.run_dir.resolve().name
-        directions = [optuna.study.StudyDirection.MAXIMIZE if m == "max" else optuna.study.StudyDirection.MINIMIZE
+        directions = [optuna.study.StudyDirection.MAXIMIZE if sign(m) > 0 else optuna.study.StudyDirection.MINIMIZE
                       for m in self.objectives.values()]
         self.storage = storage
         self.study_id = storage.create_new_study(directions, study_name=self.study_name)
@@ -143,8 +123,8 @@ class RunMirror:
         """Read the trials added or changed since the last refresh; returns how many were mirrored."""
         since = (min(self._states) - 1) if self._states else self._last
         changed = 0
-        with read_only_store(self.run_dir, self._immutable) as store:
-            for t in store.iter_trials(since):
+        with RunView.read_only(self.run_dir, self._immutable) as run:
+            for t in run.trials(since):
                 if t.id not in self._trial_ids:
                     self._add(t)
                 elif self._states.get(t.id) not in (None, t.state):

@@ -1,10 +1,17 @@
-"""Turning a Result into one number to maximise, given the evaluator's objective directions."""
+"""Objective directions and the best trial, in one place: turning a Result into one number to maximise
+given the evaluator's objectives ({"accuracy": "max", "flops": "min"}; the first is the primary one)."""
 
 from __future__ import annotations
 
 import math
+from typing import Any, Iterable
 
 from searchlab.protocols import Result
+
+
+def sign(mode: str) -> float:
+    """+1 for an objective to maximise ("max"), -1 for one to minimise ("min")."""
+    return 1.0 if mode == "max" else -1.0
 
 
 def primary(objectives: dict[str, str]) -> tuple[str, float]:
@@ -12,7 +19,19 @@ def primary(objectives: dict[str, str]) -> tuple[str, float]:
     if not objectives:
         raise ValueError("the evaluator declares no objectives")
     name, mode = next(iter(objectives.items()))
-    return name, (1.0 if mode == "max" else -1.0)
+    return name, sign(mode)
+
+
+def best_trial(trials: Iterable[Any], objectives: dict[str, str]) -> Any | None:
+    """The finished trial (anything with a `.result`) with the best primary objective; ties: the earliest."""
+    if not objectives:
+        return None
+    best, best_value = None, -math.inf
+    for t in trials:
+        value = score(t.result, objectives) if t.result is not None else -math.inf
+        if value > best_value:
+            best, best_value = t, value
+    return best
 
 
 def score(result: Result, objectives: dict[str, str]) -> float:

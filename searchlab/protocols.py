@@ -121,3 +121,4 @@ class Context:
     seed: int = 0
     device: str = "auto"
     verbose: bool = False
+    run: Any = None  # the final step's read-only view of the run (searchlab.run_view.RunView)

@@ -6,8 +6,9 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from searchlab.run_store import RunStore, Trial
-from searchlab.runner import best_trial
+from searchlab.objectives import sign
+from searchlab.run_store import Trial
+from searchlab.run_view import RunView
 
 
 def trial_row(t: Trial) -> dict:
@@ -25,33 +26,27 @@ def failure_reasons(rows: list[dict], top: int = 3) -> list[dict]:
     return [{"error": e, "count": n} for e, n in counts.most_common(top)]
 
 
-def status(store: RunStore) -> dict:
+def status(run: RunView) -> dict:
     """Counts by state, best trial, and budget used against its limits."""
-    config = store.config
-    trials = store.trials()
-    objectives = config.get("objectives", {})
-    best = best_trial(trials, objectives)
-    told = [t for t in trials if t.result is not None]
-    used = {"max_evals": sum(1 for t in trials if t.cached_from is None),
-            "max_time": store.elapsed,
-            "max_epochs": sum(t.result.cost.get("epochs", 0.0) for t in told),
-            "max_cost": sum(t.result.cost.get("simulated_seconds", 0.0) for t in told)}
+    config = run.config
+    best = run.best()
+    used = run.budget_used()
     budget = {k: {"used": used[k], "limit": v} for k, v in config.get("budget", {}).items()}
-    return {"size_budget": size_budget(store), "run": str(store.run_dir), "space": config["space"], "strategy": config["strategy"],
-            "evaluator": config["evaluator"], "seed": store.seed, "backend": config.get("backend"),
-            "workers": config.get("workers"), "objectives": objectives, "trials": store.count_trials(),
-            "budget": budget, "best": best.to_json() if best else None,
+    told = [t for t in run.trials() if t.result is not None]
+    return {"run": str(run.run_dir), "space": config["space"], "strategy": config["strategy"],
+            "evaluator": config["evaluator"], "seed": run.seed, "backend": config.get("backend"),
+            "workers": config.get("workers"), "objectives": run.objectives, "trials": run.counts(),
+            "budget": budget, "size_budget": size_budget(run), "best": best.to_json() if best else None,
             "failures": failure_reasons([trial_row(t) for t in told]),
-            "reproducibility": {"created": store.created, "versions": store.versions, "config": config}}
+            "reproducibility": {"created": run.created, "versions": run.versions, "config": config}}
 
 
-def size_budget(store: RunStore) -> dict | None:
+def size_budget(run: RunView) -> dict | None:
     """A GA run's hard size budget (`--max-flops`, `--max-params`, ...) and the size of its best candidate so
-    far, from the strategy's last snapshot; None for runs without one."""
+    far, from the strategy's last saved state; None for runs without one."""
     from searchlab.size_target import SizeBudget
 
-    snapshot = store.last_snapshot()
-    state = snapshot.state if snapshot is not None else None
+    state = run.strategy_state()
     if not isinstance(state, dict) or not isinstance(state.get("budget"), dict):
         return None
     try:
@@ -66,22 +61,21 @@ def size_budget(store: RunStore) -> dict | None:
 def best_so_far(trials: list[Trial], objectives: dict[str, str]) -> list[tuple[int, float]]:
     """(number of evaluated candidates, best primary objective so far) after each new best."""
     name, mode = next(iter(objectives.items()))
-    sign = 1.0 if mode == "max" else -1.0
     curve, best, evaluated = [], -math.inf, 0
     for t in trials:
         if t.cached_from is None:
             evaluated += 1
         if t.result is not None and t.result.ok and name in t.result.objectives:
-            value = sign * t.result.objectives[name]
+            value = sign(mode) * t.result.objectives[name]
             if value > best:
                 best = value
-                curve.append((evaluated, sign * best))
+                curve.append((evaluated, sign(mode) * best))
     return curve
 
 
 def pareto_front(points: list[tuple[float, float]], modes: tuple[str, str]) -> list[int]:
     """Indices of the non-dominated points for two objectives with the given directions."""
-    signs = [1.0 if m == "max" else -1.0 for m in modes]
+    signs = [sign(m) for m in modes]
     pts = [(signs[0] * a, signs[1] * b) for a, b in points]
     front = []
     for i, (a, b) in enumerate(pts):
@@ -91,11 +85,10 @@ def pareto_front(points: list[tuple[float, float]], modes: tuple[str, str]) -> l
     return sorted(front, key=lambda i: pts[i][0])
 
 
-def report(store: RunStore) -> dict:
-    config = store.config
-    trials = store.trials()
-    objectives = config.get("objectives", {})
-    out = status(store)
+def report(run: RunView) -> dict:
+    trials = run.trials()
+    objectives = run.objectives
+    out = status(run)
     out["best_so_far"] = [{"evaluated": n, "value": v} for n, v in best_so_far(trials, objectives)] if objectives else []
     names = list(objectives)
     if len(names) >= 2:
@@ -107,15 +100,15 @@ def report(store: RunStore) -> dict:
     return out
 
 
-def plot(store: RunStore, path: str | Path) -> Path:
+def plot(run: RunView, path: str | Path) -> Path:
     """Best-so-far curve, plus the Pareto front of the first two objectives when there are two."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    config = store.config
-    trials = store.trials()
-    objectives = config.get("objectives", {})
+    config = run.config
+    trials = run.trials()
+    objectives = run.objectives
     names = list(objectives)
     panels = 2 if len(names) >= 2 else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)

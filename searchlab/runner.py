@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,8 +24,10 @@ from searchlab import __version__, registry
 from searchlab.assembly import build_evaluator, build_space, build_strategy
 from searchlab.backends import LocalBackend, ProcessBackend, default_devices
 from searchlab.errors import ConfigError, InvalidArchitecture, RunStoreError
+from searchlab.objectives import best_trial
 from searchlab.protocols import Context, Result
 from searchlab.run_store import RunStore, Snapshot, Trial
+from searchlab.run_view import RunView
 from searchlab.seeding import trial_seed
 
 MAX_CONSECUTIVE_REPEATS = 10_000
@@ -133,21 +135,6 @@ def create_run(run_dir: str | Path, *, space: str, strategy: str, evaluator: str
     config["objectives"] = dict(evaluator_obj.objectives)
     build_strategy(space_obj, config, config["objectives"], seed)
     return RunStore.create(run_dir, config, seed, package_versions())
-
-
-def best_trial(trials: list[Trial], objectives: dict[str, str]) -> Trial | None:
-    """The finished trial with the best primary objective (ties: the earliest)."""
-    if not objectives:
-        return None
-    name, mode = next(iter(objectives.items()))
-    sign = 1.0 if mode == "max" else -1.0
-    best, best_value = None, -math.inf
-    for t in trials:
-        if t.result is not None and t.result.ok and name in t.result.objectives:
-            value = sign * t.result.objectives[name]
-            if value > best_value:
-                best, best_value = t, value
-    return best
 
 
 class _Loop:
@@ -384,6 +371,7 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
         ctx = Context(run_dir=run_dir, seed=store.seed, device=devices[0], verbose=verbose)
         space = build_space(config, ctx)
         evaluator = build_evaluator(space, config, ctx)
+        ctx = replace(ctx, run=RunView(store))
         summary = step(space, evaluator, {"id": best.id, "key": best.key, "genome": best.genome,
                                                     "result": best.result}, ctx)
     finally:

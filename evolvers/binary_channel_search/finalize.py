@@ -14,19 +14,6 @@ from searchlab.protocols import Context
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace, preset_ratios
 
 
-def _evaluated_trials(run_dir: Path) -> tuple[list[dict], dict]:
-    from searchlab.run_store import RunStore
-
-    store = RunStore.open(run_dir)
-    try:
-        config = store.config
-        rows = [{"id": t.id, "key": t.key, "genome": t.genome, "result": t.result} for t in store.trials()
-                if t.cached_from is None and t.result is not None and t.result.ok]
-    finally:
-        store.close()
-    return rows, config
-
-
 def pareto_plot(points: list[dict], path: Path, *, best_key: str | None, budget: float, title: str) -> Path:
     """Accuracy against cost ratio for every evaluated candidate; the Pareto front joined; best ringed."""
     import matplotlib
@@ -71,8 +58,8 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
     from tqdm import tqdm
 
     run_dir = Path(ctx.run_dir)
-    rows, config = _evaluated_trials(run_dir)
-    strat = config.get("strategy_config", {})
+    rows = [{"id": t.id, "key": t.key, "genome": t.genome, "result": t.result} for t in ctx.run.evaluated()]
+    strat = ctx.run.config.get("strategy_config", {})
     lam = float(strat.get("lam", 0.0))
     target = options.build(BinaryGAConfig, strat, "the run's strategy options").target
     budget = target.limit(space.base_cost()) / space.base_cost() if target else 0.0  # as a cost ratio

@@ -34,22 +34,16 @@ def save_grid(path: Path, rows: list[tuple[torch.Tensor, torch.Tensor, torch.Ten
     Image.fromarray(np.ascontiguousarray(grid)).save(path)
 
 
-def best_pair(space: cg.CycleganSpace, best_trial: dict, run_dir: Path | None) -> dict[str, str]:
+def best_pair(space: cg.CycleganSpace, best_trial: dict, run: Any = None) -> dict[str, str]:
     """The pair to keep: the co-evolution's final best masks (from the run's last strategy snapshot).
 
     Fitness values of different sides and rounds are not comparable (the cycle term joins after the
     first round), so the single best-scoring trial is only the fallback, with its partner (or the
     full mask) for the other generator.
     """
-    if run_dir is not None and (Path(run_dir) / "run.sqlite").is_file():
-        from searchlab.run_store import RunStore
-
-        store = RunStore.open(run_dir)
-        try:
-            snap = store.last_snapshot()
-        finally:
-            store.close()
-        masks = snap.state.get("best_masks") if snap and isinstance(snap.state, dict) else None
+    if run is not None:  # the run's read-only view (searchlab.run_view.RunView)
+        state = run.strategy_state()
+        masks = state.get("best_masks") if isinstance(state, dict) else None
         if isinstance(masks, dict) and masks:
             pair = {s: space.validate({"side": s, "mask": m, "partner": None})["mask"] for s, m in masks.items()}
             for s in space.sides:
@@ -71,7 +65,7 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
     dev = resolve_device(ctx.device)
     out_dir = Path(ctx.run_dir or ".") / "cyclegan"
     out_dir.mkdir(parents=True, exist_ok=True)
-    pair = best_pair(space, best_trial, ctx.run_dir)
+    pair = best_pair(space, best_trial, ctx.run)
     small = {s: cg.prune(space.generators[s].to(dev), m) for s, m in pair.items()}
     report: dict = {"trial": best_trial.get("id"), "masks": pair, "sides": {}}
     for s in pair:
