@@ -10,14 +10,13 @@ from contextlib import contextmanager
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from searchlab import io
 from searchlab.predictors.features import Cells
 from searchlab.errors import ConfigError
 from searchlab.io import resolve_device
@@ -91,15 +90,11 @@ class Predictor:
     # ---- persistence --------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write predictor.json + weights.safetensors (each via a temporary file and rename)."""
-        from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.tensors().items()}
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".safetensors.tmp")
-        os.close(fd)
-        save_file(tensors, tmp)
-        os.replace(tmp, directory / "weights.safetensors")
+        io.save_safetensors(tensors, directory / "weights.safetensors")
         info = {"format": FORMAT, "version": FORMAT_VERSION, "kind": self.kind, "seed": self.seed,
                 "config": dataclasses.asdict(self.config), "meta": self.meta}
         _write_text(directory / "predictor.json", json.dumps(info, indent=2, default=float))
@@ -150,12 +145,7 @@ class Predictor:
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    io.write_text(path, text)
 
 
 def normal_scores(y: np.ndarray) -> np.ndarray:

@@ -11,12 +11,11 @@ the whole table (they are what the ReNAS tensor multiplies with the adjacency ma
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from searchlab import io
 from searchlab.cache import cache_dir
 
 MAX_VERTICES = 7
@@ -207,12 +206,11 @@ def cached_vertex_costs(cells: Cells, name: str = "nasbench101") -> tuple[np.nda
     flops, params = vertex_costs(cells.adjacency, cells.ops)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, flops=flops, params=params)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        def write(tmp) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a path
+                np.savez(fh, flops=flops, params=params)
+
+        io.atomic_write(path, write)
     except OSError:
         pass  # caching is an optimisation; an unwritable cache directory only costs time
     return flops, params

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
+from searchlab import io
 from searchlab.predictors.base import Predictor, bend_into_unit_interval, seeded_init, seeded_torch
 from searchlab.predictors.features import Cells
 from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
@@ -216,7 +215,7 @@ def pretrained_encoder(config: GraphTransformerConfig, corpus, n_ops: int, devic
 
     Returns (state dict, info) where info says whether it came from the cache and how long training took.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     from searchlab.cache import cache_dir
 
     cells, costs = corpus
@@ -243,11 +242,7 @@ def pretrained_encoder(config: GraphTransformerConfig, corpus, n_ops: int, devic
     seconds = time.perf_counter() - start
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".safetensors.tmp")
-        os.close(fd)
-        save_file({**{k: v.detach().cpu().contiguous() for k, v in state.items()},
-                   "pretrain_seconds": torch.tensor([seconds], dtype=torch.float64)}, tmp)
-        os.replace(tmp, path)
+        io.save_safetensors({**state, "pretrain_seconds": torch.tensor([seconds], dtype=torch.float64)}, path)
     except OSError:
         pass  # caching is an optimisation; an unwritable cache directory only costs time
     return state, {"cached": False, "pretrain_cells": len(cells), "pretrain_seconds": seconds}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -20,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from searchlab import __version__, registry
+from searchlab import __version__, io, registry
 from searchlab.assembly import build_evaluator, build_space, build_strategy
 from searchlab.backends import LocalBackend, ProcessBackend, default_devices
 from searchlab.errors import ConfigError, InvalidArchitecture, RunStoreError
@@ -377,9 +376,8 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
     finally:
         store.close()
     if summary is not None:
-        tmp = run_dir / (FINAL_RECORD + ".tmp")
-        tmp.write_text(json.dumps({"told": told, "summary": summary}, default=str, allow_nan=True))
-        os.replace(tmp, run_dir / FINAL_RECORD)
+        io.write_text(run_dir / FINAL_RECORD, json.dumps({"told": told, "summary": summary}, default=str,
+                                                         allow_nan=True))
     return summary
 
 

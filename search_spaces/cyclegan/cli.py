@@ -57,7 +57,7 @@ def _cyclegan_compare(args) -> int:
 
 
 def _cyclegan_prune(args) -> int:
-    import torch
+    from searchlab import io
     from searchlab.search_spaces import cyclegan as cg
 
     gen = cg.load_generator(args.checkpoint)
@@ -65,9 +65,7 @@ def _cyclegan_prune(args) -> int:
     small = cg.prune(gen, bits)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(small.state_dict(), tmp)
-    tmp.replace(out)
+    io.save_torch(small.state_dict(), out)
     full, pruned = cg.describe_generator(gen), cg.describe_generator(small)
     summary = {"out": str(out), "full": full, "pruned": pruned, "param_ratio": full["params"] / pruned["params"]}
     if args.json:

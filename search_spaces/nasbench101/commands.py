@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from searchlab import io
 from searchlab.search_spaces.nasbench101 import spec as nb_spec
 from searchlab.search_spaces.nasbench101.table import Table, check_hash, load_table
 from searchlab.errors import ConfigError, DataError
@@ -126,21 +127,23 @@ def write_enumeration(result: Any, out: str) -> str:
     from searchlab.search_spaces.nasbench101.table import bits_to_matrices
 
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix == ".jsonl":
-        mats = bits_to_matrices(result.n_vertices, result.adj_bits)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for i in range(len(result.hashes)):
-                g = nb_spec.from_arrays(mats[i], result.ops[i])
-                fh.write(json.dumps({"hash": result.hashes[i].decode(), **g}, separators=(",", ":")) + "\n")
-    elif path.suffix == ".npz":
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, hashes=result.hashes, n_vertices=result.n_vertices,
-                                adj_bits=result.adj_bits, ops=result.ops)
-    else:
+    if path.suffix not in (".jsonl", ".npz"):
         raise ConfigError(f"--out {out}: use a .npz (arrays) or .jsonl (one cell per line) file name")
-    tmp.replace(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        if path.suffix == ".jsonl":
+            mats = bits_to_matrices(result.n_vertices, result.adj_bits)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for i in range(len(result.hashes)):
+                    g = nb_spec.from_arrays(mats[i], result.ops[i])
+                    fh.write(json.dumps({"hash": result.hashes[i].decode(), **g}, separators=(",", ":")) + "\n")
+        else:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, hashes=result.hashes, n_vertices=result.n_vertices,
+                                    adj_bits=result.adj_bits, ops=result.ops)
+
+    io.atomic_write(path, write)
     return str(path)
 
 
