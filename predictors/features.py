@@ -95,7 +95,7 @@ class Encoding:
 
 ENCODINGS = {
     "nasbench101": Encoding("nasbench101", 7, 6, 9, "searchlab.predictors.table"),
-    "nasbench201": Encoding("nasbench201", 8, 8, 3, "searchlab.search_spaces.nasbench201.encoding"),
+    "nasbench201": Encoding("nasbench201", 8, 8, 3, "searchlab.predictors.nasbench201_encoding"),
 }
 
 

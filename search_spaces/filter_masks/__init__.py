@@ -19,8 +19,8 @@ One module a job: `analysis` (the coupled channel groups), `encoding` (genome <-
 search space).
 """
 
-from searchlab.search_spaces.filter_masks.analysis import ModuleUse, PruningPlan, analyse
-from searchlab.search_spaces.filter_masks.cost import cost, measured_flops
+from searchlab.search_spaces.filter_masks.analysis import ModuleUse, PruningPlan
+from searchlab.search_spaces.filter_masks.cost import analyse, cost, measured_flops
 from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
 from searchlab.search_spaces.filter_masks.masked import MaskedNetwork
 from searchlab.search_spaces.filter_masks.prune import prune_model

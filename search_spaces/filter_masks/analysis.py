@@ -102,8 +102,9 @@ def _shape(node) -> torch.Size | None:
     return getattr(meta, "shape", None)
 
 
-def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | None = None) -> PruningPlan:
+def trace_channels(model: nn.Module, example_input: torch.Tensor, layers: list[str] | None = None) -> PruningPlan:
     """Trace `model` and find which filters must be pruned together; `layers` limits the prunable convs.
+    (`cost.analyse` adds the FLOPs of what no mask changes.)
 
     `layers` None (default) means every convolution except those whose filters reach the network's
     output unchanged (the last layer); a group of coupled filters is prunable only when every
@@ -333,10 +334,6 @@ def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | N
     plan._deps = _bit_dependencies(gm, modules, uses, values, uf, label_bit)  # type: ignore[attr-defined]
     plan.fixed_params = sum(p.numel() for n, m in model.named_modules() if uses.get(n) is None
                             or uses[n].kind == "fixed" for p in m.parameters(recurse=False))
-    from searchlab.search_spaces.filter_masks.cost import analytic_flops, measured_flops  # cost builds on the plan
-
-    total = measured_flops(model, example_input[:1])
-    plan.fixed_flops = total - analytic_flops(model, plan, np.ones(plan.n_bits, dtype=bool))
     return plan
 
 

@@ -23,7 +23,7 @@ def add_commands(sub) -> None:
 
 
 def _cmd_pruned(args) -> int:
-    from searchlab.evolvers.filter_pruning import inspect_pruned
+    from searchlab.search_spaces.filter_masks.pruned import inspect_pruned
 
     out = inspect_pruned(args.pruned_dir, data=args.data, device=args.device, model=args.model)
     if args.json:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from searchlab.search_spaces.filter_masks.analysis import PruningPlan, kept_channels
+from searchlab.search_spaces.filter_masks.analysis import PruningPlan, kept_channels, trace_channels
 from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of
 
 
@@ -49,6 +49,15 @@ def analytic_flops(model: nn.Module, plan: PruningPlan, bits: np.ndarray) -> flo
         elif use.kind == "linear":
             total += 2.0 * k_out * k_in
     return total
+
+
+def analyse(model: nn.Module, example_input: torch.Tensor, layers: list[str] | None = None) -> PruningPlan:
+    """The pruning plan of `model` (`analysis.trace_channels`), with the FLOPs no mask changes counted in:
+    torch's count of the whole network less the analytic count of its prunable part."""
+    plan = trace_channels(model, example_input, layers)
+    total = measured_flops(model, example_input[:1])
+    plan.fixed_flops = total - analytic_flops(model, plan, np.ones(plan.n_bits, dtype=bool))
+    return plan
 
 
 def cost(model: nn.Module, plan: PruningPlan, genome: Genome) -> dict[str, float]:

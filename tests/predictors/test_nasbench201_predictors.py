@@ -15,7 +15,7 @@ from searchlab.predictors.features import encoding
 from searchlab.predictors.renas import ReNASPredictor
 from searchlab.predictors.semi_gcn import SemiGCNPredictor
 from searchlab.predictors.table import load_predictor_table
-from searchlab.search_spaces.nasbench201 import encoding as enc201
+from searchlab.predictors import nasbench201_encoding as enc201
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
