@@ -9,8 +9,8 @@ from searchlab.cli import main
 from searchlab.errors import ConfigError
 from searchlab.predictors.base import Predictor
 from searchlab.predictors.features import Cells
-from searchlab.predictors.graph_transformer import (GraphTransformerPredictor, laplacian_encoding, path_relations,
-                                                    pretrained_encoder, pretraining_corpus)
+from searchlab.predictors.cell_transformer import laplacian_encoding, path_relations
+from searchlab.predictors.graph_transformer import GraphTransformerPredictor, pretrained_encoder, pretraining_corpus
 from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 from searchlab.predictors.metrics import kendall_tau
 
