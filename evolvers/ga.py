@@ -30,9 +30,28 @@ import numpy as np
 
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
+from searchlab.errors import ConfigError
 from searchlab.protocols import Genome, ProtocolError, Result, Strategy
 from searchlab.seeding import make_rng, rng_from_state, rng_state
 from searchlab.size_target import SizeBudget, repair_to_budget
+
+
+def check_ga_options(population: int, generations: int, *, elite: int | None = None, min_generations: int = 1,
+                     tournament_size: int | None = None, **probabilities: float) -> None:
+    """The checks every GA config shares, with the one vocabulary of flags the four searches use
+    (--population, --generations, --elite, --tournament-size, --cx-prob, --mut-prob, ...)."""
+    if population < 2:
+        raise ConfigError(f"--population must be at least 2, got {population}")
+    if generations < min_generations:
+        raise ConfigError(f"--generations must be at least {min_generations}, got {generations}")
+    if elite is not None and not 0 <= elite < population:
+        raise ConfigError(f"--elite must be between 0 and --population - 1, got {elite}; for --population "
+                          f"{population} pass --elite {max(0, population - 1)} or less")
+    if tournament_size is not None and not 1 <= tournament_size <= population:
+        raise ConfigError(f"--tournament-size must be between 1 and --population ({population}), got {tournament_size}")
+    for name, value in probabilities.items():
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a probability in [0, 1], got {value}")
 
 
 class GenerationalGA(Strategy):

@@ -13,7 +13,7 @@ import numpy as np
 from searchlab.errors import ConfigError
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
-from searchlab.evolvers.ga import GenerationalGA
+from searchlab.evolvers.ga import GenerationalGA, check_ga_options
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace
@@ -35,7 +35,7 @@ class BinaryGAConfig:
     population: int = opt(8, help="individuals per generation")
     generations: int = opt(4, help="generations to evaluate, the first one included")
     elite: int = opt(1, help="best individuals carried unchanged into the next generation")
-    tournament: int = opt(2, help="tournament size for parent selection")
+    tournament_size: int = opt(2, help="contestants per tournament of parent selection", aliases={"tournament": None})
     cx_prob: float = opt(0.5, help="probability that two parents are crossed (uniform crossover)")
     mut_prob: float = opt(0.2, help="probability that each layer's ratio is redrawn in a child")
     lam: float = opt(0.0, help="penalty per unit of cost ratio: fitness = accuracy - lam * cost_ratio")
@@ -44,17 +44,8 @@ class BinaryGAConfig:
     seed_1x: bool = opt(True, help="put the plain 1x binary network into the first generation")
 
     def __post_init__(self) -> None:
-        if self.population < 2:
-            raise ConfigError(f"--population must be at least 2, got {self.population}")
-        if self.generations < 1:
-            raise ConfigError(f"--generations must be at least 1, got {self.generations}")
-        if not 0 <= self.elite < self.population:
-            raise ConfigError(f"--elite must be between 0 and --population - 1 ({self.population - 1})")
-        if not 1 <= self.tournament <= self.population:
-            raise ConfigError(f"--tournament must be between 1 and --population ({self.population})")
-        for name in ("cx_prob", "mut_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
+        check_ga_options(self.population, self.generations, elite=self.elite, tournament_size=self.tournament_size,
+                         cx_prob=self.cx_prob, mut_prob=self.mut_prob)
         if not math.isfinite(self.lam) or self.lam < 0:
             raise ConfigError(f"--lam must be >= 0, got {self.lam}")
         parse_target(self.max_flops, "flops", max_ratio=None)  # a malformed --max-flops is refused now
@@ -108,7 +99,7 @@ class BinaryChannelGA(GenerationalGA):
         from deap import base
 
         toolbox = base.Toolbox()
-        toolbox.register("select", operators.sel_tournament, tournsize=self.config.tournament)
+        toolbox.register("select", operators.sel_tournament, tournsize=self.config.tournament_size)
         toolbox.register("mate", operators.cx_uniform, indpb=0.5)
         toolbox.register("mutate", operators.mut_uniform_int, low=0, up=len(self.space.ratios) - 1,
                          indpb=self.config.mut_prob)

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchlab.errors import ConfigError
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
-from searchlab.evolvers.ga import GenerationalGA
+from searchlab.evolvers.ga import GenerationalGA, check_ga_options
 from searchlab.options import opt
 from searchlab.protocols import Result
 from searchlab.search_spaces.filter_masks import FilterMaskSpace, Genome, bits_of, genome_of
@@ -31,18 +30,9 @@ class PruneGAConfig:
     elite: int = opt(2, help="best individuals copied unchanged into the next generation")
 
     def __post_init__(self) -> None:
-        if self.population < 2:
-            raise ConfigError("--population must be at least 2")
-        if self.generations < 1:
-            raise ConfigError("--generations must be at least 1")
-        if not 0 <= self.elite < self.population:
-            raise ConfigError(f"--elite must be between 0 and --population - 1, got {self.elite}; for --population "
-                              f"{self.population} pass --elite {max(0, self.population - 1)} or less")
-        if not 1 <= self.tournament_size <= self.population:
-            raise ConfigError(f"--tournament-size must be between 1 and --population, got {self.tournament_size}")
-        for name in ("cx_prob", "mut_prob", "segment_prob", "bit_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a probability in [0, 1], got {getattr(self, name)}")
+        check_ga_options(self.population, self.generations, elite=self.elite, tournament_size=self.tournament_size,
+                         cx_prob=self.cx_prob, mut_prob=self.mut_prob, segment_prob=self.segment_prob,
+                         bit_prob=self.bit_prob)
 
 
 class PruneGA(GenerationalGA):

@@ -14,7 +14,7 @@ import numpy as np
 from searchlab.errors import ConfigError
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
-from searchlab.evolvers.ga import GenerationalGA
+from searchlab.evolvers.ga import GenerationalGA, check_ga_options
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result
 from searchlab.search_spaces import cyclegan as cg
@@ -60,17 +60,17 @@ class CoevolutionConfig:
     population: int = opt(32, help="individuals per generator population")
     generations: int = opt(10, help="rounds after the initial populations (each round: A, then B)")
     p_select: float = opt(0.2, help="probability of copying a roulette-selected individual")
-    p_crossover: float = opt(0.7, help="probability of two-point crossover of two selected individuals")
-    p_mutation: float = opt(0.1, help="probability of flipping a random bit range of a selected individual")
+    cx_prob: float = opt(0.7, help="probability of two-point crossover of two selected individuals",
+                         aliases={"p_crossover": None})
+    mut_prob: float = opt(0.1, help="probability of flipping a random bit range of a selected individual",
+                          aliases={"p_mutation": None})
 
     def __post_init__(self) -> None:
-        if self.population < 2:
-            raise ConfigError(f"--population must be at least 2, got {self.population}")
-        if self.generations < 0:
-            raise ConfigError(f"--generations must be >= 0, got {self.generations}")
-        total = self.p_select + self.p_crossover + self.p_mutation
-        if min(self.p_select, self.p_crossover, self.p_mutation) < 0 or abs(total - 1) > 1e-6:
-            raise ConfigError(f"--p-select, --p-crossover and --p-mutation must be >= 0 and sum to 1, got {total:g}")
+        check_ga_options(self.population, self.generations, min_generations=0, p_select=self.p_select,
+                         cx_prob=self.cx_prob, mut_prob=self.mut_prob)
+        total = self.p_select + self.cx_prob + self.mut_prob
+        if abs(total - 1) > 1e-6:
+            raise ConfigError(f"--p-select, --cx-prob and --mut-prob must sum to 1, got {total:g}")
 
 
 class CoevolutionStrategy(GenerationalGA):
@@ -128,7 +128,7 @@ class CoevolutionStrategy(GenerationalGA):
         if self.round == 0:
             masks, partner = [self.fit_mask(side, self.space.random_mask(side, self.rng)) for _ in range(size)], None
         else:
-            probs = (self.config.p_select, self.config.p_crossover, self.config.p_mutation)
+            probs = (self.config.p_select, self.config.cx_prob, self.config.mut_prob)
             masks = next_generation(self.population[side], self.fitness[side], self.best[side], size, self.rng,
                                     lambda bits, rng: self.fit_mask(side, self.space.repair(side, bits, rng)), probs)
             other = self.space.other(side)

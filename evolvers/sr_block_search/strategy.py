@@ -12,7 +12,7 @@ import numpy as np
 from searchlab.errors import ConfigError
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
-from searchlab.evolvers.ga import GenerationalGA
+from searchlab.evolvers.ga import GenerationalGA, check_ga_options
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result
 from searchlab.search_spaces.sr_blocks import BLOCK_TYPES, SRBlockSpace, mut_blocks, used_blocks
@@ -25,23 +25,18 @@ class ESRNConfig:
 
     population: int = opt(8, help="individuals per generation")
     generations: int = opt(20, help="generations (the first is random)")
-    elites: int = opt(2, help="best individuals copied unchanged into the next generation")
-    crossover: float = opt(0.5, help="probability that two parents swap a segment of slots")
-    mutation_rate: float = opt(0.1, help="probability that each gene of each slot mutates")
+    elite: int = opt(2, help="best individuals copied unchanged into the next generation", aliases={"elites": None})
+    cx_prob: float = opt(0.5, help="probability that two parents swap a segment of slots", aliases={"crossover": None})
+    mut_prob: float = opt(0.1, help="probability that each gene of each slot mutates", aliases={"mutation_rate": None})
     credits: bool = opt(True, help="guide mutation by block credits (--no-credits: uniform mutation)")
     credit_strength: float = opt(2.0, help="beta: how strongly credits bias mutation")
     credit_rate: float = opt(0.5, help="a: weight of the newest generation in the running credits")
 
     def __post_init__(self) -> None:
-        if self.population < 2:
-            raise ConfigError(f"--population must be at least 2, got {self.population}")
-        if self.generations < 1:
-            raise ConfigError(f"--generations must be at least 1, got {self.generations}")
-        if not 0 <= self.elites < self.population:
-            raise ConfigError(f"--elites must be between 0 and population-1 ({self.population - 1}), got {self.elites}; "
-                              f"for --population {self.population} pass --elites {max(0, self.population - 1)} or less")
-        if not 0 <= self.crossover <= 1 or not 0 < self.mutation_rate <= 1:
-            raise ConfigError("--crossover must be in [0, 1] and --mutation-rate in (0, 1]")
+        check_ga_options(self.population, self.generations, elite=self.elite, cx_prob=self.cx_prob,
+                         mut_prob=self.mut_prob)
+        if self.mut_prob == 0:
+            raise ConfigError("--mut-prob must be above 0: mutation is what repairs a network into the range")
         if self.credit_strength < 0 or not 0 < self.credit_rate <= 1:
             raise ConfigError("--credit-strength must be >= 0 and --credit-rate in (0, 1]")
 
@@ -117,7 +112,7 @@ class ESRNStrategy(GenerationalGA):
         return 1.0 / (1.0 + np.exp(-self.config.credit_strength * np.asarray(self.use_credit)))
 
     def _mutate(self, genome: dict, rng: np.random.Generator) -> dict:
-        return mut_blocks(genome, rng, rate=self.config.mutation_rate, type_probs=self.type_probs(),
+        return mut_blocks(genome, rng, rate=self.config.mut_prob, type_probs=self.type_probs(),
                           use_probs=self.use_probs())
 
     # the budget's measure and unit steps (with --max-params)
@@ -147,7 +142,7 @@ class ESRNStrategy(GenerationalGA):
     def breed(self) -> list[Genome]:
         cfg, tb, rng = self.config, self.toolbox, self.rng
         ok = self._scored()
-        self.carried = self.elites(ok, cfg.elites)
+        self.carried = self.elites(ok, cfg.elite)
         children: list[dict] = []
         n_children = cfg.population - len(self.carried)
         while len(children) < n_children:
@@ -155,7 +150,7 @@ class ESRNStrategy(GenerationalGA):
                 a, b = self.parents([m["genome"] for m in ok], [m["fitness"] for m in ok], 2, tb.select, psnr_weights)
             else:  # nothing (or one) succeeded: restart from fresh samples
                 a, b = self.space.sample(rng), self.space.sample(rng)
-            if rng.random() < cfg.crossover:
+            if rng.random() < cfg.cx_prob:
                 a, b = tb.mate(a, b, rng)
             for child in (a, b):
                 if len(children) < n_children:

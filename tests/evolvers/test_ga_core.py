@@ -135,3 +135,26 @@ def test_targets_read_as_fractions_or_absolute_counts():
     with pytest.raises(ConfigError, match="no reference network"):
         parse_target("0.5", "params", ratio=False)
     assert parse_target("2", "flops", max_ratio=None).limit(10.0) == 20.0
+
+
+def test_one_ga_vocabulary_and_the_old_names_still_read():
+    from searchlab import options
+    from searchlab.evolvers.binary_channel_search import BinaryGAConfig
+    from searchlab.evolvers.filter_pruning import PruneGAConfig
+    from searchlab.evolvers.gan_coevolution import CoevolutionConfig
+    from searchlab.evolvers.sr_block_search import ESRNConfig
+
+    shared = {"population", "generations", "cx_prob", "mut_prob"}
+    for config in (PruneGAConfig, BinaryGAConfig, ESRNConfig, CoevolutionConfig):
+        assert shared <= options.field_names(config), config
+    for config in (PruneGAConfig, BinaryGAConfig, ESRNConfig):
+        assert "elite" in options.field_names(config)
+    sr = options.build(ESRNConfig, {"elites": 1, "crossover": 0.3, "mutation_rate": 0.2})  # a run stored before
+    assert (sr.elite, sr.cx_prob, sr.mut_prob) == (1, 0.3, 0.2)
+    gan = options.build(CoevolutionConfig, {"p_select": 0.3, "p_crossover": 0.6, "p_mutation": 0.1})
+    assert (gan.cx_prob, gan.mut_prob) == (0.6, 0.1)
+    assert options.build(BinaryGAConfig, {"tournament": 3}).tournament_size == 3
+    with pytest.raises(ConfigError, match="--elite must be between 0"):
+        ESRNConfig(population=4, elite=4)
+    with pytest.raises(ConfigError, match="--cx-prob must be a probability"):
+        PruneGAConfig(cx_prob=1.5)

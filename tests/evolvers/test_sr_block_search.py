@@ -47,7 +47,7 @@ def test_a_params_budget_is_met_by_every_network_within_2_percent_or_at_its_larg
     from searchlab.search_spaces.sr_blocks.mutation import block_steps
 
     space = make_space(SRSpaceConfig(scale=2, g0=16, slots=8, min_blocks=2, max_params="30k"))
-    strategy = ESRNStrategy(space, ESRNConfig(population=6, generations=3, elites=1), seed=4)
+    strategy = ESRNStrategy(space, ESRNConfig(population=6, generations=3, elite=1), seed=4)
     sizes = []
     while not strategy.finished():
         for g in strategy.ask(10):
@@ -63,7 +63,7 @@ def test_a_params_budget_is_met_by_every_network_within_2_percent_or_at_its_larg
 
 def test_generations_elites_and_finish():
     space = _space()
-    strategy = ESRNStrategy(space, ESRNConfig(population=5, generations=3, elites=2), seed=0)
+    strategy = ESRNStrategy(space, ESRNConfig(population=5, generations=3, elite=2), seed=0)
     first = strategy.ask(10)
     assert len(first) == 5 and strategy.ask(1) == []  # waits for the generation's tells
     for g in first:
@@ -82,7 +82,7 @@ def test_generations_elites_and_finish():
 
 def test_state_round_trips_through_json_and_resumes_identically():
     space = _space()
-    cfg = ESRNConfig(population=4, generations=4, elites=1)
+    cfg = ESRNConfig(population=4, generations=4, elite=1)
     a = ESRNStrategy(space, cfg, seed=7)
     _drive(a, space, 6, ask_size=1)  # stop in the middle of the second generation ...
     (pending,) = a.ask(1)            # ... with one candidate asked but not told
@@ -112,11 +112,11 @@ def test_block_credits_formula():
 
 def test_credits_learn_the_good_block_and_bias_mutation():
     space = _space()
-    strategy = ESRNStrategy(space, ESRNConfig(population=8, generations=3, elites=1), seed=1)
+    strategy = ESRNStrategy(space, ESRNConfig(population=8, generations=3, elite=1), seed=1)
     _drive(strategy, space, 8)
     probs = strategy.type_probs()
     assert probs[BLOCK_TYPES.index("SRDB")] == max(probs) and probs.sum() == pytest.approx(1)
-    plain = ESRNStrategy(space, ESRNConfig(population=8, generations=3, elites=1, credits=False), seed=1)
+    plain = ESRNStrategy(space, ESRNConfig(population=8, generations=3, elite=1, credits=False), seed=1)
     _drive(plain, space, 8)
     assert plain.type_probs() is None and plain.use_probs() is None
 
@@ -127,8 +127,8 @@ def test_credits_beat_uniform_mutation_on_a_known_landscape():
     for credits in (True, False):
         finals = []
         for seed in range(4):
-            s = ESRNStrategy(space, ESRNConfig(population=6, generations=6, elites=1, credits=credits,
-                                               credit_strength=4.0, mutation_rate=0.3), seed=seed)
+            s = ESRNStrategy(space, ESRNConfig(population=6, generations=6, elite=1, credits=credits,
+                                               credit_strength=4.0, mut_prob=0.3), seed=seed)
             _drive(s, space, 1000)
             finals.append(s.history[-1]["mean"])
         means[credits] = np.mean(finals)
