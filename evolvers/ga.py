@@ -127,15 +127,16 @@ class GenerationalGA(Strategy):
         return self.ranked(members)[:k]
 
     def parents(self, genomes: Sequence[Genome], scores: Sequence[float | None], k: int,
-                select: Callable[..., list], weigh: Callable[[list[float]], list[float]] | None = None) -> list[Genome]:
-        """`k` parents drawn by `select(items, weights, k)` among the candidates that did not fail (their
-        scores passed through `weigh`); when every candidate failed, `k` drawn uniformly from all."""
+                select: Callable[..., list], weigh: Callable[[list[float]], list[float]] | None = None,
+                **select_args: Any) -> list[Genome]:
+        """`k` parents drawn by `select(items, weights, k, **select_args)` among the candidates that did not
+        fail (their scores passed through `weigh`); when every candidate failed, `k` drawn uniformly from all."""
         ok = [i for i, s in enumerate(scores) if s is not None]
         with deap_random(self.rng):
             if not ok:
                 return operators.sel_random(list(genomes), k)
             weights = [float(scores[i]) for i in ok]
-            return select([genomes[i] for i in ok], weigh(weights) if weigh else weights, k)
+            return select([genomes[i] for i in ok], weigh(weights) if weigh else weights, k, **select_args)
 
     def members(self) -> list[dict]:
         """The generation just told, as {"genome", "fitness"}."""

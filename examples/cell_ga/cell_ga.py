@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
-from searchlab.evolvers.ga import GenerationalGA
+from searchlab.evolvers.ga import GenerationalGA, check_ga_options
 from searchlab import registry
-from searchlab.errors import ConfigError
+from searchlab.objectives import sign
 from searchlab.options import opt
 
 
@@ -28,20 +28,16 @@ class CellGAConfig:
     population: int = opt(20, help="cells per generation")
     generations: int = opt(10, help="generations, the random first one included")
     elite: int = opt(2, help="best cells carried unchanged into the next generation")
-    tournament: int = opt(3, help="cells per selection tournament")
+    tournament_size: int = opt(3, help="cells per selection tournament")
     cx_prob: float = opt(0.5, help="probability that a child of two same-size cells mixes their ops")
 
     def __post_init__(self) -> None:
-        if self.population < 2 or self.generations < 1:
-            raise ConfigError("--population must be at least 2 and --generations at least 1")
-        if not 0 <= self.elite < self.population or not 1 <= self.tournament <= self.population:
-            raise ConfigError("--elite must be below --population, --tournament between 1 and --population")
-        if not 0 <= self.cx_prob <= 1:
-            raise ConfigError(f"--cx-prob must be a probability, got {self.cx_prob}")
+        check_ga_options(self.population, self.generations, elite=self.elite, tournament_size=self.tournament_size,
+                         cx_prob=self.cx_prob)
 
 
 class CellGA(GenerationalGA):
-    """Elitist generational GA; `elites` ([cell, fitness] pairs) are carried, not evaluated again."""
+    """Elitist generational GA; the core carries the elites, picks parents and keeps the history."""
 
     label = "cell-ga"
 
@@ -49,26 +45,24 @@ class CellGA(GenerationalGA):
         super().__init__(space, seed, config.generations)
         self.config = config
         self.objective, mode = next(iter(objectives.items()))
-        self.sign = 1.0 if mode == "max" else -1.0
-        self.elites: list[list] = []
+        self.sign = sign(mode)
+        self.carried: list[dict] = []  # {"genome", "fitness"}: the elites, not evaluated again
         self.pending = [space.sample(self.rng) for _ in range(config.population)]
 
     def score(self, genome, result) -> float | None:
         return self.sign * float(result.objectives[self.objective]) if result.ok else None
 
+    def end_generation(self) -> None:
+        self.record(self.carried + self.members())
+
     def breed(self) -> list:
         cfg, rng = self.config, self.rng
-        scored = [[g, f] for g, f in self.elites + [list(m) for m in zip(self.pending, self.scores)] if f is not None]
-        scored.sort(key=lambda m: -m[1])
-        self.elites = scored[:cfg.elite]
-        cells, weights = [m[0] for m in scored], [m[1] for m in scored]
+        scored = self.carried + self.members()
+        self.carried = self.elites(scored, cfg.elite)
+        cells, fitness = [m["genome"] for m in scored], [m["fitness"] for m in scored]
         children = []
-        while len(children) < cfg.population - len(self.elites):
-            if not cells:  # every cell failed: start again from random ones
-                children.append(self.space.sample(rng))
-                continue
-            with deap_random(rng):
-                a, b = operators.sel_tournament(cells, weights, 2, cfg.tournament)
+        while len(children) < cfg.population - len(self.carried):
+            a, b = self.parents(cells, fitness, 2, operators.sel_tournament, tournsize=cfg.tournament_size)
             if len(a["ops"]) == len(b["ops"]) and rng.random() < cfg.cx_prob:
                 with deap_random(rng):
                     ops, _ = operators.cx_uniform(a["ops"], b["ops"], 0.5)
@@ -77,10 +71,10 @@ class CellGA(GenerationalGA):
         return children
 
     def extra_state(self) -> dict:
-        return {"elites": self.elites}
+        return {"elites": self.carried}
 
     def load_extra_state(self, state: dict) -> None:
-        self.elites = [list(m) for m in state["elites"]]
+        self.carried = [dict(m) for m in state["elites"]]
 
 
 registry.register_strategy(
