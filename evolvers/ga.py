@@ -8,7 +8,7 @@ variation and its scoring:
 - the policies: ranking (`ranked`: failures last; under a size budget, feasible before infeasible,
   infeasible by how far over; then fitness, ties by position), elitism (`elites`), parent selection
   that never picks a failure unless every candidate failed, then picks uniformly (`parents`), one
-  record per generation (`record`) and the best so far (`best`);
+  record per generation (`record`) and the best so far (`best_so_far`);
 - the size budget a user states (`searchlab.size_target`): `fit_budget` repairs every genome toward it
   with the search's own `shrink` / `grow` steps (`repair_to_budget`, the one rule of every search).
 
