@@ -159,8 +159,29 @@ def _pretrain(model: nn.Module, cfg: PruneConfig, train, val, ctx: Context) -> d
     return info
 
 
+# the image shape and classes of the data sets whose format fixes them: a size target is checked on them
+# before any image is read
+KNOWN_SHAPES = {"cifar10": (3, 32, 10), "mnist": (1, 28, 10)}
+
+
+def _check_target_early(cfg: PruneConfig) -> None:
+    """Refuse a size target the layers cannot reach before the data is read, where the data's kind says
+    its shape; other data sets are checked once read, still before any training."""
+    from searchlab.data import parse_data_spec
+
+    kind, _ = parse_data_spec(cfg.data)
+    if cfg.target is None or kind not in KNOWN_SHAPES:
+        return
+    channels, side, classes = KNOWN_SHAPES[kind]
+    side = cfg.image_size or side
+    model = build_model(cfg.model, model_kwargs(cfg.model, classes, channels, side)).eval()
+    FilterMaskSpace(model, analyse(model, torch.zeros(1, channels, side, side), layers=cfg.layers or None)) \
+        .set_target(cfg.target)
+
+
 def make_space(cfg: PruneConfig, ctx: Context) -> FilterMaskSpace:
     """Load (or pretrain) the model, split the data and analyse which filters can go."""
+    _check_target_early(cfg)
     train, val, test, num_classes = _splits(cfg)
     in_channels, image_size = int(train.x.shape[1]), int(train.x.shape[-1])
     kwargs = model_kwargs(cfg.model, num_classes, in_channels, image_size)

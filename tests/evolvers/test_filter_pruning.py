@@ -195,7 +195,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     assert not (tmp_path / "r" / "run.sqlite").exists()
 
 
-@pytest.mark.parametrize("target", ["0", "2", "1e9x"])
+@pytest.mark.parametrize("target", ["0", "2", "1e9x", "0.001"])
 def test_a_bad_target_is_refused_before_any_data_is_read(tmp_path, capsys, target):
     code, out = _cli(capsys, "search", "prune", "--data", f"mnist:{tmp_path / 'no-such-data'}", "--max-flops", target,
                      "--pretrain-epochs", "1", "--run", str(tmp_path / "r"), "--quiet")
