@@ -54,6 +54,24 @@ class CycleganConfig:
             raise ConfigError("--finetune-steps must be >= 0, --batch-size >= 1 and --finetune-lr > 0")
 
 
+def generator_budget(side: str, gen: ResnetGenerator, target: SizeTarget) -> SizeBudget:
+    """A generator's parameter budget; refused when even one channel per layer is over it."""
+    full = float(count_params(gen))
+    budget = SizeBudget("params", target.limit(full), full)
+    smallest = float(mask_params(_one_per_layer(gen), gen))
+    if not budget.feasible(smallest):
+        raise ConfigError(f"{flag('params')} {target.text} cannot be met: G_{side} keeps {human(smallest)} "
+                          f"parameters with one channel per layer ({smallest / full:.3g} of its {human(full)}); "
+                          f"raise {flag('params')} to at least {np.ceil(1000 * smallest / full) / 1000:g}")
+    return budget
+
+
+def _one_per_layer(gen: ResnetGenerator) -> np.ndarray:
+    bits = np.zeros(genome_length(gen), dtype=bool)
+    bits[np.concatenate([[0], np.cumsum(gen.widths)[:-1]])] = True
+    return bits
+
+
 class CycleganSpace:
     """Genomes `{"side": "A"|"B", "mask": bits, "partner": bits|None}`.
 
@@ -75,29 +93,21 @@ class CycleganSpace:
         self.sides = tuple(s for s in SIDES if s in generators)
         self.init_keep, self.flops_size = init_keep, flops_size
         self._full = {s: describe_generator(g, flops_size) for s, g in generators.items()}
-        self.budgets = {s: self._budget(s, target) for s in self.sides} if target else {}
+        self.budgets = {s: generator_budget(s, generators[s], target) for s in self.sides} if target else {}
 
     @classmethod
     def from_config(cls, config: CycleganConfig) -> "CycleganSpace":
         paths = find_checkpoints(config.checkpoints)
         gens = {s: load_generator(paths["G_" + s]) for s in SIDES if "G_" + s in paths}
+        target = parse_target(config.max_params, "params")
+        for side, gen in gens.items():  # an unreachable target is refused before the images are read
+            if target:
+                generator_budget(side, gen, target)
         discs = {s: load_discriminator(paths["D_" + s]) for s in SIDES if "D_" + s in paths and s in gens}
         raw = read_unpaired(config.data)
         images = {name: center_crop(x, config.crop, str(Path(config.data) / name)) for name, x in raw.items()}
-        return cls(gens, discs, images, init_keep=config.init_keep, target=parse_target(config.max_params, "params"),
+        return cls(gens, discs, images, init_keep=config.init_keep, target=target,
                    config=config, train_pool={s: raw[f"train{s}"] for s in SIDES}, crop=config.crop)
-
-    def _budget(self, side: str, target: SizeTarget) -> SizeBudget:
-        """A generator's parameter budget; refused when even one channel per layer is over it."""
-        full = float(self._full[side]["params"])
-        budget = SizeBudget("params", target.limit(full), full)
-        gen = self.generators[side]
-        smallest = self.size(side, repair(np.zeros(genome_length(gen), dtype=bool), gen, np.random.default_rng(0)))
-        if not budget.feasible(smallest):
-            raise ConfigError(f"{flag('params')} {target.text} cannot be met: G_{side} keeps {human(smallest)} "
-                              f"parameters with one channel per layer ({smallest / full:.3g} of its {human(full)}); "
-                              f"raise {flag('params')} to at least {np.ceil(1000 * smallest / full) / 1000:g}")
-        return budget
 
     # the units of the GA core's budget rule: one channel of one generator
     def size(self, side: str, mask: str) -> float:

@@ -173,6 +173,9 @@ def test_a_params_budget_holds_for_every_mask_of_both_generators(ckpt):
     from searchlab.errors import ConfigError
     with pytest.raises(ConfigError, match="--max-params 0.001 cannot be met"):
         make_space(ckpt, max_params="0.001")
+    with pytest.raises(ConfigError, match="cannot be met"):  # said before the images are read
+        cg.CycleganSpace.from_config(cg.CycleganConfig(checkpoints=str(ckpt), data="/no/such/folder",
+                                                       max_params="0.001"))
     assert cg.CycleganConfig(checkpoints="c", data="d", max_params="").max_params == ""
     from searchlab import options
     assert options.build(cg.CycleganConfig, {"checkpoints": "c", "data": "d", "min_compression": 4}).max_params == "0.25"
