@@ -27,6 +27,7 @@ import numpy as np
 from searchlab.predictors.base import Predictor
 from searchlab.predictors.table import load_predictor_table
 from searchlab.errors import ConfigError
+from searchlab.objectives import sign
 from searchlab.options import build, opt, to_dict
 from searchlab.protocols import Result, Strategy
 from searchlab.seeding import make_rng, rng_from_state, rng_state
@@ -77,7 +78,7 @@ class GuidedSearch(Strategy):
         self.seed = int(seed)
         self.objectives = dict(objectives or {"accuracy": "max"})
         self.primary = next(iter(self.objectives))
-        self.sign = 1.0 if self.objectives[self.primary] == "max" else -1.0
+        self.sign = sign(self.objectives[self.primary])
         self.table = table if table is not None else load_predictor_table(space=space)
         self.unlabeled = int(unlabeled)
         if config.pool and config.pool < config.planned_queries:

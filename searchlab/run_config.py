@@ -2,8 +2,8 @@
 run's configuration, and decides when a run is finalized. The command line and the Python API both
 call it, so the two cannot drift apart.
 
-`resolve` returns a frozen `RunConfig`: names, the three option records as JSON, seed, budget and engine
-options. `runner.create_run` stores it in the run with the plug-in module behind each name it uses, so
+`resolve` returns a frozen, JSON-serialisable `RunConfig`: names, the three option records, seed, budget,
+engine options and the plug-in module behind each name the run uses. `runner.create_run` stores it, so
 `resume` can load those modules again, or name the one to trust when it is missing (it never imports
 what a run folder names on its own word).
 """
@@ -45,6 +45,7 @@ class RunConfig:
     workers: int = 1
     device: str = "auto"
     extra: dict | None = None  # backend settings (Ray)
+    plugins: tuple[str, ...] = ()  # the plug-in modules `resume` loads again: built-ins and those behind the names
 
     def create(self, run_dir: str | Path):
         """Store the run (every object is built once first, so a bad option fails here)."""
@@ -54,7 +55,7 @@ class RunConfig:
                                  space_config=self.space_config, strategy_config=self.strategy_config,
                                  evaluator_config=self.evaluator_config, seed=self.seed,
                                  budget=runner.Budget(**self.budget), backend=self.backend, workers=self.workers,
-                                 device=self.device, plugins=registry.builtin_plugins(), extra=self.extra)
+                                 device=self.device, plugins=list(self.plugins), extra=self.extra)
 
     def default_run_dir(self) -> str:
         return f"runs/{self.space}-{self.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -104,4 +105,7 @@ def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator:
     return RunConfig(resolved["space"], resolved["strategy"], resolved["evaluator"], resolved["space_config"],
                      resolved["strategy_config"], resolved["evaluator_config"], seed=values.get("seed", 0),
                      budget=budget, backend=values.get("backend", "local"), workers=values.get("workers", 1),
-                     device=values.get("device", "auto"), extra=extra)
+                     device=values.get("device", "auto"), extra=extra,
+                     plugins=tuple(dict.fromkeys([*registry.builtin_plugins(),
+                                                  *registry.modules_of(resolved["space"], resolved["strategy"],
+                                                                       resolved["evaluator"])])))

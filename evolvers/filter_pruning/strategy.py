@@ -10,6 +10,7 @@ import numpy as np
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
 from searchlab.evolvers.ga import GenerationalGA, check_ga_options
+from searchlab.objectives import sign
 from searchlab.options import opt
 from searchlab.protocols import Result
 from searchlab.search_spaces.filter_masks import FilterMaskSpace, Genome, bits_of, genome_of
@@ -49,7 +50,7 @@ class PruneGA(GenerationalGA):
         super().__init__(space, seed, config.generations, budget=getattr(space, "budget", None))
         self.config = config
         self.objective, mode = next(iter(objectives.items())) if objectives else ("fitness", "max")
-        self.sign = 1.0 if mode == "max" else -1.0
+        self.sign = sign(mode)
         self.toolbox = self._toolbox()
         first = ["1" * space.n_bits] + [space.sample(self.rng) for _ in range(config.population - 1)]
         self.pending = [self.fit_budget(g) for g in first]

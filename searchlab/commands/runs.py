@@ -7,6 +7,7 @@ import sys
 
 from searchlab import registry
 from searchlab.commands.common import Formatter, fmt, load_plugins, positive_int, print_json, short
+from searchlab.objectives import sign
 from searchlab.errors import ConfigError
 
 
@@ -95,8 +96,8 @@ def _cmd_trials(args) -> int:
     if args.sort:
         if args.sort not in objectives:
             raise ConfigError(f"--sort {args.sort}: the run's objectives are {', '.join(objectives)}")
-        sign = -1.0 if objectives[args.sort] == "max" else 1.0
-        rows.sort(key=lambda r: (args.sort not in r["objectives"], sign * r["objectives"].get(args.sort, 0.0)))
+        order = -sign(objectives[args.sort])  # best first
+        rows.sort(key=lambda r: (args.sort not in r["objectives"], order * r["objectives"].get(args.sort, 0.0)))
     rows = rows[:args.limit] if args.limit else rows
     if args.json:
         print_json(rows)
