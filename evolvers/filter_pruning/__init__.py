@@ -11,7 +11,9 @@ Fitness of a mask m (higher is better), on a held-out subset of the training dat
 perf is the masked network's accuracy (`--fitness-metric accuracy`, the default) or exp(-cross-entropy)
 (`loss`), both in [0, 1]; removed is the fraction of prunable filters removed (`--size-measure filters`,
 the default) or the fraction of FLOPs removed (`flops`). lam in [0, 1) weighs size against accuracy
-(default 0.3). Fitness is never negative, so roulette selection applies directly.
+(default 0.3). Fitness is never negative, so roulette selection applies directly. With a size target
+(`--max-flops` / `--max-params`) every mask is repaired to the budget by the GA core's rule and the
+fitness is perf alone, scored after re-estimating BatchNorm statistics (`--bn-images`).
 
 One module a job: `strategy` (the GA), `evaluator` (masked fitness), `finalize` (the pruned model,
 report and plot) and `plugin` (registers `prune-ga` and `masked-fitness`). The space `prune` itself,
