@@ -6,6 +6,11 @@ which candidates are asked, or what they score, is caught. Record again (only af
 change, said in the commit) with:
 
     python tests/golden/golden_runs.py --record
+
+The predictor-guided runs choose their later candidates by ranking predictions, and near-ties there
+follow the last bits of the CPU's float kernels, which differ between processor families. `runs.json`
+also holds `fingerprint`, a hash of a short ReNAS fit's predictions on the recording machine: where the
+fingerprint differs, those runs are compared up to their random initial queries only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ DATA = TESTS / "data"
 RECORD = HERE / "runs.json"
 
 TABLE = ["search", "nasbench101"]
-PREDICTOR = ["--initial", "20", "--top-k", "5", "--pool", "1500"]
+INITIAL = 20
+PREDICTOR = ["--initial", str(INITIAL), "--top-k", "5", "--pool", "1500"]
+PREDICTOR_RUNS = ("renas", "semi-gcn", "consensus")  # later candidates chosen by ranking predictions
 # name -> command-line arguments (the run folder, --quiet and --no-finalize are added)
 RUNS = {
     "random": [*TABLE, "--strategy", "random", "--max-evals", "30", "--seed", "0"],
@@ -91,6 +98,28 @@ def recorded() -> dict:
     return json.loads(RECORD.read_text())
 
 
+def fingerprint() -> str:
+    """A hash of a short ReNAS fit's float32 predictions: equal on machines whose float kernels agree."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    from searchlab.predictors.renas import ReNASConfig, ReNASPredictor
+    from searchlab.predictors.table import load_predictor_table
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        table = load_predictor_table()
+        cells = table.cells.take(np.arange(0, 4000, 40))
+        y = table.targets["test_accuracy"][np.arange(0, 4000, 40)]
+        model = ReNASPredictor(ReNASConfig(renas_epochs=5), seed=0, device="cpu").fit(cells, y)
+        return hashlib.sha1(np.asarray(model.predict(cells), dtype=np.float32).tobytes()).hexdigest()[:16]
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--record", action="store_true", help="run every golden search and rewrite runs.json")
@@ -105,6 +134,7 @@ def main() -> int:
         for name in args.names:
             out[name] = run(name, Path(tmp))
             print(f"{name}: {len(out[name])} trials", flush=True)
+    out["fingerprint"] = fingerprint()
     RECORD.write_text(json.dumps(dict(sorted(out.items())), indent=1) + "\n")
     return 0
 
