@@ -73,24 +73,6 @@ def option_names(space: str, strategy: str | None = None, evaluator: str | None 
             | options.field_names(eval_entry.config))
 
 
-def build_configs(space: str, strategy: str | None, evaluator: str | None, values: dict,
-                  where: str = "options") -> dict:
-    """The space, strategy and evaluator configurations of a new run from option values keyed by field
-    name; unknown keys are ignored (`resolve` refuses them first)."""
-    space_entry = registry.space(space)
-    strategy = strategy or space_entry.default_strategy
-    evaluator = evaluator or space_entry.default_evaluator
-    strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
-    registry.check_compatible(space, strat_entry, "strategy")
-    registry.check_compatible(space, eval_entry, "evaluator")
-    strategy_options = options.build(strat_entry.config, values, where)
-    return {"space": space, "strategy": strategy, "evaluator": evaluator,
-            "space_config": options.to_dict(options.build(space_entry.config, values, where)),
-            "strategy_config": options.to_dict(strategy_options),
-            "evaluator_config": options.to_dict(options.build(eval_entry.config, values, where)),
-            "strategy_options": strategy_options}
-
-
 def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator: str | None = None,
             where: str = "options", ignore: set[str] = frozenset(), extra: dict | None = None) -> RunConfig:
     """A RunConfig from option values keyed by field name (flags over a config file, or keyword arguments).
@@ -98,14 +80,20 @@ def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator:
     unknown = sorted(set(values) - option_names(space, strategy, evaluator) - set(ignore))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; see `searchlab search {space} --help`")
-    resolved = build_configs(space, strategy, evaluator, values, where)
+    space_entry = registry.space(space)
+    strategy = strategy or space_entry.default_strategy
+    evaluator = evaluator or space_entry.default_evaluator
+    strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
+    registry.check_compatible(space, strat_entry, "strategy")
+    registry.check_compatible(space, eval_entry, "evaluator")
     budget = {k: values.get(k) for k in ("max_evals", "max_time", "max_epochs", "max_cost")}
     if isinstance(budget["max_time"], str):
         budget["max_time"] = options.parse_duration(budget["max_time"])
-    return RunConfig(resolved["space"], resolved["strategy"], resolved["evaluator"], resolved["space_config"],
-                     resolved["strategy_config"], resolved["evaluator_config"], seed=values.get("seed", 0),
+    return RunConfig(space, strategy, evaluator,
+                     options.to_dict(options.build(space_entry.config, values, where)),
+                     options.to_dict(options.build(strat_entry.config, values, where)),
+                     options.to_dict(options.build(eval_entry.config, values, where)), seed=values.get("seed", 0),
                      budget=budget, backend=values.get("backend", "local"), workers=values.get("workers", 1),
                      device=values.get("device", "auto"), extra=extra,
                      plugins=tuple(dict.fromkeys([*registry.builtin_plugins(),
-                                                  *registry.modules_of(resolved["space"], resolved["strategy"],
-                                                                       resolved["evaluator"])])))
+                                                  *registry.modules_of(space, strategy, evaluator)])))

@@ -63,6 +63,8 @@ class MaskedFitness:
         self.full = space.full_cost
         self._device: torch.device | None = None
         self._val: tuple[torch.Tensor, torch.Tensor] | None = None
+        # BatchNorm statistics re-estimated per candidate: under a size target, when the model has any
+        self.bn_images = self.cfg.recalibration_images if has_batchnorm(self.problem.model) else 0
 
     def _prepare(self, device: str) -> None:
         from searchlab.trainer import to_float
@@ -100,11 +102,10 @@ class MaskedFitness:
 
     def _score(self, genome: Genome, seed: int, start: float) -> Result:
         epochs = 0.0
-        bn_images = self.cfg.recalibration_images if has_batchnorm(self.problem.model) else 0
-        if self.cfg.candidate_steps > 0 or bn_images > 0:
+        if self.cfg.candidate_steps > 0 or self.bn_images > 0:
             net = prune_model(self.problem.model, self.space.plan, genome).to(self._device)
-            if bn_images > 0:
-                recalibrate_batchnorm(net, self.problem.train, bn_images, self.cfg.batch_size, self._device)
+            if self.bn_images > 0:
+                recalibrate_batchnorm(net, self.problem.train, self.bn_images, self.cfg.batch_size, self._device)
             if self.cfg.candidate_steps > 0:
                 from searchlab.trainer import TrainConfig, train_classifier
 
