@@ -40,3 +40,18 @@ def score(result: Result, objectives: dict[str, str]) -> float:
     if not result.ok or name not in result.objectives:
         return -math.inf
     return sign * float(result.objectives[name])
+
+
+def pareto_front(points: list[dict[str, float]], objectives: dict[str, str]) -> list[int]:
+    """Indices of the points no other point dominates over all `objectives` (each with its direction):
+    at least as good in every objective and better in one (equal points are all kept). Points missing
+    an objective are left out."""
+    names = list(objectives)
+    signed = [(i, tuple(sign(objectives[n]) * float(p[n]) for n in names)) for i, p in enumerate(points)
+              if all(n in p and not math.isnan(float(p[n])) for n in names)]
+    signed.sort(key=lambda item: item[1], reverse=True)  # a point can only be dominated by one before it
+    front: list[tuple[int, tuple]] = []
+    for i, values in signed:
+        if not any(other != values and all(a >= b for a, b in zip(other, values)) for _, other in front):
+            front.append((i, values))
+    return sorted(i for i, _ in front)

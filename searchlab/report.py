@@ -6,6 +6,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
+from searchlab.errors import ConfigError
 from searchlab.objectives import sign
 from searchlab.run_store import Trial
 from searchlab.run_view import RunView
@@ -18,6 +19,19 @@ def trial_row(t: Trial) -> dict:
     return {"id": t.id, "key": t.key, "genome": t.genome, "state": t.state, "cached_from": t.cached_from,
             "objectives": dict(result.objectives) if result else {}, "cost": dict(result.cost) if result else {},
             "error": result.error if result else None}
+
+
+# the states `trials(state=...)` and `searchlab trials --state` take ("cached": answered from an earlier trial)
+TRIAL_STATES = ("asked", "running", "done", "failed", "cached")
+
+
+def filter_trials(rows: list[dict], state: str | None) -> list[dict]:
+    """The rows (as `trial_row` gives them) in `state`; all of them for None."""
+    if state is not None and state not in TRIAL_STATES:
+        raise ConfigError(f"state must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
+    if state == "cached":
+        return [r for r in rows if r["cached_from"] is not None]
+    return [r for r in rows if state is None or r["state"] == state]
 
 
 def failure_reasons(rows: list[dict], top: int = 3) -> list[dict]:

@@ -10,6 +10,7 @@ what a run folder names on its own word).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,8 +20,50 @@ from searchlab import options, registry
 from searchlab.errors import ConfigError
 
 ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
+BUDGET_OPTIONS = ("max_evals", "max_time", "max_epochs", "max_cost")
 # a run that ended for one of these reasons (with a successful trial) gets its final step
 FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted"})
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine's own options: converted like every other option (a flag's text, a config file's value
+    or a keyword argument), then range-checked by `runner.check_engine_options` and `runner.Budget`."""
+
+    seed: int = 0
+    max_evals: int | None = None
+    max_time: float | None = options.opt(None, parse=options.parse_duration)
+    max_epochs: float | None = None
+    max_cost: float | None = None
+    backend: str = "local"
+    workers: int = 1
+    device: str = "auto"
+
+
+def engine_options(values: dict, where: str = "options") -> EngineOptions:
+    """The engine options among `values`, converted and checked: the same checks for flags, files and Python."""
+    from searchlab import runner
+
+    engine = options.build(EngineOptions, values, where)
+    runner.check_engine_options(seed=engine.seed, workers=engine.workers, backend=engine.backend,
+                                device=engine.device)
+    budget(values, where)
+    return engine
+
+
+def budget(values: dict, where: str = "options"):
+    """A `runner.Budget` from the budget options among `values` (absent or None: unlimited)."""
+    from searchlab import runner
+
+    engine = options.build(EngineOptions, {k: values.get(k) for k in BUDGET_OPTIONS}, where)
+    return runner.Budget(**{k: getattr(engine, k) for k in BUDGET_OPTIONS})
+
+
+def run_folder(value: Any, name: str = "run") -> Path:
+    """A run folder given from Python: a path (str or os.PathLike), not empty."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise ConfigError(f"{name} must be a folder path (a str or pathlib.Path), got {value!r}")
+    return Path(value)
 
 
 def finalizes(reason: str, best: Any) -> bool:
@@ -74,26 +117,29 @@ def option_names(space: str, strategy: str | None = None, evaluator: str | None 
 
 
 def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator: str | None = None,
-            where: str = "options", ignore: set[str] = frozenset(), extra: dict | None = None) -> RunConfig:
+            where: str = "options", ignore: set[str] = frozenset(), extra: dict | None = None,
+            list_known: bool = False) -> RunConfig:
     """A RunConfig from option values keyed by field name (flags over a config file, or keyword arguments).
-    An option no part of the run takes is refused; `ignore` names keys the caller handles itself."""
-    unknown = sorted(set(values) - option_names(space, strategy, evaluator) - set(ignore))
+    An option no part of the run takes is refused (naming the ones it takes with `list_known`, for Python
+    callers who have no --help); `ignore` names keys the caller handles itself."""
+    known = option_names(space, strategy, evaluator)
+    unknown = sorted(set(values) - known - set(ignore))
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; see `searchlab search {space} --help`")
+        hint = (f"it takes: {', '.join(sorted(known))}" if list_known
+                else f"see `searchlab search {space} --help`")
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; {hint}")
     space_entry = registry.space(space)
     strategy = strategy or space_entry.default_strategy
     evaluator = evaluator or space_entry.default_evaluator
     strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
     registry.check_compatible(space, strat_entry, "strategy")
     registry.check_compatible(space, eval_entry, "evaluator")
-    budget = {k: values.get(k) for k in ("max_evals", "max_time", "max_epochs", "max_cost")}
-    if isinstance(budget["max_time"], str):
-        budget["max_time"] = options.parse_duration(budget["max_time"])
+    engine = engine_options(values, where)
     return RunConfig(space, strategy, evaluator,
                      options.to_dict(options.build(space_entry.config, values, where)),
                      options.to_dict(options.build(strat_entry.config, values, where)),
-                     options.to_dict(options.build(eval_entry.config, values, where)), seed=values.get("seed", 0),
-                     budget=budget, backend=values.get("backend", "local"), workers=values.get("workers", 1),
-                     device=values.get("device", "auto"), extra=extra,
+                     options.to_dict(options.build(eval_entry.config, values, where)), seed=engine.seed,
+                     budget={k: getattr(engine, k) for k in BUDGET_OPTIONS}, backend=engine.backend,
+                     workers=engine.workers, device=engine.device, extra=extra,
                      plugins=tuple(dict.fromkeys([*registry.builtin_plugins(),
                                                   *registry.modules_of(space, strategy, evaluator)])))
