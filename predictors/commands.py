@@ -183,9 +183,9 @@ def predict(directory: str, *, hashes: list[str] | None = None, specs: list | No
     if top is not None:
         if top < 1:
             raise ConfigError(f"--top must be at least 1, got {top}")
-        scores = predictor.predict(table.cells, progress=progress)
-        best = np.argsort(-scores.astype(np.float64), kind="stable")[:top]
-        return [{"rank": i + 1, **_name(table, r), "predicted": float(scores[r])} for i, r in enumerate(best)]
+        scores = table_scores(predictor, directory, table, progress)
+        return [{"rank": i + 1, **_name(table, r), "predicted": float(scores[r])} for i, r in
+                enumerate(top_rows(scores, top))]
     if space != "nasbench101":
         if hashes or specs:
             raise ConfigError(f"{directory} is a {space} predictor: give its cells as arch strings or indices "
@@ -213,6 +213,58 @@ def predict(directory: str, *, hashes: list[str] | None = None, specs: list | No
         raise ConfigError("say which cells to predict: --hash H, --spec JSON, --file F or --all --top K")
     scores = predictor.predict(table.cells.take(np.asarray(rows)), progress=progress)
     return [{"hash": str(table.table.hashes[r]), "predicted": float(s)} for r, s in zip(rows, scores)]
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """The rows of the `k` highest scores, best first, ties to the lower row: what a stable sort of the whole
+    array gives, from a partial selection (linear time) and a sort of the k chosen."""
+    scores = np.asarray(scores, np.float64)
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    kth = -np.partition(-scores, k - 1)[k - 1]  # the k-th highest score
+    above = np.flatnonzero(scores > kth)
+    chosen = np.concatenate([above, np.flatnonzero(scores == kth)[:k - len(above)]])
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
+
+
+def table_scores(predictor: Predictor, directory: str, table, progress: bool = False) -> np.ndarray:
+    """The predictor's score of every table cell. The network's pass over the whole table is what `--top`
+    costs, so the scores are kept in the cache folder under a digest of the predictor's files, the table
+    and the inference settings; asking again reads them back (the same numbers, in well under a second)."""
+    import hashlib
+
+    import torch
+
+    import searchlab
+    from searchlab import io
+    from searchlab.cache import cache_dir
+
+    digest = hashlib.sha256()
+    for name in ("predictor.json", "weights.safetensors"):
+        digest.update((Path(directory) / name).read_bytes())
+    digest.update(f"{table.space} {len(table)} exact={predictor.exact} device={predictor.device} "
+                  f"cpu={torch.backends.cpu.get_cpu_capability()} torch={torch.__version__} "
+                  f"searchlab={searchlab.__version__}".encode())
+    path = cache_dir("predictions", f"{digest.hexdigest()}.npy")
+    try:
+        scores = np.load(path, allow_pickle=False)
+        if scores.shape == (len(table),) and scores.dtype in (np.float32, np.float64):
+            return scores
+    except (OSError, ValueError):
+        pass  # not cached yet, or a damaged cache file: compute again
+    scores = np.asarray(predictor.predict(table.cells, progress=progress))
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    try:
+        import io as std_io
+
+        buffer = std_io.BytesIO()
+        np.save(buffer, scores, allow_pickle=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        io.write_bytes(path, buffer.getvalue())
+    except OSError:
+        pass  # a cache that cannot be written costs the next call time, nothing else
+    return scores
 
 
 def _arch_item(text: str):

@@ -146,7 +146,8 @@ def run_one(space: str, spec: str, seed: int, max_evals: int, folder: str) -> di
         name, values = parse_strategy(spec)
         run_config.resolve(space, {**values, "seed": seed, "max_evals": max_evals}, strategy=name,
                            where=f"strategy {spec}").create(folder)
-    outcome = runner.run(folder, plugins=registry.builtin_plugins())
+    # the comparison's budget, whatever a hand-made resume of this folder may have stored since
+    outcome = runner.run(folder, plugins=registry.builtin_plugins(), budget=runner.Budget(max_evals=max_evals))
     return {"strategy": spec, "seed": seed, "stopped_by": outcome.reason, "seconds": time.perf_counter() - start}
 
 
