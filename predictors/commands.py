@@ -227,6 +227,9 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return chosen[np.lexsort((chosen, -scores[chosen]))]
 
 
+KEPT_SCORE_FILES = 16
+
+
 def table_scores(predictor: Predictor, directory: str, table, progress: bool = False) -> np.ndarray:
     """The predictor's score of every table cell. The network's pass over the whole table is what `--top`
     costs, so the scores are kept in the cache folder under a digest of the predictor's files, the table
@@ -262,6 +265,8 @@ def table_scores(predictor: Predictor, directory: str, table, progress: bool = F
         np.save(buffer, scores, allow_pickle=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         io.write_bytes(path, buffer.getvalue())
+        for old in sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime)[:-KEPT_SCORE_FILES]:
+            old.unlink(missing_ok=True)  # the cache keeps the predictors used last
     except OSError:
         pass  # a cache that cannot be written costs the next call time, nothing else
     return scores

@@ -233,8 +233,9 @@ def nasbench201_query(*, arch: str | None = None, index: int | None = None) -> d
 
 @_python_errors
 def train_predictor(kind: str, out: str | Path, *, labels: int = 424, seed: int = 0,
-                    target: str = "test_accuracy", **predictor_options: Any) -> dict:
-    """Fit a predictor on `labels` random cells of the table and save it to `out` (`predictor train`)."""
+                    target: str = "test_accuracy", space: str = "nasbench101", **predictor_options: Any) -> dict:
+    """Fit a predictor on `labels` random cells of the space's table (nasbench101 or nasbench201) and save
+    it to `out` (`predictor train`)."""
     from searchlab.predictors.commands import train
 
     known = options.field_names(registry.predictor(kind).cls.Config)
@@ -242,7 +243,7 @@ def train_predictor(kind: str, out: str | Path, *, labels: int = 424, seed: int 
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)} for predictor {kind}; choose from "
                           f"{', '.join(sorted(known))}")
-    return train(kind, labels, seed, target, str(run_config.run_folder(out, "out")), predictor_options)
+    return train(kind, labels, seed, target, str(run_config.run_folder(out, "out")), predictor_options, space=space)
 
 
 @_python_errors
