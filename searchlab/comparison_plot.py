@@ -37,7 +37,7 @@ def plot_regret(summary: dict, path: str | Path) -> Path:
         low, high = np.percentile(points, [25, 75], axis=0)
         (line,) = ax.plot(queries, median, label=f"{name} ({len(values)} seeds)", linewidth=1.8)
         ax.fill_between(queries, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_yscale("symlog", linthresh=0.01)  # down to 0.01 points linear-free; 0 (the best cell) stays on the axis
+    ax.set_yscale("symlog", linthresh=0.01)  # logarithmic above 0.01 points, linear below: regret 0 stays on the axis
     ax.set_ylim(bottom=0)
     ax.set_xlim(1, summary["max_evals"])
     ax.set_xlabel("queries (unique cells evaluated)")

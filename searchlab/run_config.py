@@ -25,38 +25,15 @@ BUDGET_OPTIONS = ("max_evals", "max_time", "max_epochs", "max_cost")
 FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted"})
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    """The engine's own options: converted like every other option (a flag's text, a config file's value
-    or a keyword argument), then range-checked by `runner.check_engine_options` and `runner.Budget`."""
-
-    seed: int = 0
-    max_evals: int | None = None
-    max_time: float | None = options.opt(None, parse=options.parse_duration)
-    max_epochs: float | None = None
-    max_cost: float | None = None
-    backend: str = "local"
-    workers: int = 1
-    device: str = "auto"
-
-
-def engine_options(values: dict, where: str = "options") -> EngineOptions:
-    """The engine options among `values`, converted and checked: the same checks for flags, files and Python."""
+def budget(values: dict):
+    """A `runner.Budget` from the budget options among `values` (absent or None: unlimited; a duration may be
+    text such as "20m"), checked as `runner.Budget` checks every budget."""
     from searchlab import runner
 
-    engine = options.build(EngineOptions, values, where)
-    runner.check_engine_options(seed=engine.seed, workers=engine.workers, backend=engine.backend,
-                                device=engine.device)
-    budget(values, where)
-    return engine
-
-
-def budget(values: dict, where: str = "options"):
-    """A `runner.Budget` from the budget options among `values` (absent or None: unlimited)."""
-    from searchlab import runner
-
-    engine = options.build(EngineOptions, {k: values.get(k) for k in BUDGET_OPTIONS}, where)
-    return runner.Budget(**{k: getattr(engine, k) for k in BUDGET_OPTIONS})
+    limits = {k: values.get(k) for k in BUDGET_OPTIONS}
+    if isinstance(limits["max_time"], str):
+        limits["max_time"] = options.parse_duration(limits["max_time"])
+    return runner.Budget(**limits)
 
 
 def run_folder(value: Any, name: str = "run") -> Path:
@@ -134,12 +111,12 @@ def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator:
     strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
     registry.check_compatible(space, strat_entry, "strategy")
     registry.check_compatible(space, eval_entry, "evaluator")
-    engine = engine_options(values, where)
+    limits = asdict(budget(values))  # a bad budget fails here, before any object is built
     return RunConfig(space, strategy, evaluator,
                      options.to_dict(options.build(space_entry.config, values, where)),
                      options.to_dict(options.build(strat_entry.config, values, where)),
-                     options.to_dict(options.build(eval_entry.config, values, where)), seed=engine.seed,
-                     budget={k: getattr(engine, k) for k in BUDGET_OPTIONS}, backend=engine.backend,
-                     workers=engine.workers, device=engine.device, extra=extra,
+                     options.to_dict(options.build(eval_entry.config, values, where)), seed=values.get("seed", 0),
+                     budget=limits, backend=values.get("backend", "local"), workers=values.get("workers", 1),
+                     device=values.get("device", "auto"), extra=extra,
                      plugins=tuple(dict.fromkeys([*registry.builtin_plugins(),
                                                   *registry.modules_of(space, strategy, evaluator)])))

@@ -98,8 +98,9 @@ def _no_flags(message: str) -> bool:
     (lambda tmp: searchlab.resume(None), "run must be a folder path"),
     (lambda tmp: searchlab.open_run(42), "run must be a folder path"),
     (lambda tmp: searchlab.open_run(tmp / "missing"), "does not exist"),
-    (lambda tmp: searchlab.search("nasbench101", workers="two", run=tmp / "x"), "workers"),
-    (lambda tmp: searchlab.search("nasbench101", population="twenty", run=tmp / "x"), "population"),
+    (lambda tmp: searchlab.search("nasbench101", workers="2", run=tmp / "x"), "workers must be a whole number"),
+    (lambda tmp: searchlab.search("nasbench101", strategy="evolution", population="20", run=tmp / "x"),
+     "population should be int"),
     (lambda tmp: searchlab.search("nasbench101", seed=-1, run=tmp / "x"), "seed"),
     (lambda tmp: searchlab.search("nasbench101", max_evals=0, run=tmp / "x"), "max_evals must be positive"),
     (lambda tmp: searchlab.search("nasbench101", backend="cloud", run=tmp / "x"), "backend"),
@@ -120,35 +121,35 @@ def test_bad_arguments_raise_searchlab_errors_in_python_terms(tmp_path, call, me
     assert not (tmp_path / "x").exists()
 
 
-def test_strings_for_numbers_are_treated_alike_and_states_are_checked(tmp_path):
-    run = searchlab.search("nasbench101", strategy="evolution", population="4", sample_size=2, workers="1",
-                           max_evals="5", seed="1", run=tmp_path / "r")
-    assert run.config["workers"] == 1 and run.config["strategy_config"]["population"] == 4
-    assert run.config["budget"]["max_evals"] == 5 and run.config is not None
+def test_numbers_given_as_text_are_refused_alike_and_states_are_checked(tmp_path):
+    for options, message in [({"population": "20"}, "population should be int, got '20'"),
+                             ({"workers": "2"}, "workers must be a whole number"),
+                             ({"max_evals": "5"}, "max_evals must be a number"),
+                             ({"sample_size": True}, "sample_size should be int")]:
+        with pytest.raises(ConfigError, match=message):
+            searchlab.search("nasbench101", strategy="evolution", run=tmp_path / "x", **options)
+    assert not (tmp_path / "x").exists()
+    run = searchlab.search("nasbench101", strategy="evolution", population=4, sample_size=2, max_evals=5,
+                           max_time="10m", seed=1, run=tmp_path / "r")
+    assert run.config["budget"]["max_time"] == 600 and run.config["strategy_config"]["population"] == 4
     assert [t["state"] for t in run.trials(state="done")] == ["done"] * len(run.trials(state="done"))
     with pytest.raises(ConfigError, match="state must be one of asked, running, done, failed, cached"):
         run.trials(state="bogus")
     with pytest.raises(RunStoreError, match="already holds a run") as info:
         searchlab.search("nasbench101", run=tmp_path / "r")
     assert "searchlab.resume(" in str(info.value) and _no_flags(str(info.value))
-    assert len(searchlab.resume(tmp_path / "r", max_evals="6").trials()) >= 6
+    with pytest.raises(ConfigError, match="max_evals must be a number"):
+        searchlab.resume(tmp_path / "r", max_evals="6")
+    assert len(searchlab.resume(tmp_path / "r", max_evals=6).trials()) >= 6
 
 
-@pytest.mark.parametrize("reason", ["finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted",
-                                    "interrupted"])
-def test_the_command_line_and_python_finalize_on_the_same_stop_reasons(tmp_path, monkeypatch, capsys, reason):
-    from searchlab import cli, runner
+def test_a_config_file_takes_numbers_as_numbers(tmp_path, capsys):
+    from searchlab import cli
 
-    run = tmp_path / "r"
-    searchlab.search("nasbench101", strategy="random", max_evals=3, seed=1, run=run, finalize=False)
-    from searchlab.run_store import RunStore
-    with RunStore.open(run) as store:
-        best = runner.best_trial(store.trials(), store.config["objectives"]).to_json()
-    monkeypatch.setattr(runner, "run", lambda *a, **k: runner.Outcome(reason, 3, 3, best))
-    finalized = []
-    monkeypatch.setattr(runner, "finalize", lambda *a, **k: finalized.append("x") or {})
-    searchlab.resume(run)
-    from_python = len(finalized)
-    cli.main(["resume", str(run), "--quiet"])
-    capsys.readouterr()
-    assert len(finalized) - from_python == from_python == (0 if reason == "interrupted" else 1)
+    config = tmp_path / "c.json"
+    config.write_text('{"population": "20"}')
+    assert cli.main(["search", "nasbench101", "--strategy", "evolution", "--config", str(config),
+                     "--run", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: config file {config}: population should be int, got '20'"
+    assert not (tmp_path / "r").exists()
