@@ -14,10 +14,6 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name: str):
     if name in _API:
-        if name == "compare":
-            from searchlab.comparison import compare
-
-            return compare
         from searchlab import api
 
         return getattr(api, name)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from searchlab import options, registry, run_config, runner
+from searchlab import comparison, options, registry, run_config, runner
 from searchlab.errors import ConfigError, RunStoreError, SearchlabError, in_python_terms
 from searchlab.objectives import pareto_front
 from searchlab.report import filter_trials, trial_row
@@ -263,3 +263,7 @@ def predict(predictor_dir: str | Path, *, hashes: list[str] | None = None, specs
             raise ConfigError(f"{name} must be a list, got {type(value).__name__}")
     return predict_cells(str(run_config.run_folder(predictor_dir, "predictor_dir")), hashes=hashes, specs=specs,
                          archs=[str(a) for a in archs] if archs else None, top=top)
+
+
+# strategies x seeds on a table space (docs/compare.md), with errors in Python terms like every call here
+compare = _python_errors(comparison.compare)

@@ -113,6 +113,7 @@ def _no_flags(message: str) -> bool:
     (lambda tmp: searchlab.predict(tmp / "nopredictor"), "say which cells"),
     (lambda tmp: searchlab.predict(tmp / "nopredictor", top="3"), "top must be an int"),
     (lambda tmp: searchlab.compare("nasbench201", ["random"], out=tmp / "c"), "max_evals"),
+    (lambda tmp: searchlab.compare("nasbench201", ["random"], out=tmp / "c", max_evals=-2), "max_evals must be"),
 ])
 def test_bad_arguments_raise_searchlab_errors_in_python_terms(tmp_path, call, message):
     with pytest.raises(SearchlabError, match=message) as info:
