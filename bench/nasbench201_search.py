@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from searchlab.comparison import compare, markdown_table  # noqa: E402
+from searchlab.engine.comparison import compare, markdown_table  # noqa: E402
 
 
 def main() -> int:

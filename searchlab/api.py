@@ -15,12 +15,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from searchlab import comparison, options, registry, run_config, runner
+from searchlab import options, registry
+from searchlab.engine import comparison, run_config, runner
 from searchlab.errors import ConfigError, RunStoreError, SearchlabError, in_python_terms
 from searchlab.objectives import pareto_front
-from searchlab.report import filter_trials, trial_row
-from searchlab.run_store import STORE_NAME
-from searchlab.run_view import RunView
+from searchlab.output.report import filter_trials, trial_row
+from searchlab.store.run_store import STORE_NAME
+from searchlab.store.run_view import RunView
 
 
 def _python_errors(fn: Callable) -> Callable:
@@ -71,7 +72,7 @@ class Run:
 
     def status(self) -> dict:
         """What `searchlab status --json` prints: counts, budget used, best trial, failure reasons."""
-        from searchlab import report
+        from searchlab.output import report
 
         return self._read(report.status)
 

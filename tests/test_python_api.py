@@ -154,3 +154,24 @@ def test_a_config_file_takes_numbers_as_numbers(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"error: config file {config}: population should be int, got '20'"
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("reason", ["finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted",
+                                    "interrupted"])
+def test_the_command_line_and_python_finalize_on_the_same_stop_reasons(tmp_path, monkeypatch, capsys, reason):
+    from searchlab import cli
+    from searchlab.engine import runner
+
+    run = tmp_path / "r"
+    searchlab.search("nasbench101", strategy="random", max_evals=3, seed=1, run=run, finalize=False)
+    from searchlab.store.run_store import RunStore
+    with RunStore.open(run) as store:
+        best = runner.best_trial(store.trials(), store.config["objectives"]).to_json()
+    monkeypatch.setattr(runner, "run", lambda *a, **k: runner.Outcome(reason, 3, 3, best))
+    finalized = []
+    monkeypatch.setattr(runner, "finalize", lambda *a, **k: finalized.append("x") or {})
+    searchlab.resume(run)
+    from_python = len(finalized)
+    cli.main(["resume", str(run), "--quiet"])
+    capsys.readouterr()
+    assert len(finalized) - from_python == from_python == (0 if reason == "interrupted" else 1)

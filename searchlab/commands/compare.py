@@ -52,7 +52,7 @@ def add_commands(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from searchlab.comparison import PLOT_NAME, TABLE_NAME, compare, markdown_table
+    from searchlab.engine.comparison import PLOT_NAME, TABLE_NAME, compare, markdown_table
     from searchlab.errors import ConfigError
 
     if args.space is None and (args.strategies or args.max_evals):

@@ -8,7 +8,7 @@ import sys
 from searchlab import registry
 from searchlab.commands.common import Formatter, fmt, load_plugins, positive_int, print_json, short
 from searchlab.objectives import sign
-from searchlab.report import TRIAL_STATES
+from searchlab.output.report import TRIAL_STATES
 from searchlab.errors import ConfigError
 
 
@@ -53,8 +53,8 @@ def add_commands(sub) -> None:
 
 
 def _cmd_status(args) -> int:
-    from searchlab import report
-    from searchlab.run_view import RunView
+    from searchlab.output import report
+    from searchlab.store.run_view import RunView
     with RunView.open(args.run_dir) as run:
         info = report.status(run)
     if args.json:
@@ -85,8 +85,8 @@ def _cmd_status(args) -> int:
 
 
 def _cmd_trials(args) -> int:
-    from searchlab.report import filter_trials, trial_row
-    from searchlab.run_view import RunView
+    from searchlab.output.report import filter_trials, trial_row
+    from searchlab.store.run_view import RunView
 
     with RunView.open(args.run_dir) as run:
         objectives = run.objectives
@@ -130,8 +130,8 @@ def _print_trials(rows: list[dict], objectives: list[str]) -> None:
 
 
 def _cmd_report(args) -> int:
-    from searchlab import report
-    from searchlab.run_view import RunView
+    from searchlab.output import report
+    from searchlab.store.run_view import RunView
     with RunView.open(args.run_dir) as run:
         info = report.report(run)
         if args.plot:

@@ -6,9 +6,10 @@ import json
 import pytest
 
 import searchlab
-from searchlab import cli, comparison
+from searchlab import cli
+from searchlab.engine import comparison
 from searchlab.errors import ConfigError
-from searchlab.run_view import RunView
+from searchlab.store.run_view import RunView
 
 STRATEGIES = ["random", "evolution:population=4,sample_size=2"]
 
@@ -52,7 +53,7 @@ def test_a_tiny_comparison_end_to_end(tmp_path):
 
 def test_an_interrupted_comparison_resumes_the_unfinished_runs_and_reuses_the_finished(tmp_path, monkeypatch):
     reference = _tiny(tmp_path / "ref", plot=False)
-    from searchlab import runner
+    from searchlab.engine import runner
 
     calls = []
     real = comparison.run_one
@@ -61,7 +62,7 @@ def test_an_interrupted_comparison_resumes_the_unfinished_runs_and_reuses_the_fi
         calls.append(folder)
         if len(calls) == 3:  # the third run stops after 3 of its 8 queries, as a kill leaves it
             name, values = comparison.parse_strategy(spec)
-            from searchlab import run_config
+            from searchlab.engine import run_config
             run_config.resolve(space, {**values, "seed": seed, "max_evals": max_evals}, strategy=name).create(folder)
             runner.run(folder, budget=runner.Budget(max_evals=3))
             raise KeyboardInterrupt

@@ -23,9 +23,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from searchlab import io, registry, run_config
+from searchlab import io, registry
+from searchlab.engine import run_config
 from searchlab.errors import ConfigError
-from searchlab.run_store import STORE_NAME
+from searchlab.store.run_store import STORE_NAME
 
 PLAN_NAME = "comparison.json"
 SUMMARY_NAME = "summary.json"
@@ -138,7 +139,7 @@ def _threads_for(jobs: int) -> None:
 
 def run_one(space: str, spec: str, seed: int, max_evals: int, folder: str) -> dict:
     """Create (when missing) and drive one run to its budget; an existing run resumes where it stopped."""
-    from searchlab import runner
+    from searchlab.engine import runner
 
     registry.load_builtins()
     start = time.perf_counter()
@@ -152,7 +153,7 @@ def run_one(space: str, spec: str, seed: int, max_evals: int, folder: str) -> di
 
 
 def _finished(folder: Path, max_evals: int) -> bool:
-    from searchlab.run_view import RunView
+    from searchlab.store.run_view import RunView
 
     if not (folder / STORE_NAME).exists():
         return False
@@ -214,7 +215,7 @@ def compare(space: str | None = None, strategies: list[str] | None = None, *, ou
     io.write_json(out / SUMMARY_NAME, summary)
     io.write_text(out / TABLE_NAME, markdown_table(summary) + "\n")
     if plot:
-        from searchlab.comparison_plot import plot_regret
+        from searchlab.output.comparison_plot import plot_regret
 
         plot_regret(summary, out / PLOT_NAME)
     return summary
@@ -222,7 +223,7 @@ def compare(space: str | None = None, strategies: list[str] | None = None, *, ou
 
 def _run_record(folder: Path, accuracies: np.ndarray, max_evals: int) -> dict:
     """One run scored against the table: the best cell's accuracy, rank and percentile, regret per query."""
-    from searchlab.run_view import RunView
+    from searchlab.store.run_view import RunView
 
     with RunView.open(folder) as run:
         name = next(iter(run.objectives))

@@ -28,7 +28,7 @@ FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs",
 def budget(values: dict):
     """A `runner.Budget` from the budget options among `values` (absent or None: unlimited; a duration may be
     text such as "20m"), checked as `runner.Budget` checks every budget."""
-    from searchlab import runner
+    from searchlab.engine import runner
 
     limits = {k: values.get(k) for k in BUDGET_OPTIONS}
     if isinstance(limits["max_time"], str):
@@ -69,7 +69,7 @@ class RunConfig:
 
     def create(self, run_dir: str | Path):
         """Store the run (every object is built once first, so a bad option fails here)."""
-        from searchlab import runner
+        from searchlab.engine import runner
 
         return runner.create_run(run_dir, space=self.space, strategy=self.strategy, evaluator=self.evaluator,
                                  space_config=self.space_config, strategy_config=self.strategy_config,
