@@ -36,8 +36,8 @@ def add_commands(sub) -> None:
     p.add_argument("space", nargs="?", help="nasbench101 or nasbench201 (omit to resume the comparison in --out)")
     p.add_argument("--strategies", nargs="+", metavar="STRATEGY",
                    help="strategies to compare, each NAME or NAME:option=value,... (see `searchlab list`)")
-    p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0 to N-1 for every strategy (default: 10)")
-    p.add_argument("--first-seed", type=non_negative_int, default=0, help="start the seeds here (default: 0)")
+    p.add_argument("--seeds", type=positive_int, metavar="N", help="seeds 0 to N-1 for every strategy (default: 10)")
+    p.add_argument("--first-seed", type=non_negative_int, metavar="K", help="start the seeds here (default: 0)")
     p.add_argument("--max-evals", type=positive_int, metavar="N",
                    help="unique cells each run may query (the 'queries' of NAS papers)")
     p.add_argument("--baseline", metavar="STRATEGY",
@@ -55,15 +55,18 @@ def _cmd_compare(args) -> int:
     from searchlab.engine.comparison import PLOT_NAME, TABLE_NAME, compare, markdown_table
     from searchlab.errors import ConfigError
 
-    if args.space is None and (args.strategies or args.max_evals):
-        raise ConfigError("name the space before the strategies: `searchlab compare SPACE --strategies ...`")
+    if args.space is None and (args.strategies or args.max_evals or args.seeds or args.first_seed is not None
+                               or args.baseline):
+        raise ConfigError("to change or extend a comparison, name its space and strategies again: `searchlab "
+                          "compare SPACE --strategies ... --max-evals N --seeds N --out DIR`")
     if args.space is not None and not (args.strategies and args.max_evals):
         raise ConfigError("give --strategies and --max-evals, e.g. `searchlab compare nasbench201 --strategies "
                           "random evolution --max-evals 100 --out runs/cmp`")
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
         summary = compare(args.space, args.strategies, out=args.out,
-                          seeds=list(range(args.first_seed, args.first_seed + args.seeds)), max_evals=args.max_evals,
+                          seeds=list(range(args.first_seed or 0, (args.first_seed or 0) + (args.seeds or 10))),
+                          max_evals=args.max_evals,
                           baseline=args.baseline, jobs=args.jobs, plot=args.plot, log=say)
     except KeyboardInterrupt:
         print(f"interrupted; the runs so far are stored: `searchlab compare --out {args.out}` goes on",

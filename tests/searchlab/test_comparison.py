@@ -101,6 +101,7 @@ def test_parallel_jobs_give_the_same_comparison(tmp_path):
     (["compare", "nasbench201", "--strategies", "random"], "--max-evals"),
     (["compare", "nasbench201", "--strategies", "random", "--max-evals", "0"], "must be positive"),
     (["compare"], "--out"),
+    (["compare", "--seeds", "3"], "name its space and strategies again"),
 ])
 def test_bad_input_is_one_line_and_stores_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "cmp"
