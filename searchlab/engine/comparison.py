@@ -152,6 +152,12 @@ def run_one(space: str, spec: str, seed: int, max_evals: int, folder: str) -> di
     return {"strategy": spec, "seed": seed, "stopped_by": outcome.reason, "seconds": time.perf_counter() - start}
 
 
+def _stop_if_interrupted(info: dict) -> None:
+    """Ctrl-C stops the run it reaches (stored, resumable); the comparison stops with it."""
+    if info["stopped_by"] == "interrupted":
+        raise KeyboardInterrupt
+
+
 def _finished(folder: Path, max_evals: int) -> bool:
     from searchlab.store.run_view import RunView
 
@@ -181,6 +187,10 @@ def compare(space: str | None = None, strategies: list[str] | None = None, *, ou
         plan = make_plan(space, list(strategies or []), seed_list, max_evals, baseline)
         if stored is not None:
             check_resumable(stored, plan, out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; pass a folder for the comparison")
+    if (out / STORE_NAME).exists():
+        raise ConfigError(f"{out} is a run folder; pass another folder for the comparison")
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(out / PLAN_NAME, asdict(plan))
     todo = [(spec, seed, folder) for spec, seed, folder in plan.runs(out) if not _finished(folder, plan.max_evals)]
@@ -195,6 +205,7 @@ def compare(space: str | None = None, strategies: list[str] | None = None, *, ou
             info = run_one(plan.space, spec, seed, plan.max_evals, str(folder))
             done += 1
             say(f"[{done}/{total}] {spec} seed {seed}: {info['stopped_by']} in {info['seconds']:.0f} s")
+            _stop_if_interrupted(info)
     elif todo:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_threads_for,
                                  initargs=(jobs,)) as pool:
@@ -208,6 +219,7 @@ def compare(space: str | None = None, strategies: list[str] | None = None, *, ou
                         done += 1
                         say(f"[{done}/{total}] {info['strategy']} seed {info['seed']}: {info['stopped_by']} in "
                             f"{info['seconds']:.0f} s")
+                        _stop_if_interrupted(info)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # the runs in flight store what they have
                 raise

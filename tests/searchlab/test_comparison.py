@@ -113,6 +113,9 @@ def test_bad_input_is_one_line_and_stores_nothing(tmp_path, capsys, argv, messag
 
 def test_a_comparison_keeps_its_space_and_budget_and_needs_a_plan_to_resume(tmp_path, capsys):
     out = tmp_path / "cmp"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        searchlab.compare("nasbench201", ["random"], out=tmp_path / "file", seeds=1, max_evals=3)
     with pytest.raises(ConfigError, match="holds no comparison"):
         searchlab.compare(out=out)
     searchlab.compare("nasbench201", ["random"], out=out, seeds=1, max_evals=3, jobs=1, plot=False)
@@ -123,3 +126,20 @@ def test_a_comparison_keeps_its_space_and_budget_and_needs_a_plan_to_resume(tmp_
     with pytest.raises(ConfigError, match="damaged"):
         searchlab.compare(out=out)
     assert _trials(out / "random" / "seed-0") == before
+
+
+def test_ctrl_c_stops_the_comparison_not_just_the_run_it_reaches(tmp_path, monkeypatch):
+    from searchlab.engine import runner
+
+    real, seen = runner.run, []
+
+    def interrupt_second(folder, **kwargs):
+        seen.append(folder)
+        if len(seen) == 2:  # what the run loop returns when SIGINT reaches it: the run stored, resumable
+            return runner.Outcome("interrupted", 0, 0, None)
+        return real(folder, **kwargs)
+
+    monkeypatch.setattr(runner, "run", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        _tiny(tmp_path / "cmp", plot=False)
+    assert len(seen) == 2 and not (tmp_path / "cmp" / "summary.json").exists()
