@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from searchlab import io, registry
+from searchlab import io, options, registry
 from searchlab.engine import run_config
 from searchlab.errors import ConfigError
 from searchlab.store.run_store import STORE_NAME
@@ -101,6 +101,11 @@ def make_plan(space: str, strategies: list[str], seeds: list[int], max_evals: in
         raise ConfigError("two strategies would share a folder; write their options differently")
     for spec in strategies:
         name, values = parse_strategy(spec)
+        known = options.field_names(registry.strategy(name).config)  # the space and evaluator stay as they are
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"strategy {spec}: unknown option(s) {', '.join(unknown)}; {name} takes "
+                              f"{', '.join(sorted(known)) or 'no options'}")
         run_config.resolve(space, {**values, "seed": seeds[0], "max_evals": max_evals}, strategy=name,
                            where=f"strategy {spec}")
     baseline = strategies[0] if baseline is None else str(baseline)

@@ -95,7 +95,9 @@ def test_parallel_jobs_give_the_same_comparison(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["compare", "cyclegan", "--strategies", "random", "--max-evals", "5"], "table space"),
     (["compare", "nasbench201", "--strategies", "nonesuch", "--max-evals", "5"], "nonesuch"),
-    (["compare", "nasbench201", "--strategies", "evolution:popsize=3", "--max-evals", "5"], "popsize"),
+    (["compare", "nasbench201", "--strategies", "evolution:popsize=3", "--max-evals", "5"],
+     "unknown option(s) popsize; evolution takes population, sample_size"),
+    (["compare", "nasbench201", "--strategies", "random:seed=3", "--max-evals", "5"], "random takes no options"),
     (["compare", "nasbench201", "--strategies", "evolution:population", "--max-evals", "5"], "option=value"),
     (["compare", "nasbench201", "--strategies", "random", "--max-evals", "5", "--baseline", "evolution"], "baseline"),
     (["compare", "nasbench201", "--strategies", "random"], "--max-evals"),
