@@ -252,7 +252,10 @@ def table_scores(predictor: Predictor, directory: str, table, progress: bool = F
     try:
         scores = np.load(path, allow_pickle=False)
         if scores.shape == (len(table),) and scores.dtype in (np.float32, np.float64):
-            path.touch()  # recently used: kept when older files are dropped
+            try:
+                path.touch()  # recently used: kept when older files are dropped
+            except OSError:
+                pass  # a read-only cache still answers
             return scores
     except (OSError, ValueError):
         pass  # not cached yet, or a damaged cache file: compute again
