@@ -34,21 +34,11 @@ TABLE_NAME = "summary.md"
 PLOT_NAME = "regret.png"
 
 
-def _nasbench101_accuracies() -> np.ndarray:
-    from searchlab.search_spaces.nasbench101.table import load_table
-
-    return np.asarray(load_table().test_accuracy)
-
-
-def _nasbench201_accuracies() -> np.ndarray:
-    from searchlab.search_spaces.nasbench201.table import load_table
-
-    return np.asarray(load_table().test_accuracy)
-
-
-# the spaces whose every cell has a recorded accuracy: the primary objective of their default evaluator
-TABLE_SPACES: dict[str, Callable[[], np.ndarray]] = {"nasbench101": _nasbench101_accuracies,
-                                                     "nasbench201": _nasbench201_accuracies}
+def table_spaces() -> dict[str, Callable[[], np.ndarray]]:
+    """The spaces whose every cell has a recorded accuracy (registered with `table=`): the primary objective
+    of their default evaluator, what a comparison ranks the runs' best cells against."""
+    registry.load_builtins()
+    return {name: registry.space(name).table for name in registry.spaces() if registry.space(name).table}
 
 
 @dataclass(frozen=True)
@@ -87,10 +77,10 @@ def folder_name(spec: str) -> str:
 
 def make_plan(space: str, strategies: list[str], seeds: list[int], max_evals: int, baseline: str | None) -> Plan:
     """A checked plan: each strategy and its options resolve as `searchlab search` resolves them."""
-    registry.load_builtins()
-    if space not in TABLE_SPACES:
+    tables = table_spaces()
+    if space not in tables:
         raise ConfigError(f"compare runs on a table space, where every cell's accuracy is known: "
-                          f"{', '.join(TABLE_SPACES)}; got {space!r}")
+                          f"{', '.join(tables)}; got {space!r}")
     strategies = list(dict.fromkeys(str(s) for s in strategies or []))
     if not strategies:
         raise ConfigError("name at least one strategy to compare, e.g. random evolution")
@@ -264,7 +254,7 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 def summarise(plan: Plan, out: Path) -> dict:
     """Per run and per strategy: best accuracy, rank percentile, median rank, wins against the baseline."""
-    accuracies = TABLE_SPACES[plan.space]()
+    accuracies = np.asarray(table_spaces()[plan.space]())
     runs = {(spec, seed): _run_record(folder, accuracies, plan.max_evals) for spec, seed, folder in plan.runs(out)}
     base = {seed: runs[(plan.baseline, seed)]["best_accuracy"] for seed in plan.seeds}
     rows = []
