@@ -48,7 +48,7 @@ COSTS = ("flops", "params", "mult_adds", "flops_bops64", "size_bits", "cost_rati
 NAMES = {"accuracy": "accuracy", "psnr": "PSNR", "fitness": "fitness", "flops": "FLOPs", "params": "parameters",
          "mult_adds": "mult-adds", "flops_bops64": "FLOPs + BOPs/64", "size_bits": "model size",
          "cost_ratio": "cost", "resemble": "resemblance loss", "cycle": "cycle loss"}
-UNITS = {"psnr": "dB", "size_bits": "bits", "cost_ratio": "x the 1x binary network", "fitness": "higher is better"}
+UNITS = {"psnr": "dB", "size_bits": "bits", "cost_ratio": "x the 1x binary network"}
 
 
 def tradeoff_axes(objectives: dict[str, str], cost_first: str | None = None) -> tuple[str, str] | None:

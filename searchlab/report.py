@@ -151,6 +151,8 @@ def plot_figure(run: RunView):
 
 
 def _progress_panel(ax, trials: list[Trial], objectives: dict[str, str], title: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     if not objectives:
         ax.set_title(f"{title}: no objectives")
         return
@@ -166,7 +168,7 @@ def _progress_panel(ax, trials: list[Trial], objectives: dict[str, str], title: 
                    and t.result and t.result.ok and name in t.result.objectives]
             ax.plot([p[0] for p in pts], [factor * p[1] for p in pts], ".", label=f"generator {side}")
         ax.legend(fontsize=8)
-        ax.set_ylabel(f"{label} of each candidate")
+        ax.set_ylabel(f"{label} of each candidate" + (" (lower is better)" if mode == "min" else ""))
         ax.set_title(f"{title}: {NAMES.get(name, name)} by side (scored against the other side's best)", fontsize=9)
     else:
         curve = best_so_far(trials, objectives)
@@ -174,9 +176,10 @@ def _progress_panel(ax, trials: list[Trial], objectives: dict[str, str], title: 
             xs = [c[0] for c in curve] + [len(evaluated)]
             ys = [factor * c[1] for c in curve] + [factor * curve[-1][1]]
             ax.step(xs, ys, where="post", label=f"best {NAMES.get(name, name)} so far")
-        ax.set_ylabel(f"best {label}" + (" (lower is better)" if mode == "min" else ""))
+        ax.set_ylabel(f"best {label}" + (" (lower is better)" if mode == "min" else " (higher is better)"))
         ax.set_title(f"{title}: best so far", fontsize=9)
     ax.set_xlabel("evaluated candidates")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
 
 

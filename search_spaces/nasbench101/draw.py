@@ -122,10 +122,11 @@ def cell_figure(genome: Any, title: str = ""):
     scale = 1.25  # inches per data unit: the box labels fit at font size 8
     fig, ax = plt.subplots(figsize=((x1 - x0) * scale, (y1 - y0) * scale + 0.3))
     for (u, v), points in routes.items():
-        # the route from the edge of u's box to the edge of v's box; the arrow tip touches v's border
-        points = points[~inside(points, pos[u]) & ~inside(points, pos[v])]
-        arrow = FancyArrowPatch(path=MplPath(points), arrowstyle="-|>", mutation_scale=12, color="#555555",
-                                linewidth=1.1, zorder=1)
+        # the route from the border of u's box to the border of v's box (one sample step inside each)
+        start = np.flatnonzero(inside(points, pos[u]))[-1]
+        end = np.flatnonzero(inside(points, pos[v]))[0]
+        arrow = FancyArrowPatch(path=MplPath(points[start:end + 1]), arrowstyle="-|>", mutation_scale=12,
+                                shrinkA=0, shrinkB=0, color="#555555", linewidth=1.1, zorder=1)
         arrow.set_gid(f"edge {u}->{v}")
         ax.add_patch(arrow)
     for v, (x, y) in pos.items():
