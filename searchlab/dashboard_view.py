@@ -3,7 +3,7 @@ of searchlab runs and offers only what the server does:
 
 - every method but GET and HEAD is refused (405 with the reason): the view edits nothing;
 - the page script (`SCRIPT`, added to optuna-dashboard's page) hides the controls that would write
-  (create, rename and delete a study, edit a note, the empty notes and the note page) and the hyperparameter importance
+  (create, rename and delete a study, fail a running trial, edit a note, the empty notes and the note page) and the hyperparameter importance
   card: importance over genome fields such as `ops[2]` measures nothing, since the same field holds a
   different vertex in cells of different shapes; the importance API answers with no parameters;
 - `/dashboard/studies/N/trialTable`, a route of optuna-dashboard that renders an empty page, is sent to
@@ -27,6 +27,7 @@ SCRIPT = r"""
 (function () {
   var WRITE_ICONS = ["AddBoxIcon", "DriveFileRenameOutlineIcon", "DeleteIcon", "EditIcon", "UploadFileIcon"];
   var WRITE_LABELS = ["rename study", "delete study"];
+  var WRITE_TEXTS = ["create", "fail trial", "skip", "unskip", "upload", "tell"];  // button captions
   var HIDDEN_CARDS = ["Hyperparameter Importance"];
   function hide(el) { if (el && el.style.display !== "none") { el.style.display = "none"; } }
   function card(el) {
@@ -41,6 +42,9 @@ SCRIPT = r"""
     });
     WRITE_LABELS.forEach(function (label) {
       document.querySelectorAll('[aria-label="' + label + '"]').forEach(hide);
+    });
+    document.querySelectorAll("button").forEach(function (b) {
+      if (WRITE_TEXTS.indexOf(b.textContent.trim().toLowerCase()) >= 0) { hide(b); }
     });
     document.querySelectorAll('a[href$="/note"]').forEach(function (a) { hide(a.closest("li") || a); });
     document.querySelectorAll("h5, h6").forEach(function (h) {
