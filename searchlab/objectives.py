@@ -54,14 +54,13 @@ UNITS = {"psnr": "dB", "size_bits": "bits", "cost_ratio": "x the 1x binary netwo
 def tradeoff_axes(objectives: dict[str, str], cost_first: str | None = None) -> tuple[str, str] | None:
     """(quality, cost): the objectives a trade-off plot puts on its y and x axes, or None when the run has
     no pair. Quality: accuracy or PSNR when declared, else the first objective to maximise; cost: `cost_first`
-    (a size budget's measure) when declared, else FLOPs, parameters, ... in that order, else the first
-    objective to minimise."""
+    (a size budget's measure) when declared, else the first size measure (COSTS) in the evaluator's order,
+    else the first objective to minimise."""
     names = list(objectives)
     quality = next((n for n in QUALITY if n in objectives), None) or \
         next((n for n in names if objectives[n] == "max"), None)
-    costs = ([cost_first] if cost_first else []) + list(COSTS)
-    cost = next((n for n in costs if n in objectives), None) or \
-        next((n for n in names if objectives[n] == "min"), None)
+    costs = ([cost_first] if cost_first in objectives else []) + [n for n in names if n in COSTS]
+    cost = next(iter(costs), None) or next((n for n in names if objectives[n] == "min"), None)
     return (quality, cost) if quality and cost else None
 
 
