@@ -189,7 +189,7 @@ def _installed_and_named() -> list[str]:
 # built-in plug-in modules that became packages: a stored run names the module, the plug-in is now its `plugin`
 _MOVED = {f"searchlab.evolvers.{search}": f"searchlab.evolvers.{search}.plugin"
           for search in ("filter_pruning", "binary_channel_search", "gan_coevolution", "sr_block_search")}
-_MOVED["searchlab.train_evaluator"] = "searchlab.training.train_evaluator"
+_MOVED["searchlab.training.train_evaluator"] = "searchlab.training.train_evaluator"
 
 
 def _current_name(module: str) -> str:

@@ -159,6 +159,28 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     assert 0.0 <= described["accuracy"] <= 1.0
     code, out = _cli(capsys, "pruned", str(tmp_path))
     assert code == 2 and "architecture.json" in out.err
+    # the report's trade-off: accuracy (%) against FLOPs, the unpruned network (the all-ones mask) starred
+    tradeoff = _report_axes(run)
+    assert tradeoff.get_xlabel() == "FLOPs (k)" and tradeoff.get_ylabel() == "accuracy (%)"
+    legend = [t.get_text() for t in tradeoff.get_legend().get_texts()]
+    assert legend == ["evaluated candidates", "Pareto front", "unpruned network"]
+    star = next(line for line in tradeoff.get_lines() if line.get_label() == "unpruned network")
+    assert star.get_xdata()[0] == pytest.approx(problem[0].full_cost["flops"] / 1e3)
+    assert 10 < star.get_ydata()[0] <= 100  # a percentage, not a fraction
+
+
+def _report_axes(run):
+    """The trade-off panel of `searchlab report RUN --plot` for a finished run."""
+    import matplotlib.pyplot as plt
+    from searchlab.output.report import plot_figure
+    from searchlab.store.run_view import RunView
+
+    with RunView.open(run) as view:
+        fig = plot_figure(view)
+    plt.close(fig)
+    progress, tradeoff = fig.axes
+    assert progress.get_xlabel() == "evaluated candidates" and progress.get_ylabel() == "best fitness (higher is better)"
+    return tradeoff
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
@@ -222,6 +244,13 @@ def test_a_flops_target_is_met_by_every_candidate_and_reported(problem, tmp_path
     assert report["budget"] == final["budget"]
     code, out = _cli(capsys, "status", str(run))
     assert code == 0 and "size budget: flops <= " in out.out, out.out
+    # the report's trade-off marks the target and the unpruned network's size (it was repaired, so never scored)
+    tradeoff = _report_axes(run)
+    assert tradeoff.get_xlabel() == "FLOPs (k)" and tradeoff.get_ylabel() == "accuracy (%)"
+    lines = {line.get_label(): line for line in tradeoff.get_lines()}
+    target = next(line for label, line in lines.items() if label.startswith("size target"))
+    unpruned = next(line for label, line in lines.items() if label.startswith("unpruned network"))
+    assert target.get_xdata()[0] == pytest.approx(0.5 * full / 1e3) and unpruned.get_xdata()[0] == pytest.approx(full / 1e3)
 
 
 def test_weights_that_are_not_a_state_dict_or_do_not_match(tmp_path, capsys):
