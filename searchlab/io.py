@@ -1,15 +1,18 @@
 """File and device plumbing every room shares: atomic writes, state-dict reading, device names.
 
 Atomic writes go to a temporary file beside the target, are fsynced and renamed over it, so a crash or
-a full disk leaves the last good file in place (never half a file). State dicts are read without
-unpickling code: safetensors, or a torch file loaded with `weights_only=True`; every failure is one
-`ConfigError` line that says what the file should be.
+a full disk leaves the last good file in place (never half a file); a full disk is one `StorageFull`
+line naming the file. State dicts are read without unpickling code: safetensors, or a torch file
+loaded with `weights_only=True`; every failure is one `ConfigError` line that says what the file should
+be. JSON that searchlab reads is parsed by `parse_json`, which bounds its nesting depth.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +22,47 @@ import torch
 from searchlab.errors import ConfigError
 
 SAVE_HINT = "save one with torch.save(model.state_dict(), PATH)"
+MAX_JSON_DEPTH = 64  # the deepest JSON searchlab writes (a genome inside a snapshot) nests under 10 levels
+MAX_JSON_BYTES = 64 * 2**20  # the largest JSON file searchlab writes (a predictor's metadata) is well under 1 MB
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?')  # brackets inside strings do not nest
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON text (str, or UTF-8 bytes) decoded; anything else, including nesting deeper than
+    MAX_JSON_DEPTH, is a ValueError whose message says what is wrong (RecursionError never escapes)."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+def json_depth(text: str) -> int:
+    """How deep JSON text nests its brackets, counted without parsing (so without recursion)."""
+    import numpy as np
+
+    code = np.frombuffer(_STRINGS.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
+    steps = np.isin(code, (91, 123)).astype(np.int64) - np.isin(code, (93, 125))
+    return int(steps.cumsum().max(initial=0))
+
+
+def read_json(path: str | Path, what: str, hint: str) -> Any:
+    """A JSON file searchlab did not necessarily write: size and depth bounded; every failure is one
+    ConfigError line, "`what` PATH ... ; `hint`"."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise ConfigError(f"{what} {path} is {size / 2**20:.0f} MB, more than any JSON searchlab reads "
+                              f"({MAX_JSON_BYTES // 2**20} MB); {hint}")
+        return parse_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path} ({exc.strerror or exc}); {hint}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON ({str(exc)[:120]}); {hint}") from None
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

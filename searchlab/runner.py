@@ -155,7 +155,11 @@ class _Loop:
                 self.results[t.id] = t.result
         snap = store.last_snapshot()
         if snap is not None:
-            strategy.load_state_dict(snap.state)
+            try:
+                strategy.load_state_dict(snap.state)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:  # a state it never wrote
+                raise RunStoreError(f"{store.path}: the stored strategy snapshot is damaged ({type(exc).__name__}: "
+                                    f"{str(exc)[:120]}); restore the run from a copy") from None
         self.next_tell = (snap.told_through if snap else 0) + 1
         self.next_id = (snap.asked_through if snap else 0) + 1
         self.genomes: dict[int, Any] = {i: self.rows[i].genome for i in range(self.next_tell, self.next_id)}
