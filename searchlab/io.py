@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from searchlab.errors import ConfigError
+from searchlab.errors import ConfigError, StorageError
 
 SAVE_HINT = "save one with torch.save(model.state_dict(), PATH)"
 MAX_JSON_DEPTH = 64  # the deepest JSON searchlab writes (a genome inside a snapshot) nests under 10 levels
@@ -65,21 +65,53 @@ def read_json(path: str | Path, what: str, hint: str) -> Any:
         raise ConfigError(f"{what} {path} is not valid JSON ({str(exc)[:120]}); {hint}") from None
 
 
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call `write(tmp)` on a temporary file in `path`'s folder, fsync it and rename it onto `path`."""
+    """Call `write(tmp)` on a temporary file in `path`'s folder, fsync it and rename it onto `path`.
+
+    A full disk (or read-only storage, a permission, a file-size limit) is one StorageError line that
+    names the file and says what was kept: the previous file as it was, or nothing written."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    existed = path.exists()
+    tmp = None
     try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        code = _storage_errno(exc)
+        if code is None:
+            raise
+        kept = f"the previous {path.name} is kept as it was" if existed else f"no {path.name} was written"
+        error = StorageError(f"cannot write {path}: {os.strerror(code)}; {kept}; free space (or make it writable) "
+                             f"and try again")
+        error.errno = code
+        raise error from None
     return path
+
+
+def _storage_errno(exc: BaseException) -> int | None:
+    """The errno of a storage failure (also inside a safetensors error, which carries the OS error as text)."""
+    if isinstance(exc, OSError):
+        return exc.errno if exc.errno in STORAGE_ERRNOS else None
+    if type(exc).__name__ == "SafetensorError":
+        match = re.search(r"os error (\d+)|code: (\d+)", str(exc))
+        code = int(match.group(1) or match.group(2)) if match else None
+        if code in STORAGE_ERRNOS:
+            return code
+    if isinstance(exc, RuntimeError):  # torch.save reports the OS error in its message
+        for code in STORAGE_ERRNOS:
+            if os.strerror(code) in str(exc):
+                return code
+    return None
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

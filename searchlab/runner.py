@@ -128,12 +128,18 @@ def create_run(run_dir: str | Path, *, space: str, strategy: str, evaluator: str
               "backend": backend, "workers": int(workers), "window": int(workers), "device": device,
               "plugins": list(dict.fromkeys([*plugins, *used])), **(extra or {})}
     run_dir = Path(run_dir)
+    new_dir = not run_dir.exists()
     ctx = Context(run_dir=run_dir, seed=seed, device=device)
-    space_obj = build_space(config, ctx)
-    evaluator_obj = build_evaluator(space_obj, config, ctx)
-    config["objectives"] = dict(evaluator_obj.objectives)
-    build_strategy(space_obj, config, config["objectives"], seed)
-    return RunStore.create(run_dir, config, seed, package_versions())
+    try:
+        space_obj = build_space(config, ctx)
+        evaluator_obj = build_evaluator(space_obj, config, ctx)
+        config["objectives"] = dict(evaluator_obj.objectives)
+        build_strategy(space_obj, config, config["objectives"], seed)
+        return RunStore.create(run_dir, config, seed, package_versions())
+    except BaseException:
+        if new_dir and run_dir.is_dir() and not any(run_dir.iterdir()):  # no run was created: leave no empty folder
+            run_dir.rmdir()
+        raise
 
 
 class _Loop:
