@@ -393,7 +393,7 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
 
 def _read_final_record(run_dir: Path) -> dict | None:
     try:
-        record = json.loads((run_dir / FINAL_RECORD).read_text())
+        record = io.parse_json((run_dir / FINAL_RECORD).read_bytes())
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("summary"), dict) else None
