@@ -32,7 +32,7 @@ def parse_json(text: str | bytes) -> Any:
     MAX_JSON_DEPTH, is a ValueError whose message says what is wrong (RecursionError never escapes)."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8")  # UnicodeDecodeError is a ValueError
-    if json_depth(text) > MAX_JSON_DEPTH:
+    if too_deep(text):
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text)
@@ -40,13 +40,17 @@ def parse_json(text: str | bytes) -> Any:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
 
 
-def json_depth(text: str) -> int:
-    """How deep JSON text nests its brackets, counted without parsing (so without recursion)."""
+def too_deep(text: str) -> bool:
+    """Whether JSON text nests brackets deeper than MAX_JSON_DEPTH, found without parsing (so without
+    recursion): text that opens no more brackets than that cannot."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
     import numpy as np
 
     code = np.frombuffer(_STRINGS.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
-    steps = np.isin(code, (91, 123)).astype(np.int64) - np.isin(code, (93, 125))
-    return int(steps.cumsum().max(initial=0))
+    step = np.zeros(256, dtype=np.int64)
+    step[[ord("["), ord("{")]], step[[ord("]"), ord("}")]] = 1, -1
+    return int(step[code].cumsum().max(initial=0)) > MAX_JSON_DEPTH
 
 
 def read_json(path: str | Path, what: str, hint: str) -> Any:

@@ -20,7 +20,8 @@ from searchlab.errors import ConfigError
 
 ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
 # a run that ended for one of these reasons (with a successful trial) gets its final step
-FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted"})
+FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted",
+                              "repeating"})
 
 
 def finalizes(reason: str, best: Any) -> bool:

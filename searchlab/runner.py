@@ -30,6 +30,11 @@ from searchlab.run_view import RunView
 from searchlab.seeding import trial_seed
 
 MAX_CONSECUTIVE_REPEATS = 10_000
+# The store grows with evaluations, not with proposals: once more than this many proposals per evaluated
+# candidate (and at least REPEATS_ALLOWED) were answered from the store, the strategy is only re-proposing
+# what it has seen, and the run ends with the reason "repeating" (resumable, like any stop).
+REPEATS_PER_EVALUATION = 10
+REPEATS_ALLOWED = 1_000
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Why a run loop ended (budget name, "finished", "exhausted", "interrupted") and what it did."""
+    """Why a run loop ended (budget name, "finished", "exhausted", "repeating", "interrupted") and what it did."""
 
     reason: str
     told: int
@@ -174,6 +179,7 @@ class _Loop:
         self.session_start = time.monotonic()
         self.repeats = 0
         self.evaluated = sum(1 for t in self.rows.values() if t.cached_from is None and t.id < self.next_id)
+        self.answered = sum(1 for t in self.rows.values() if t.cached_from is not None and t.id < self.next_id)
         self.used_epochs = sum(r.cost.get("epochs", 0.0) for i, r in self.results.items() if i < self.next_tell)
         self.used_cost = sum(r.cost.get("simulated_seconds", 0.0) for i, r in self.results.items() if i < self.next_tell)
         self.best = best_trial([t for t in self.rows.values() if t.id < self.next_tell], self.objectives)
@@ -221,8 +227,15 @@ class _Loop:
         self.genomes[trial_id] = genome
         if row.cached_from is None:
             self.evaluated += 1
+        else:
+            self.answered += 1
         self.next_id += 1
         return True
+
+    def repeating(self) -> bool:
+        """Whether the strategy has been answered from the store too often to go on (see REPEATS_PER_EVALUATION)."""
+        return (self.repeats > MAX_CONSECUTIVE_REPEATS
+                or self.answered > max(REPEATS_ALLOWED, REPEATS_PER_EVALUATION * self.evaluated))
 
     def dispatch(self) -> None:
         for trial_id in range(self.next_tell, self.next_id):
@@ -274,7 +287,7 @@ class _Loop:
                 return reason
             asked_nothing = False
             while reason is None and self.next_id - self.next_tell < self.window:
-                if self.strategy.finished() or self.repeats > MAX_CONSECUTIVE_REPEATS:
+                if self.strategy.finished() or self.repeating():
                     break
                 if not self.ask_one():
                     asked_nothing = True
@@ -286,7 +299,9 @@ class _Loop:
                     return reason
                 if self.strategy.finished():
                     return "finished"
-                if asked_nothing or self.repeats > MAX_CONSECUTIVE_REPEATS:
+                if self.repeating():
+                    return "repeating"
+                if asked_nothing:
                     return "exhausted"
                 continue
             self.tell_next()
