@@ -173,8 +173,8 @@ class RunStore:
                 conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             conn.text_factory = bytes  # a damaged text column is reported below, not raised by sqlite3
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != b"ok":
-                raise sqlite3.DatabaseError(check.decode("utf-8", "replace"))
+            if check != b"ok":  # SQLite lists every problem, one per line: the first says enough
+                raise sqlite3.DatabaseError(check.decode("utf-8", "replace").splitlines()[0][:200])
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             tables = {t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in tables}
             if not {"meta", "run", "trials", "snapshots", "progress"} <= tables:
