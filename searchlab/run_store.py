@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from searchlab import io
 from searchlab.errors import RunStoreError
 from searchlab.protocols import Result
+from searchlab.stored_values import config_problem, not_text, schema_version, stored_result
 
 SCHEMA_VERSION = 1
 STORE_NAME = "run.sqlite"
@@ -181,7 +182,7 @@ class RunStore:
                 conn.close()
                 raise RunStoreError(f"{path} is an SQLite file but not a searchlab run store; it was left untouched")
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = _schema_version(row[0]) if row else -1
+            version = schema_version(row[0]) if row else -1
             if conn.execute("SELECT COUNT(*) FROM run").fetchone()[0] != 1:
                 raise sqlite3.DatabaseError("the run table has no configuration row")
         except sqlite3.DatabaseError as exc:
@@ -239,7 +240,7 @@ class RunStore:
     def _json(self, text: Any, what: str, kind: type | None = None) -> Any:
         """Stored JSON decoded, or a RunStoreError naming what is damaged (bytes flipped inside the file)."""
         try:
-            value = io.parse_json(text if isinstance(text, (bytes, str)) else _not_text(text))
+            value = io.parse_json(text if isinstance(text, (bytes, str)) else not_text(text))
         except ValueError as exc:
             raise self._damaged(what, exc) from None
         if kind is not None and not isinstance(value, kind):
@@ -251,7 +252,7 @@ class RunStore:
         if value is None and optional:
             return None
         try:
-            return value.decode("utf-8") if isinstance(value, bytes) else _not_text(value)
+            return value.decode("utf-8") if isinstance(value, bytes) else not_text(value)
         except ValueError as exc:
             raise self._damaged(what, exc) from None
 
@@ -277,7 +278,7 @@ class RunStore:
     @property
     def config(self) -> dict:
         config = self._json(self._run_row("config"), "run configuration", dict)
-        problem = _config_problem(config)
+        problem = config_problem(config)
         if problem:
             raise self._damaged("run configuration", TypeError(problem))
         return config
@@ -395,7 +396,7 @@ class RunStore:
         if row[5]:
             data = self._json(row[5], f"result of {where}", dict)
             try:
-                result = _result(data)
+                result = stored_result(data)
             except (KeyError, TypeError, ValueError) as exc:
                 raise self._damaged(f"result of {where}", exc) from None
         cached_from = self._number(row[8], f"cached_from of {where}", int, optional=True)
@@ -417,51 +418,3 @@ class RunStore:
         counts["cached"] = self._conn.execute("SELECT COUNT(*) FROM trials WHERE cached_from IS NOT NULL").fetchone()[0]
         return counts
 
-
-def _not_text(value: Any) -> Any:
-    """Raise the error for a column that should hold text but holds a number or NULL."""
-    raise ValueError(f"expected text, found {type(value).__name__} {value!r:.40}")
-
-
-def _schema_version(value: Any) -> int | None:
-    """The stored schema version (text holding a whole number), or None when it is not one."""
-    try:
-        text = value.decode("ascii") if isinstance(value, bytes) else str(value)
-        return int(text) if text.strip().isdigit() else None
-    except ValueError:
-        return None
-
-
-def _result(data: dict) -> Result:
-    """A stored result, its types checked (objectives and cost map names to numbers)."""
-    for part in ("objectives", "cost"):
-        values = data.get(part, {})
-        if not isinstance(values, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
-            raise TypeError(f"{part} must map names to numbers")
-    if data.get("error") is not None and not isinstance(data["error"], str):
-        raise TypeError("error must be text")
-    return Result.from_json(data)
-
-
-_CONFIG_TYPES = {"space": str, "strategy": str, "evaluator": str, "space_config": dict, "strategy_config": dict,
-                 "evaluator_config": dict, "budget": dict, "backend": str, "device": str, "objectives": dict}
-# (the plug-in list is checked where it is used: registry.trusted_plugins)
-
-
-def _config_problem(config: dict) -> str | None:
-    """What is wrong with the types of a stored configuration's engine fields, or None."""
-    for name, kind in _CONFIG_TYPES.items():
-        if name in config and not isinstance(config[name], kind):
-            return f"{name} must be a {kind.__name__}, found {type(config[name]).__name__}"
-    for name in ("workers", "window"):
-        value = config.get(name, 1)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            return f"{name} must be a whole number >= 1, found {value!r:.40}"
-    budget = config.get("budget", {})
-    if set(budget) - {"max_evals", "max_time", "max_epochs", "max_cost"}:
-        return f"budget holds unknown limits {sorted(set(budget))[:4]}"
-    for name, value in budget.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"budget {name} must be a number, found {value!r:.40}"
-    return None
