@@ -417,4 +417,3 @@ class RunStore:
                   for state, n in self._conn.execute("SELECT state, COUNT(*) FROM trials GROUP BY state")}
         counts["cached"] = self._conn.execute("SELECT COUNT(*) FROM trials WHERE cached_from IS NOT NULL").fetchone()[0]
         return counts
-
