@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from searchlab import io
 from searchlab.predictors.base import Predictor
 from searchlab.predictors.metrics import ranking_report
 from searchlab.predictors.table import TARGETS, load_predictor_table
@@ -191,9 +192,10 @@ def read_cells_file(path: str) -> list:
     if not p.is_file():
         raise DataError(f"--file {path} does not exist; give a JSON list of cells (spec objects or hashes)")
     try:
-        items = json.loads(p.read_text(encoding="utf-8", errors="replace"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"--file {path} is not valid JSON ({exc.msg} at line {exc.lineno}); give a JSON list "
+        items = io.parse_json(p.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as exc:
+        where = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise DataError(f"--file {path} is not valid JSON ({where}); give a JSON list "
                         "of cells, e.g. [\"00005c142e6f48ac74fdcf73e3439874\"]") from None
     if not isinstance(items, list) or not items:
         raise DataError(f"--file {path} must hold a non-empty JSON list of cells (spec objects or hashes)")

@@ -23,6 +23,11 @@ class RunStoreError(SearchlabError):
     """A run directory or its store is missing, locked, corrupt or from another version."""
 
 
+class StorageError(SearchlabError, OSError):
+    """A file could not be written (a full disk, read-only storage, a permission); the message names the file
+    and what was kept. It is an OSError too, so code that treats a failed cache write as harmless still does."""
+
+
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 
 

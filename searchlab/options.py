@@ -186,7 +186,8 @@ def read_config_file(path: str) -> dict:
             import tomllib
             data = tomllib.loads(text)
         else:
-            data = json.loads(text)
+            from searchlab.io import parse_json
+            data = parse_json(text)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
         raise ConfigError(f"config file {path} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: "
                           f"{str(exc).splitlines()[0]}") from None

@@ -22,7 +22,8 @@ from searchlab.errors import ConfigError
 ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
 BUDGET_OPTIONS = ("max_evals", "max_time", "max_epochs", "max_cost")
 # a run that ended for one of these reasons (with a successful trial) gets its final step
-FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted"})
+FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted",
+                              "repeating"})
 
 
 def budget(values: dict):

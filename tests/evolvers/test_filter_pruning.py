@@ -358,6 +358,44 @@ def test_a_pruned_folder_cannot_make_searchlab_run_code(tmp_path, capsys, monkey
     assert code == 2 and "not valid JSON" in out.err
 
 
+@pytest.mark.parametrize("changes, message", [
+    ({"model_kwargs": {"num_classes": 10, "in_channels": 1, "image_size": 2048}, "input_shape": [1, 1, 2048, 2048]},
+     "497,449,226 weights, more than the 134,217,728"),
+    ({"model_kwargs": {"num_classes": 10, "in_channels": 1, "image_size": 65536}}, "'model_kwargs' may only hold"),
+    ({"model": "resnet20", "model_kwargs": {"num_classes": 10, "in_channels": 3}, "input_shape": [1, 3, 4096, 4096]},
+     "activations in resnet20, more than"),
+])
+def test_a_pruned_folder_asking_for_gigabytes_is_refused_before_allocating(tmp_path, changes, message):
+    from bounded import one_line_error, run_cli
+
+    folder = _pruned_folder(tmp_path, **changes)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    err = one_line_error(run_cli("pruned", folder))  # under a 2 GB address-space limit
+    assert message in err and "architecture.json" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"input_shape": [1, 1, 32, 32]}, "does not match model_kwargs"),
+    ({"model_kwargs": {"num_classes": 10, "in_channels": 1, "image_size": 1}, "input_shape": [1, 1, 1, 1]},
+     "cannot take an input of shape [1, 1, 1, 1]"),
+    ({"kept_per_layer": "x"}, "'kept_per_layer' must map layer names"),
+    ({"input_shape": [2, 1, 28, 28]}, "'input_shape' must be [1, C, H, W]"),
+    ({"genome": ["1"]}, "'genome' must be a string"),
+])
+def test_a_pruned_folder_with_wrong_fields_is_one_line(tmp_path, capsys, changes, message):
+    code, out = _cli(capsys, "pruned", str(_pruned_folder(tmp_path, **changes)))
+    assert code == 2 and len(out.err.strip().splitlines()) == 1 and message in out.err, out.err
+
+
+def test_deeply_nested_architecture_json_is_one_line(tmp_path, capsys):
+    folder = _pruned_folder(tmp_path)
+    (folder / "architecture.json").write_text('{"format": "searchlab-pruned/1", "model": ' + "[" * 200_000 + "]" * 200_000
+                                              + "}")
+    code, out = _cli(capsys, "pruned", str(folder))
+    assert code == 2 and len(out.err.strip().splitlines()) == 1 and "nested deeper than 64" in out.err
+
+
 def test_resuming_a_finished_run_does_not_redo_the_final_step(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["search", "prune", "--data", DATA, "--test-size", "200", "--val-size", "200", "--pretrain-epochs", "1",
