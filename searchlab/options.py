@@ -103,11 +103,14 @@ def add_flags(parser: argparse.ArgumentParser, configs: list[type], seen: set[st
                     kwargs["choices"] = f.metadata["choices"]
                 kwargs["metavar"] = f.name.upper()
             group.add_argument(_flag(f), **kwargs)
-            for old in f.metadata.get("aliases", {}):
+            for old, convert in f.metadata.get("aliases", {}).items():
                 if old not in seen:
                     seen.add(old)
+                    # a renamed flag parses as the field does; a converted one hands its text to `convert`
+                    alias = {} if convert else {k: v for k, v in kwargs.items() if k in ("type", "nargs", "action")}
                     group.add_argument("--" + old.replace("_", "-"), dest=old, default=argparse.SUPPRESS,
-                                       metavar=old.upper(), help=f"old name of {_flag(f)}, still accepted")
+                                       metavar=None if base is bool else old.upper(),
+                                       help=f"old name of {_flag(f)}, still accepted", **alias)
 
 
 def build(cls: type | None, values: dict[str, Any], where: str = "options") -> Any:

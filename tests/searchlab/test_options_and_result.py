@@ -34,6 +34,21 @@ def test_flags_from_dataclass():
     assert options.to_dict(cfg) == {"lam": 0.25, "layers": ["a", "b"], "weights": None, "mode": "acc", "fast": True}
 
 
+@dataclass(frozen=True)
+class Renamed:
+    """options with old names"""
+
+    elite: int = opt(2, help="kept", aliases={"elites": None})
+    share: str = opt("", help="a ratio", aliases={"times": lambda n: f"{1 / float(n):.3g}"})
+
+
+def test_old_flag_names_parse_like_the_new_ones():
+    parser = argparse.ArgumentParser()
+    options.add_flags(parser, [Renamed])
+    ns = vars(parser.parse_args(["--elites", "1", "--times", "4"]))
+    assert options.build(Renamed, ns) == Renamed(elite=1, share="0.25")
+
+
 def test_build_checks_types_and_choices():
     with pytest.raises(ConfigError, match="lam should be float"):
         options.build(Demo, {"lam": "much"})
