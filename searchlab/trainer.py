@@ -31,7 +31,7 @@ from searchlab.data import ImageTensors
 from searchlab.errors import ConfigError, DataError, RunStoreError
 from searchlab.graph_step import GRAPH_MODES, GraphedStep, graph_plan, lr_factor
 from searchlab.protocols import Result
-from searchlab.augment import paired_patches, random_crop, random_flip, random_rot90  # noqa: F401 - the trainer's API
+from searchlab.augment import paired_patches, random_crop, random_flip, random_rot90, to_device  # noqa: F401 - the trainer's API
 from searchlab.io import resolve_device  # noqa: F401 - part of the trainer's API (callers pass device names)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -197,7 +197,7 @@ class EpochBatches:
         order = [perm[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.steps_per_epoch)]
         if self.resident:
             for idx in order:
-                idx = idx.to(self.device, non_blocking=True)
+                idx = to_device(idx, self.device)
                 yield self.transform(self.x[idx]), self.y[idx]
         else:
             # batch_size=None: the sampler yields whole index batches, fetched in one indexing call each
