@@ -74,6 +74,20 @@ def graph_plan(model: nn.Module, *, mode: str, device: torch.device, compiled: b
     return ""
 
 
+def probe_optimizer(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], device: torch.device) -> str:
+    """'' when the capturable optimizer (`make(params)`) steps on this torch and device, else why not: a
+    torch without a tensor learning rate for it then trains eagerly rather than failing every candidate."""
+    try:
+        param = nn.Parameter(torch.zeros(2, device=device))
+        param.grad = torch.ones(2, device=device)
+        optimizer = make([param])
+        optimizer.step()
+        optimizer.step()
+        return ""
+    except Exception as exc:  # noqa: BLE001 - the plain loop is the fallback
+        return f"the capturable optimizer fails here ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+
+
 def same_layout(batch: Any, static: list[torch.Tensor]) -> bool:
     """Whether `batch` (a tuple or list of tensors) can be copied into the static buffers."""
     return (isinstance(batch, (tuple, list)) and len(batch) == len(static)
@@ -128,8 +142,8 @@ class GraphedStep:
         self.optimizer.step()
 
     def _on_side_stream(self, batch: Any) -> torch.Tensor:
-        main = torch.cuda.current_stream()
-        side = torch.cuda.Stream()
+        main = torch.cuda.current_stream(self.lr_tensor.device)
+        side = torch.cuda.Stream(self.lr_tensor.device)
         side.wait_stream(main)
         with torch.cuda.stream(side):
             loss = self._eager(batch)
@@ -145,7 +159,7 @@ class GraphedStep:
         self.optimizer.zero_grad(set_to_none=True)  # backward then allocates the grads inside the graph
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            with torch.cuda.device(self.lr_tensor.device), torch.cuda.graph(graph):
                 with self.autocast(False):
                     loss = self.loss_fn(self.model, type(batch)(self.static))
                 self._backward_and_step(loss)
@@ -153,7 +167,7 @@ class GraphedStep:
             self.reason = f"capture failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             self.static = []
             self.optimizer.zero_grad(set_to_none=True)
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(self.lr_tensor.device)
             return self._eager(batch)
         self.graph, self.loss = graph, loss.detach()
         graph.replay()  # capturing ran nothing: this is the step itself

@@ -29,7 +29,7 @@ from torch import nn
 
 from searchlab.data import ImageTensors
 from searchlab.errors import ConfigError, DataError, RunStoreError
-from searchlab.graph_step import GRAPH_MODES, GraphedStep, graph_plan, lr_factor
+from searchlab.graph_step import GRAPH_MODES, GraphedStep, graph_plan, lr_factor, probe_optimizer
 from searchlab.protocols import Result
 from searchlab.augment import paired_patches, random_crop, random_flip, random_rot90, to_device  # noqa: F401 - the trainer's API
 from searchlab.io import resolve_device  # noqa: F401 - part of the trainer's API (callers pass device names)
@@ -283,7 +283,11 @@ def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callabl
     why_eager = graph_plan(model, mode=cfg.cuda_graph, device=dev, compiled=cfg.compile,
                            grad_scaling=scaler is not None, total_steps=total_steps)
     graphed = None
-    if scaler is None and (not why_eager or cfg.cuda_graph == "eager"):  # eager: the capturable step uncaptured
+    graph_ready = scaler is None and (not why_eager or cfg.cuda_graph == "eager")  # eager: the step uncaptured
+    problem = graph_ready and probe_optimizer(lambda params: make_optimizer(params, cfg, graph_device=dev), dev)
+    if problem:
+        why_eager, graph_ready = problem, False
+    if graph_ready:
         graphed = GraphedStep(step_model, loss_fn, make_optimizer(model.parameters(), cfg, graph_device=dev),
                               lr=cfg.lr, factor=lr_factor(cfg.schedule, total_steps), grad_clip=cfg.grad_clip,
                               autocast=lambda cache: autocast(dev, dtype, cache), why_eager=why_eager)

@@ -12,7 +12,8 @@ from torch import nn
 
 from searchlab.data import load_classification, split_holdout
 from searchlab.errors import ConfigError
-from searchlab.graph_step import WARMUP, GraphedStep, graph_plan, has_hooks, lr_factor, same_layout
+from searchlab.graph_step import (WARMUP, GraphedStep, graph_plan, has_hooks, lr_factor, probe_optimizer,
+                                   same_layout)
 from searchlab.search_spaces.classifiers import build_classifier
 from searchlab.trainer import TrainConfig, make_optimizer, make_schedule, train_classifier
 
@@ -121,6 +122,22 @@ def test_the_default_on_cpu_is_the_plain_loop_bit_for_bit(digits):
     b = train_classifier(m2, digits, replace(cfg, cuda_graph="off"), seed=1, device="cpu")
     assert a.final_loss == b.final_loss
     assert all(torch.equal(x, y) for x, y in zip(m1.parameters(), m2.parameters()))
+
+
+def test_a_torch_that_cannot_step_the_capturable_optimizer_trains_eagerly(digits, monkeypatch):
+    from searchlab import trainer
+
+    def refuse(params, cfg, graph_device=None):
+        if graph_device is not None:
+            raise RuntimeError("no tensor learning rate here")
+        return make_optimizer(params, cfg)
+
+    monkeypatch.setattr(trainer, "make_optimizer", refuse)
+    assert "no tensor learning rate" in probe_optimizer(lambda ps: refuse(ps, TrainConfig(), torch.device("cpu")),
+                                                        torch.device("cpu"))
+    stats = train_classifier(_lenet(), digits, TrainConfig(epochs=1, batch_size=32, cuda_graph="eager"), seed=0,
+                             device="cpu")
+    assert stats.steps == 4 and stats.cuda_graph.startswith("the capturable optimizer fails here (RuntimeError: no")
 
 
 def test_an_uncaptured_step_reports_why():
