@@ -57,7 +57,7 @@ def part_resnet(check: Check, cap: float, name: str) -> None:
                  f"on {len(train)} images; step: {stats.cuda_graph}")
     check.figure(name, "training speed", stats.steps * batch / stats.seconds, "images/s",
                  f"batch {batch}, SGD Nesterov lr {cfg.lr} one-cycle, wd {cfg.weight_decay}, label smoothing "
-                 f"{cfg.label_smoothing}, crop+flip, bf16 channels-last")
+                 f"{cfg.label_smoothing}, crop+flip, {'bf16 ' if check.device.type == 'cuda' else ''}channels-last")
     path = save_safetensors(model.state_dict(), check.out / f"{name}.safetensors")
     check.figure(name, "weights", path.name, "", f"{path.stat().st_size / 1e6:.1f} MB in the output folder: "
                  f"searchlab search prune --model {name} --weights {path.name} ...")
