@@ -82,7 +82,7 @@ class PartTimeout(Exception):
 def verify_graph(check: Check) -> None:
     """The capturable step replayed (cuda_graph auto) and run eagerly (eager) from the same weights and
     batches: the same loss and weights, or an error (the timings would not count)."""
-    from searchlab.trainer import TrainConfig, train_classifier
+    from searchlab.training.trainer import TrainConfig, train_classifier
 
     train, _ = cifar(check)
     batch = 8 if check.smoke else 128
@@ -118,7 +118,7 @@ VARIANTS = {"searchlab trainer (CUDA graph, bf16 autocast, channels-last: the de
 def plain_device_loop(model, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float,
                       check: Check) -> float:
     """Images/s of a plain fp32 NCHW loop over uint8 images kept on the device (2 warm-up steps)."""
-    from searchlab.trainer import random_crop, random_flip
+    from searchlab.training.trainer import random_crop, random_flip
 
     dev = check.device
     model.to(dev).to(memory_format=torch.contiguous_format).train()
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     parts = args.parts or (list(PARTS) if args.smoke else DEFAULT_PARTS)
 
-    from searchlab.trainer import resolve_device
+    from searchlab.training.trainer import resolve_device
 
     if not args.smoke and args.device == "auto" and not torch.cuda.is_available():
         print("skipped: no CUDA device here (--smoke checks the kit on CPU; --device cpu measures anyway)")

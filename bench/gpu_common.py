@@ -69,7 +69,7 @@ def cifar_spec(check: Check) -> str:
 def cifar(check: Check):
     """CIFAR-10 (train, test), decoded once per check and written as binary batches to the work folder."""
     if "cifar" not in check.shared:
-        from searchlab.data import CIFAR10_CLASSES, load_classification
+        from searchlab.training.data import CIFAR10_CLASSES, load_classification
 
         start = time.perf_counter()
         data = load_classification(cifar_spec(check))
@@ -101,7 +101,7 @@ def trainer_rate(model, train, *, steps: int, batch: int, check: Check, **settin
     """Images/s of the shared trainer over `steps` steps after a 2-step warm-up (and compile, if asked)."""
     from dataclasses import replace
 
-    from searchlab.trainer import TrainConfig, train_classifier
+    from searchlab.training.trainer import TrainConfig, train_classifier
 
     cfg = TrainConfig(epochs=1000, batch_size=batch, lr=0.1, max_steps=2, augment="crop_flip", **settings)
     train_classifier(model, train, cfg, seed=0, device=check.device)
@@ -113,8 +113,9 @@ def trainer_rate(model, train, *, steps: int, batch: int, check: Check, **settin
 def run_search(check: Check, name: str, *, space: str, strategy: str, evaluator: str, space_config: dict,
                strategy_config: dict, evaluator_config: dict, max_time: float, seed: int = 0):
     """Create and run a search in the work folder; (run folder, outcome, wall seconds of the run loop, trials)."""
-    from searchlab import registry, runner
-    from searchlab.run_store import RunStore
+    from searchlab import registry
+    from searchlab.engine import runner
+    from searchlab.store.run_store import RunStore
 
     registry.load_plugins(PLUGINS)
     run_dir = check.work / name

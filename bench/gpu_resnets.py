@@ -35,7 +35,7 @@ def part_resnet(check: Check, cap: float, name: str) -> None:
     """Train `name` on the 50,000 training images for as many epochs as fit, score it on the 10,000 test
     images and write its weights to the output folder."""
     from searchlab.io import save_safetensors
-    from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier
+    from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier
 
     start = time.perf_counter()
     train, test = cifar(check)
@@ -81,7 +81,7 @@ def part_prune(check: Check, cap: float, name: str) -> None:
     when the cap leaves time, its one-ratio-for-all L1 at the nearest FLOPs), all fine-tuned alike."""
     from pruning_baselines import finetune_and_score, l1_pruned, l1_uniform
 
-    from searchlab import runner
+    from searchlab.engine import runner
     from searchlab.io import load_into
     from searchlab.search_spaces.filter_masks import measured_flops
     from searchlab.search_spaces.filter_masks.setup import _cached_splits

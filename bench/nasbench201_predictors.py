@@ -26,7 +26,7 @@ from scipy.stats import kendalltau  # noqa: E402
 
 from searchlab import registry  # noqa: E402
 from searchlab.predictors.table import load_predictor_table  # noqa: E402
-from searchlab.seeding import make_rng  # noqa: E402
+from searchlab.engine.seeding import make_rng  # noqa: E402
 
 
 def tau_of(kind: str, labels: int, seed: int, unlabeled: int) -> float:

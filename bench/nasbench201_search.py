@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from searchlab.search_spaces.nasbench201.table import load_table  # noqa: E402
-from searchlab import runner  # noqa: E402
+from searchlab.engine import runner  # noqa: E402
 
 
 def best_of(strategy: str, budget: int, seed: int, strategy_config: dict, work: Path) -> float:

@@ -13,7 +13,7 @@ from searchlab.predictors.base import Predictor
 from searchlab.predictors.metrics import ranking_report
 from searchlab.predictors.table import TARGETS, load_predictor_table
 from searchlab.errors import ConfigError, DataError, InvalidArchitecture
-from searchlab.seeding import make_rng
+from searchlab.engine.seeding import make_rng
 
 
 def train(kind: str, labels: int, seed: int, target: str, out: str, options: dict[str, Any],

@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from searchlab import options, registry, run_config, runner
-from searchlab.report import trial_row
-from searchlab.run_view import RunView
+from searchlab import options, registry
+
+from searchlab.engine import run_config, runner
+from searchlab.output.report import trial_row
+from searchlab.store.run_view import RunView
 from searchlab.errors import ConfigError
 
 class Run:
@@ -37,7 +39,7 @@ class Run:
 
     def status(self) -> dict:
         """What `searchlab status --json` prints: counts, budget used, best trial, failure reasons."""
-        from searchlab import report
+        from searchlab.output import report
 
         return self._read(report.status)
 

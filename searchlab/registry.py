@@ -187,11 +187,13 @@ def _installed_and_named() -> list[str]:
 # built-in plug-in modules that became packages: a stored run names the module, the plug-in is now its `plugin`
 _MOVED = {f"searchlab.evolvers.{search}": f"searchlab.evolvers.{search}.plugin"
           for search in ("filter_pruning", "binary_channel_search", "gan_coevolution", "sr_block_search")}
+_MOVED["searchlab.train_evaluator"] = "searchlab.training.train_evaluator"
 
 
 def _current_name(module: str) -> str:
     """Runs stored before the package had one top-level name list built-ins as `evolvers.x`, etc.; runs
-    stored before a search became a package list the search's module instead of its plug-in."""
+    stored before a search became a package (or before the engine's modules were grouped) list the
+    module's old name."""
     module = f"searchlab.{module}" if module.split(".")[0] in _ROOMS else module
     return _MOVED.get(module, module)
 

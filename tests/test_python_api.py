@@ -48,11 +48,12 @@ def test_trials_as_a_dataframe(tmp_path):
 @pytest.mark.parametrize("reason", ["finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted",
                                     "interrupted"])
 def test_the_command_line_and_python_finalize_on_the_same_stop_reasons(tmp_path, monkeypatch, capsys, reason):
-    from searchlab import cli, runner
+    from searchlab import cli
+    from searchlab.engine import runner
 
     run = tmp_path / "r"
     searchlab.search("nasbench101", strategy="random", max_evals=3, seed=1, run=run, finalize=False)
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
     with RunStore.open(run) as store:
         best = runner.best_trial(store.trials(), store.config["objectives"]).to_json()
     monkeypatch.setattr(runner, "run", lambda *a, **k: runner.Outcome(reason, 3, 3, best))

@@ -41,7 +41,7 @@ def best_pair(space: cg.CycleganSpace, best_trial: dict, run: Any = None) -> dic
     first round), so the single best-scoring trial is only the fallback, with its partner (or the
     full mask) for the other generator.
     """
-    if run is not None:  # the run's read-only view (searchlab.run_view.RunView)
+    if run is not None:  # the run's read-only view (searchlab.store.run_view.RunView)
         state = run.strategy_state()
         masks = state.get("best_masks") if isinstance(state, dict) else None
         if isinstance(masks, dict) and masks:
@@ -76,7 +76,7 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
                               "flops_ratio": full_desc["flops"] / desc["flops"],
                               "fidelity_before": fidelity(space, s, small[s], dev)}
     if steps:
-        from searchlab.trainer import TrainingFailed
+        from searchlab.training.trainer import TrainingFailed
 
         saved = {s: copy.deepcopy(g.state_dict()) for s, g in small.items()}
         try:

@@ -1,4 +1,4 @@
-"""`searchlab dashboard RUN [RUN ...]`: the live view of runs in the browser (searchlab/dashboard.py)."""
+"""`searchlab dashboard RUN [RUN ...]`: the live view of runs in the browser (searchlab/output/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def add_commands(sub) -> None:
 
 
 def _cmd_dashboard(args) -> int:
-    from searchlab.dashboard import Dashboard
+    from searchlab.output.dashboard import Dashboard
 
     board = Dashboard(args.run_dirs, host=args.host, port=args.port, refresh=args.refresh)
     trials = sum(r.trial_count for r in board.mirror.runs)

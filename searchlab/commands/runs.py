@@ -52,8 +52,8 @@ def add_commands(sub) -> None:
 
 
 def _cmd_status(args) -> int:
-    from searchlab import report
-    from searchlab.run_view import RunView
+    from searchlab.output import report
+    from searchlab.store.run_view import RunView
     with RunView.open(args.run_dir) as run:
         info = report.status(run)
     if args.json:
@@ -132,8 +132,8 @@ def _print_trials(rows: list[dict], objectives: list[str]) -> None:
 
 
 def _cmd_report(args) -> int:
-    from searchlab import report
-    from searchlab.run_view import RunView
+    from searchlab.output import report
+    from searchlab.store.run_view import RunView
     with RunView.open(args.run_dir) as run:
         info = report.report(run)
         if args.plot:

@@ -278,7 +278,7 @@ def test_fallback_finetuning_moves_pruned_outputs_towards_the_full_generator(tmp
 
 def test_a_stopped_run_resumes_to_the_same_trials(ckpt, tmp_path):
     from searchlab.cli import main
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
 
     common = ["--checkpoints", str(ckpt), "--data", str(MINI), "--crop", "16", "--population", "3",
               "--generations", "1", "--fitness", "fidelity", "--seed", "5", "--quiet", "--no-finalize"]

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 import searchlab
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 optuna = pytest.importorskip("optuna", reason="the dashboard extra is not installed (pip install searchlab[dashboard])")
 pytest.importorskip("optuna_dashboard", reason="the dashboard extra is not installed")
 
 from optuna.trial import TrialState  # noqa: E402
 
-from searchlab import dashboard  # noqa: E402
+from searchlab.output import dashboard  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 STATES = {"asked": TrialState.WAITING, "running": TrialState.RUNNING, "done": TrialState.COMPLETE,

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from searchlab.data import load_classification, split_holdout
+from searchlab.training.data import load_classification, split_holdout
 from searchlab.errors import ConfigError
-from searchlab.graph_step import (WARMUP, GraphedStep, graph_plan, has_hooks, lr_factor, probe_optimizer,
+from searchlab.training.graph_step import (WARMUP, GraphedStep, graph_plan, has_hooks, lr_factor, probe_optimizer,
                                    same_layout)
 from searchlab.search_spaces.classifiers import build_classifier
-from searchlab.trainer import TrainConfig, make_optimizer, make_schedule, train_classifier
+from searchlab.training.trainer import TrainConfig, make_optimizer, make_schedule, train_classifier
 
 MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
 CUDA = torch.device("cuda")  # graph_plan only reads the device's type: no GPU is touched
@@ -125,7 +125,7 @@ def test_the_default_on_cpu_is_the_plain_loop_bit_for_bit(digits):
 
 
 def test_a_torch_that_cannot_step_the_capturable_optimizer_trains_eagerly(digits, monkeypatch):
-    from searchlab import trainer
+    from searchlab.training import trainer
 
     def refuse(params, cfg, graph_device=None):
         if graph_device is not None:

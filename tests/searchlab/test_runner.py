@@ -7,9 +7,9 @@ import pytest
 
 import plugins_for_tests  # noqa: F401  (registers the bit-string space)
 from searchlab.evolvers import aging_evolution, random_search  # noqa: F401
-from searchlab import runner
+from searchlab.engine import runner
 from searchlab.errors import ConfigError, RunStoreError
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 
 def make_run(tmp_path, name="run", strategy="evolution", max_evals=40, backend="local", workers=1, seed=3, **kw):
@@ -273,7 +273,7 @@ def test_a_trial_submitted_after_a_worker_died_is_not_lost(tmp_path):
     """The pool can break between two calls of the run loop: a submit then must not fail."""
     import time
 
-    from searchlab.backends import ProcessBackend
+    from searchlab.engine.backends import ProcessBackend
 
     reference = make_run(tmp_path, "reference", max_evals=2)
     runner.run(reference)

@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from searchlab.objectives import sign
-from searchlab.run_store import Trial
-from searchlab.run_view import RunView
+from searchlab.store.run_store import Trial
+from searchlab.store.run_view import RunView
 
 
 def trial_row(t: Trial) -> dict:

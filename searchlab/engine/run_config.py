@@ -49,7 +49,7 @@ class RunConfig:
 
     def create(self, run_dir: str | Path):
         """Store the run (every object is built once first, so a bad option fails here)."""
-        from searchlab import runner
+        from searchlab.engine import runner
 
         return runner.create_run(run_dir, space=self.space, strategy=self.strategy, evaluator=self.evaluator,
                                  space_config=self.space_config, strategy_config=self.strategy_config,

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from searchlab.errors import ConfigError
 from searchlab.objectives import best_trial
-from searchlab.run_store import STORE_NAME, RunStore, Trial
+from searchlab.store.run_store import STORE_NAME, RunStore, Trial
 
 
 class RunView:

@@ -25,8 +25,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from searchlab.errors import ConfigError, SearchlabError
 from searchlab.objectives import sign
-from searchlab.run_store import Trial
-from searchlab.run_view import RunView
+from searchlab.store.run_store import Trial
+from searchlab.store.run_view import RunView
 
 INSTALL_HINT = "pip install 'searchlab[dashboard]'"
 MAX_PARAMS = 32          # more short genome fields than this and the genome is shown as user attribute only
