@@ -128,8 +128,8 @@ class GraphedStep:
             return self._on_side_stream(batch)
         return self._eager(batch)
 
-    def _eager(self, batch: Any, cache: bool = True) -> torch.Tensor:
-        with self.autocast(cache):
+    def _eager(self, batch: Any) -> torch.Tensor:
+        with self.autocast(True):
             loss = self.loss_fn(self.model, batch)
         self.optimizer.zero_grad(set_to_none=True)
         self._backward_and_step(loss)
@@ -161,7 +161,7 @@ class GraphedStep:
         try:
             with torch.cuda.device(self.lr_tensor.device), torch.cuda.graph(graph):
                 with self.autocast(False):
-                    loss = self.loss_fn(self.model, type(batch)(self.static))
+                    loss = self.loss_fn(self.model, tuple(self.static) if isinstance(batch, tuple) else self.static)
                 self._backward_and_step(loss)
         except Exception as exc:  # noqa: BLE001 - an uncapturable model trains eagerly instead
             self.reason = f"capture failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
