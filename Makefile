@@ -32,10 +32,13 @@ gpu-check: $(STAMP)
 	$(PY) bench/gpu_check.py --out gpu-check
 
 # What the check needs on a machine with no network, in ignored folders of the repository root: the
-# CIFAR-10 archive in .gpucheck/, and wheels of the packages its image lacks in .whl/ (bench/gpu_check.py).
+# CIFAR-10 archive in .gpucheck/; in .whl/ wheels of the packages its image lacks and of searchlab itself
+# (installed there for its plug-in entry points; rebuilt here each time, so it is this checkout's code).
 gpu-check-kit: $(STAMP)
 	mkdir -p .gpucheck .whl
+	rm -f .whl/searchlab-*.whl
 	cp ../shared/data/cifar10/cifar10_jpg.tar.gz .gpucheck/
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w .whl .
 	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 -d .whl deap==1.4.4 torch-pruning==1.6.1
 

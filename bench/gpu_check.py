@@ -24,7 +24,8 @@ start) gets what is left, or is skipped under 20 s.
 
 Prepared in the repository root (not committed: .gpucheck/ and .whl/ are ignored):
 
-    make gpu-check-kit     # .gpucheck/cifar10_jpg.tar.gz from ../shared/data; .whl/ deap, torch-pruning
+    make gpu-check-kit     # .gpucheck/cifar10_jpg.tar.gz from ../shared/data; .whl/: deap, torch-pruning
+                           # and searchlab itself (its plug-ins are found through its entry points)
 
 then the one command on the device (one NVIDIA H100 or H200; torch 2.11 is there; about 5.5 minutes;
 timeout 420 s leaves device time for one rerun), carrying [".gpucheck", ".whl"]:
