@@ -40,7 +40,7 @@ def part_resnet(check: Check, cap: float, name: str) -> None:
     start = time.perf_counter()
     train, test = cifar(check)
     batch = 8 if check.smoke else RECIPE["batch_size"]
-    rate = trainer_rate(build(name), train, steps=1 if check.smoke else 40, batch=batch, check=check)
+    rate = 1.0 if check.smoke else trainer_rate(build(name), train, steps=40, batch=batch, check=check)
     left = cap - (time.perf_counter() - start) - (0 if check.smoke else 8)  # 8 s: evaluation, saving
     epochs = 1 if check.smoke else max(1, min(MAX_EPOCHS, int(0.9 * left * rate / len(train))))
     cfg = TrainConfig(epochs=epochs, max_seconds=max(1.0, left), max_steps=2 if check.smoke else 0,
@@ -83,6 +83,11 @@ def flip_averaged_accuracy(model, test, device: torch.device) -> float:
     return correct / len(test)
 
 
+def block_convs(name: str) -> list[str]:
+    """Each residual block's first convolution: what Torch-Pruning can prune alongside option-A shortcuts."""
+    return [f"layer{stage}.{block}.conv1" for stage in (1, 2, 3) for block in range(BLOCKS[name])]
+
+
 def trained_weights(check: Check, name: str) -> str:
     """The weights part `name` wrote in this run, else NAME.safetensors kept from an earlier run in --data."""
     if f"{name}_weights" in check.shared:
@@ -108,8 +113,7 @@ def part_prune(check: Check, cap: float, name: str) -> None:
     start = time.perf_counter()
     cifar(check)
     weights = trained_weights(check, name)
-    # each block's first convolution: what Torch-Pruning can prune alongside option-A shortcuts
-    layers = [f"layer{stage}.{block}.conv1" for stage in (1, 2, 3) for block in range(BLOCKS[name])]
+    layers = block_convs(name)
     lr, batch = (0.05, 8) if check.smoke else (0.2, 512)  # fine-tuning runs at lr / 5 (the space's rule)
     pruned_rate = 1.5 * check.shared.get(f"{name}_rate", 20000.0)  # half the FLOPs: faster, not 2x
     ft_epochs = 0.2 if check.smoke else max(2, min(30, int(0.15 * cap * pruned_rate / 49000)))
@@ -149,7 +153,8 @@ def part_prune(check: Check, cap: float, name: str) -> None:
                  "the GA's filter count in every layer, filters of largest L1 norm, the same fine-tuning")
     check.figure(part, "GA minus L1", round(100 * (report["test_accuracy_after_finetune"] - l1_accuracy), 2), "points")
     ft_seconds = report["finetune"]["seconds"]
-    if check.smoke or cap - (time.perf_counter() - start) > 1.5 * ft_seconds + 5:
+    time_left = cap - (time.perf_counter() - start) > 1.5 * ft_seconds + 5
+    if (check.smoke and name == "resnet20") or (not check.smoke and time_left):  # the smoke runs it once
         uniform, uniform_flops = l1_uniform(pretrained, layers, after, example)
         accuracy = finetune_and_score(uniform, train, test, recipe, seed=0, device=check.device)
         check.figure(part, "L1 one ratio for all layers, test accuracy after fine-tuning", round(100 * accuracy, 2),
