@@ -65,7 +65,7 @@ from gpu_common import ROOT, SHARED, Check, build, cifar, cifar_spec, find, run_
 from gpu_resnets import part_prune, part_resnet
 
 # Seconds each part may take on the GPU; the default parts and data decoding fit in about 5.5 minutes.
-CAPS = {"trainer": 30, "resnet20": 90, "prune_resnet20": 60, "resnet56": 75, "prune_resnet56": 40,
+CAPS = {"trainer": 30, "resnet20": 90, "prune_resnet20": 60, "resnet56": 65, "prune_resnet56": 50,
         "binary": 45, "sr": 40, "cyclegan": 25, "gpu_tests": 40}
 DEFAULT_PARTS = ["trainer", "resnet20", "prune_resnet20", "resnet56", "prune_resnet56"]
 SMOKE_CAPS = {name: 600 for name in CAPS}  # a guard against hangs: a shared CPU can be slow
