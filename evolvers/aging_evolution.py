@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchlab import registry
-from searchlab.errors import ConfigError
+from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.objectives import score
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result, Strategy
@@ -65,9 +65,20 @@ class AgingEvolution(Strategy):
                 "population": [[g, f if f != float("-inf") else None] for g, f in self.population]}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a state `state_dict` wrote; one it could not have written is a ValueError or TypeError."""
+        asked, population = state["asked"], state["population"]
+        if type(asked) is not int or asked < 0 or not isinstance(population, list):
+            raise TypeError("'asked' must be a whole number and 'population' a list")
+        members = deque()
+        for genome, fitness in population:  # parents are mutated: a scored one must be a genome of the space
+            if fitness is not None:
+                try:
+                    self.space.validate(genome)
+                except InvalidArchitecture as exc:
+                    raise ValueError(f"a population member is not a genome of this space ({exc})") from None
+            members.append((genome, float("-inf") if fitness is None else float(fitness)))
         self.rng = rng_from_state(state["rng"])
-        self.asked = int(state["asked"])
-        self.population = deque((g, float("-inf") if f is None else float(f)) for g, f in state["population"])
+        self.asked, self.population = asked, members
 
 
 registry.register_strategy(

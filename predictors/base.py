@@ -113,22 +113,20 @@ class Predictor:
         info_path, weights_path = directory / "predictor.json", directory / "weights.safetensors"
         if not info_path.is_file():
             raise ConfigError(f"{directory} is not a predictor directory (no predictor.json); {hint}")
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-            assert isinstance(info, dict) and info.get("format") == FORMAT
-        except (ValueError, AssertionError, UnicodeDecodeError):
-            raise ConfigError(f"{info_path} is corrupt or not a searchlab predictor; retrain it ({hint})") from None
-        if info.get("version") != FORMAT_VERSION:
-            raise ConfigError(f"{directory} was saved by predictor format {info.get('version')}, this searchlab "
-                              f"reads format {FORMAT_VERSION}; retrain it")
+        info = read_info(info_path, hint)
         registry.load_plugins(["searchlab.predictors.plugin"])
-        if kind is not None and info.get("kind") != kind:
-            raise ConfigError(f"{directory} holds a {info.get('kind')!r} predictor, not {kind!r}")
-        entry = registry.predictor(str(info.get("kind")))
+        if kind is not None and info["kind"] != kind:
+            raise ConfigError(f"{directory} holds a {info['kind']!r} predictor, not {kind!r}")
+        entry = registry.predictor(info["kind"])
         cls = entry.cls
-        config = build(cls.Config, info.get("config") or {}, where=f"{info_path} config")
-        pred = cls(config, seed=int(info.get("seed", 0)), device=device)
-        pred.meta = dict(info.get("meta") or {})
+        try:
+            config = build(cls.Config, info["config"], where=f"{info_path} config")
+        except ConfigError as exc:  # an option's own range check names the flag, not the file
+            if str(info_path) in str(exc):
+                raise
+            raise ConfigError(f"{info_path} config: {exc}; retrain it") from None
+        pred = cls(config, seed=info["seed"], device=device)
+        pred.meta = info["meta"]
         if not weights_path.is_file():
             raise ConfigError(f"{directory} has no weights.safetensors; it is incomplete, retrain it")
         try:
@@ -142,6 +140,49 @@ class Predictor:
             raise ConfigError(f"{weights_path} does not match its predictor.json "
                               f"({str(exc).splitlines()[0][:80]}); retrain it") from None
         return pred
+
+
+# what predictor.json's metadata may hold, and the type of each (other keys are kept as they are)
+META_TYPES = {"space": str, "target": str, "labels": int, "train_size": int, "unlabeled": int, "train_rows": list,
+              "train_seconds": (int, float)}
+
+
+def read_info(path: Path, hint: str) -> dict:
+    """predictor.json read and checked field by field (`format`, `version`, `kind`, `seed`, `config`, `meta`);
+    anything else is one ConfigError line saying which field is wrong."""
+    info = io.read_json(path, "predictor file", f"retrain it ({hint})")
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise ConfigError(f"{path} is corrupt or not a searchlab predictor; retrain it ({hint})")
+    version = info.get("version")
+    if type(version) is not int:
+        raise ConfigError(f"{path}: 'version' must be the whole number {FORMAT_VERSION}, found {version!r:.40}; "
+                          f"retrain it")
+    if version != FORMAT_VERSION:
+        raise ConfigError(f"{path.parent} was saved by predictor format {version}, this searchlab reads format "
+                          f"{FORMAT_VERSION}; retrain it")
+    info.setdefault("seed", 0)
+    info["config"] = info.get("config") or {}
+    info["meta"] = info.get("meta") or {}
+    problems = []
+    if not isinstance(info.get("kind"), str):
+        problems.append("'kind' must name a predictor")
+    if type(info["seed"]) is not int or not 0 <= info["seed"] < 2**63:
+        problems.append("'seed' must be a whole number from 0 to 2^63 - 1")
+    if not isinstance(info["config"], dict):
+        problems.append("'config' must be an object of options")
+    if not isinstance(info["meta"], dict):
+        problems.append("'meta' must be an object")
+    else:
+        for key, kind in META_TYPES.items():
+            value = info["meta"].get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                problems.append(f"meta '{key}' has the wrong type ({type(value).__name__})")
+        rows = info["meta"].get("train_rows") or []
+        if not all(type(r) is int and 0 <= r < 2**31 for r in rows):
+            problems.append("meta 'train_rows' must be table rows (whole numbers)")
+    if problems:
+        raise ConfigError(f"{path}: {'; '.join(problems)}; retrain it ({hint})")
+    return info
 
 
 def _write_text(path: Path, text: str) -> None:

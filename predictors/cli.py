@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from searchlab.commands.common import Formatter, print_json
@@ -140,10 +139,13 @@ def _predict(args) -> int:
     print(("rank  " if args.all else "") + f"{name:<{width}}  predicted")
     for r in rows:
         print((f"{r['rank']:>4}  " if args.all else "") + f"{r[name]:<{width}}  {r['predicted']:.4f}")
+    from searchlab import io
+
     try:
-        meta = json.loads((Path(args.dir) / "predictor.json").read_text()).get("meta", {})
-    except (OSError, ValueError):
+        meta = io.parse_json((Path(args.dir) / "predictor.json").read_bytes()).get("meta", {})
+    except (OSError, ValueError, AttributeError):
         meta = {}
+    meta = meta if isinstance(meta, dict) else {}
     target = meta.get("target", "the target")
     print(f"(predicted: a ranking score on the scale of {target}, fitted to {meta.get('labels', 'its')} labelled cells; "
           f"it orders cells and can lie outside the real values, so it is not a measured {target})")

@@ -8,6 +8,12 @@ from searchlab.errors import ConfigError
 from searchlab.options import opt
 
 
+MAX_ORDERS = 720  # 6!: the topological orders of the six inner vertices of the largest encoded cell (NAS-Bench-201)
+MAX_WIDTH = 4096  # embedding and hidden widths (a saved predictor cannot ask for a network of terabytes)
+MAX_LAYERS = 64
+MAX_UNLABELED = 423_624  # every cell of NAS-Bench-101
+
+
 @dataclass(frozen=True)
 class ReNASConfig:
     """ReNAS predictor options"""
@@ -34,8 +40,9 @@ class ReNASConfig:
             raise ConfigError(f"--renas-dropout must be in [0, 1), got {self.renas_dropout}")
         if not 0 <= self.renas_average_from <= 1:
             raise ConfigError(f"--renas-average-from must be in [0, 1], got {self.renas_average_from}")
-        if self.renas_orders < 1:
-            raise ConfigError(f"--renas-orders must be >= 1, got {self.renas_orders}")
+        if not 1 <= self.renas_orders <= MAX_ORDERS:
+            raise ConfigError(f"--renas-orders must be from 1 to {MAX_ORDERS} (a cell has at most {MAX_ORDERS} vertex "
+                              f"orders), got {self.renas_orders}")
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,13 @@ class SemiGCNConfig:
                                 choices=("rank", "zscore"))
 
     def __post_init__(self) -> None:
-        checks = [(self.unlabeled >= 0, "unlabeled must be >= 0"), (self.knn >= 1, "knn must be >= 1"),
+        checks = [(self.unlabeled >= 0, "unlabeled must be >= 0"),
                   (self.sigma >= 0, "sigma must be >= 0 (0 = automatic)"), (self.lam >= 0, "lam must be >= 0"),
-                  (self.embed_dim >= 1 and self.hidden >= 1, "embed_dim and hidden must be >= 1"),
-                  (self.gcn_layers >= 1, "gcn_layers must be >= 1"), (self.gcn_epochs >= 1, "gcn_epochs must be >= 1"),
+                  (self.unlabeled <= MAX_UNLABELED, f"unlabeled must be <= {MAX_UNLABELED} (the table's cells)"),
+                  (1 <= self.embed_dim <= MAX_WIDTH and 1 <= self.hidden <= MAX_WIDTH,
+                   f"embed_dim and hidden must be from 1 to {MAX_WIDTH}"),
+                  (1 <= self.knn <= 1000, "knn must be from 1 to 1000"),
+                  (1 <= self.gcn_layers <= MAX_LAYERS, f"gcn_layers must be from 1 to {MAX_LAYERS}"), (self.gcn_epochs >= 1, "gcn_epochs must be >= 1"),
                   (self.rebuild_every >= 1, "rebuild_every must be >= 1"), (self.gcn_lr > 0, "gcn_lr must be > 0"),
                   (0 <= self.dropout < 1, "dropout must be in [0, 1)")]
         for ok, msg in checks:

@@ -8,6 +8,9 @@ from searchlab.errors import ConfigError
 from searchlab.options import opt
 
 
+MAX_PARAMS = 2**27  # weights over the ensemble's encoder blocks (512 MB in float32)
+
+
 @dataclass(frozen=True)
 class GraphTransformerConfig:
     """Graph-transformer predictor options"""
@@ -35,7 +38,10 @@ class GraphTransformerConfig:
         checks = [(self.gt_dim >= 1 and self.gt_heads >= 1 and self.gt_dim % self.gt_heads == 0,
                    f"--gt-dim must be a positive multiple of --gt-heads, got {self.gt_dim} and {self.gt_heads}"),
                   (self.gt_layers >= 1, f"--gt-layers must be >= 1, got {self.gt_layers}"),
-                  (self.gt_pe >= 1, f"--gt-pe must be >= 1, got {self.gt_pe}"),
+                  (12 * self.gt_dim ** 2 * self.gt_layers * self.gt_ensemble <= MAX_PARAMS,
+                   f"--gt-dim, --gt-layers and --gt-ensemble ask for {self.gt_dim}^2 x 12 x {self.gt_layers} x "
+                   f"{self.gt_ensemble} weights, more than {MAX_PARAMS:,}"),
+                  (1 <= self.gt_pe <= 8, f"--gt-pe must be from 1 to 8 (a cell has at most 8 vertices), got {self.gt_pe}"),
                   (0 <= self.gt_dropout < 1, f"--gt-dropout must be in [0, 1), got {self.gt_dropout}"),
                   (self.gt_epochs >= 1, f"--gt-epochs must be >= 1, got {self.gt_epochs}"),
                   (self.gt_batch >= 0, f"--gt-batch must be >= 0 (0 = all), got {self.gt_batch}"),

@@ -1,41 +1,121 @@
 """File and device plumbing every room shares: atomic writes, state-dict reading, device names.
 
 Atomic writes go to a temporary file beside the target, are fsynced and renamed over it, so a crash or
-a full disk leaves the last good file in place (never half a file). State dicts are read without
-unpickling code: safetensors, or a torch file loaded with `weights_only=True`; every failure is one
-`ConfigError` line that says what the file should be.
+a full disk leaves the last good file in place (never half a file); a full disk is one `StorageFull`
+line naming the file. State dicts are read without unpickling code: safetensors, or a torch file
+loaded with `weights_only=True`; every failure is one `ConfigError` line that says what the file should
+be. JSON that searchlab reads is parsed by `parse_json`, which bounds its nesting depth.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from searchlab.errors import ConfigError
+from searchlab.errors import ConfigError, StorageError
 
 SAVE_HINT = "save one with torch.save(model.state_dict(), PATH)"
+MAX_JSON_DEPTH = 64  # the deepest JSON searchlab writes (a genome inside a snapshot) nests under 10 levels
+MAX_JSON_BYTES = 64 * 2**20  # the largest JSON file searchlab writes (a predictor's metadata) is well under 1 MB
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?')  # brackets inside strings do not nest
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON text (str, or UTF-8 bytes) decoded; anything else, including nesting deeper than
+    MAX_JSON_DEPTH, is a ValueError whose message says what is wrong (RecursionError never escapes)."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if too_deep(text):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+def too_deep(text: str) -> bool:
+    """Whether JSON text nests brackets deeper than MAX_JSON_DEPTH, found without parsing (so without
+    recursion): text that opens no more brackets than that cannot."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    import numpy as np
+
+    code = np.frombuffer(_STRINGS.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.zeros(256, dtype=np.int64)
+    step[[ord("["), ord("{")]], step[[ord("]"), ord("}")]] = 1, -1
+    return int(step[code].cumsum().max(initial=0)) > MAX_JSON_DEPTH
+
+
+def read_json(path: str | Path, what: str, hint: str) -> Any:
+    """A JSON file searchlab did not necessarily write: size and depth bounded; every failure is one
+    ConfigError line, "`what` PATH ... ; `hint`"."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise ConfigError(f"{what} {path} is {size / 2**20:.0f} MB, more than any JSON searchlab reads "
+                              f"({MAX_JSON_BYTES // 2**20} MB); {hint}")
+        return parse_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path} ({exc.strerror or exc}); {hint}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON ({str(exc)[:120]}); {hint}") from None
+
+
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call `write(tmp)` on a temporary file in `path`'s folder, fsync it and rename it onto `path`."""
+    """Call `write(tmp)` on a temporary file in `path`'s folder, fsync it and rename it onto `path`.
+
+    A full disk (or read-only storage, a permission, a file-size limit) is one StorageError line that
+    names the file and says what was kept: the previous file as it was, or nothing written."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    existed = path.exists()
+    tmp = None
     try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        code = _storage_errno(exc)
+        if code is None:
+            raise
+        kept = f"the previous {path.name} is kept as it was" if existed else f"no {path.name} was written"
+        error = StorageError(f"cannot write {path}: {os.strerror(code)}; {kept}; free space (or make it writable) "
+                             f"and try again")
+        error.errno = code
+        raise error from None
     return path
+
+
+def _storage_errno(exc: BaseException) -> int | None:
+    """The errno of a storage failure (also inside a safetensors error, which carries the OS error as text)."""
+    if isinstance(exc, OSError):
+        return exc.errno if exc.errno in STORAGE_ERRNOS else None
+    if type(exc).__name__ == "SafetensorError":
+        match = re.search(r"os error (\d+)|code: (\d+)", str(exc))
+        code = int(match.group(1) or match.group(2)) if match else None
+        if code in STORAGE_ERRNOS:
+            return code
+    if isinstance(exc, RuntimeError):  # torch.save reports the OS error in its message
+        for code in STORAGE_ERRNOS:
+            if os.strerror(code) in str(exc):
+                return code
+    return None
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

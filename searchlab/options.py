@@ -150,6 +150,8 @@ def coerce(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
             raise ValueError
         if base is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
+        if base in (int, float) and isinstance(value, (str, bool)):
+            raise ValueError  # a number is written as a number (in a config file and from Python alike)
         if base in (int, float, str):
             value = base(value)
         elif base is Path:
@@ -184,7 +186,8 @@ def read_config_file(path: str) -> dict:
             import tomllib
             data = tomllib.loads(text)
         else:
-            data = json.loads(text)
+            from searchlab.io import parse_json
+            data = parse_json(text)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
         raise ConfigError(f"config file {path} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: "
                           f"{str(exc).splitlines()[0]}") from None

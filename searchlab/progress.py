@@ -37,6 +37,12 @@ def _write(line: str) -> None:
     tqdm.write(line, file=sys.stderr)  # keeps an active progress bar intact
 
 
+def note(message: str) -> None:
+    """One status line (when status lines are on)."""
+    if _ENABLED:
+        _write(message)
+
+
 @contextlib.contextmanager
 def step(message: str) -> Iterator[None]:
     """Announce `message` (on a terminal) and report its duration when it ends (see the module docstring)."""

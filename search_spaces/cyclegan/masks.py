@@ -5,7 +5,6 @@ physically (a smaller generator whose output equals the masked one), and repaire
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from searchlab import io
 from searchlab.errors import DataError, InvalidArchitecture
 from searchlab.search_spaces.cyclegan.networks import ResnetGenerator, param_count
 
@@ -110,7 +110,7 @@ def read_mask_file(path: str | Path, gen: ResnetGenerator, side: str = "A") -> s
         raise DataError(f"mask file {p} does not exist")
     text = p.read_text(encoding="utf-8", errors="replace").strip()
     try:
-        value = json.loads(text)
+        value = io.parse_json(text)
     except ValueError:
         value = text
     if isinstance(value, dict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -143,8 +142,8 @@ def _pretrain(model: nn.Module, cfg: PruneConfig, train, val, ctx: Context) -> d
     if ctx.run_dir is not None:
         weights, meta = Path(ctx.run_dir) / "pretrained.safetensors", Path(ctx.run_dir) / "pretrained.json"
         if weights.is_file() and meta.is_file():
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            if info.get("key") == key:
+            info = io.read_json(meta, "pretraining record", "delete it and pretrained.safetensors to pretrain again")
+            if isinstance(info, dict) and info.get("key") == key:
                 io.load_into(model, weights, "pretrained weights")
                 return info
     tcfg = TrainConfig.preset("classifier", epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size)

@@ -24,9 +24,11 @@ def parse_spec_arg(text: str) -> dict:
             raise ConfigError(f"--spec {text}: file {path} does not exist")
         source, text = f"--spec file {path}", path.read_text(encoding="utf-8", errors="replace")
     try:
-        genome = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{source} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+        genome = io.parse_json(text)
+    except ValueError as exc:
+        where = (f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError)
+                 else str(exc))
+        raise ConfigError(f"{source} is not valid JSON ({where}); "
                           'write e.g. {"matrix": [[0,1],[0,0]], "ops": ["input","output"]}') from None
     return genome
 

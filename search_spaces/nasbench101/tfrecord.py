@@ -20,7 +20,6 @@ raises DataError naming its byte offset.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import struct
 import tempfile
@@ -29,7 +28,12 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from searchlab import io
 from searchlab.errors import DataError
+from searchlab.search_spaces.nasbench101.spec import CONV1X1, CONV3X3, INPUT, MAX_VERTICES, MAXPOOL3X3, OUTPUT
+
+KNOWN_OPS = {INPUT, OUTPUT, CONV3X3, CONV1X1, MAXPOOL3X3}
+MAX_EPOCHS = 10_000  # the release trains for 4, 12, 36 or 108 epochs
 
 
 def _crc_table() -> np.ndarray:
@@ -232,16 +236,31 @@ def encode_model_metrics(evaluation_data: list[dict], trainable_parameters: int,
 
 
 def parse_payload(payload: bytes, offset: int) -> tuple[str, int, str, str, dict]:
-    """(hash, epochs, adjacency string, ops string, metrics) of one record."""
+    """(hash, epochs, adjacency string, ops string, metrics) of one record, each field checked for its type
+    and range (a hash of 32 hex digits, epochs up to MAX_EPOCHS, an n x n 0/1 matrix for n <= 7 known ops)."""
     try:
-        h, epochs, adjacency, ops, metrics_b64 = json.loads(payload.decode("utf-8"))
-        metrics = decode_model_metrics(base64.b64decode(metrics_b64))
-        n = len(ops.split(","))
-        if len(adjacency) != n * n or len(h) != 32:
+        record = io.parse_json(payload)
+        if not isinstance(record, list) or len(record) != 5:
+            raise ValueError("expected [hash, epochs, adjacency, ops, metrics]")
+        h, epochs, adjacency, ops, metrics_b64 = record
+        if not all(isinstance(v, str) for v in (h, adjacency, ops, metrics_b64)):
+            raise TypeError("hash, adjacency, ops and metrics must be strings")
+        if len(h) != 32 or set(h) - set("0123456789abcdef"):
+            raise ValueError("the hash is not 32 hex digits")
+        if type(epochs) is not int or not 0 < epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {epochs!r:.20}")
+        names = ops.split(",")
+        if not 2 <= len(names) <= MAX_VERTICES or set(names) - KNOWN_OPS:
+            raise ValueError(f"ops must be 2 to {MAX_VERTICES} of {', '.join(sorted(KNOWN_OPS))}")
+        if len(adjacency) != len(names) ** 2 or set(adjacency) - {"0", "1"}:
             raise ValueError("adjacency does not match the ops")
-    except (ValueError, TypeError, IndexError, struct.error) as exc:
+        metrics = decode_model_metrics(base64.b64decode(metrics_b64))
+        params = metrics["trainable_parameters"]
+        if params is not None and not 0 <= params < 2**63:
+            raise ValueError("trainable_parameters is out of range")
+    except (ValueError, TypeError, IndexError, OverflowError, struct.error) as exc:
         raise DataError(f"record at byte offset {offset} is not a NAS-Bench-101 record: {exc}") from None
-    return h, int(epochs), adjacency, ops, metrics
+    return h, epochs, adjacency, ops, metrics
 
 
 def _remove_stale_imports(folder: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from searchlab import io
@@ -25,7 +24,7 @@ def load_model(folder: str | Path) -> SRNet:
     """Rebuild an exported network (see `export_model`)."""
     folder = Path(folder)
     try:
-        meta = json.loads((folder / "model.json").read_text())
+        meta = io.parse_json((folder / "model.json").read_bytes())
         weights = io.read_state_dict(folder / "model.safetensors", "SR model weights")
     except Exception as exc:  # noqa: BLE001 - missing, truncated or foreign files all mean the same to the user
         raise DataError(f"{folder} is not an exported SR model ({type(exc).__name__}); it needs model.json and "

@@ -215,7 +215,9 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
 
 _REASONS = {"finished": "the strategy finished", "max_evals": "--max-evals reached", "max_time": "--max-time reached",
             "max_epochs": "--max-epochs reached", "max_cost": "--max-cost reached",
-            "exhausted": "the strategy has no new candidates", "interrupted": "interrupted (resumable)"}
+            "exhausted": "the strategy has no new candidates", "interrupted": "interrupted (resumable)",
+            "repeating": "the strategy keeps proposing candidates already evaluated (most proposals were answered "
+                         "from the store); a larger --population or another strategy explores further"}
 
 
 def _describe_outcome(summary: dict, objectives: dict) -> str:

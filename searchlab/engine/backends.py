@@ -13,17 +13,51 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import warnings
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from searchlab import registry
+from searchlab import progress, registry
 from searchlab.engine.assembly import build_evaluator, build_space, evaluate_safely
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, Result
 
 Finished = tuple[int, Result, str, str]  # trial id, result, worker name, device
+
+
+def _quiet_resource_tracker() -> None:
+    """Launch (and relaunch) the stdlib's resource tracker, which tracks the pool's semaphores, with its
+    stderr on /dev/null. Killed, it is relaunched, and the new one would print a KeyError traceback for
+    every semaphore the old one knew, plus a warning: none of it is of use to a user (the run goes on
+    unharmed), so a relaunch is one status line, and nothing under --quiet."""
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    launch = getattr(tracker, "ensure_running", None)
+    if launch is None or getattr(launch, "quiet", False) or not hasattr(tracker, "_check_alive"):
+        return
+
+    def ensure_running() -> None:
+        if getattr(tracker, "_fd", None) is not None and tracker._check_alive():
+            return launch()
+        relaunch = getattr(tracker, "_fd", None) is not None
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                launch()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+        if relaunch and progress.enabled():
+            progress.note("the multiprocessing resource tracker was stopped from outside and has been restarted")
+
+    ensure_running.quiet = True
+    tracker.ensure_running = ensure_running
 
 
 class LocalBackend:
@@ -112,6 +146,7 @@ class ProcessBackend:
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         workers, plugins, config, run_dir, seed, devices = self._pool_args
+        _quiet_resource_tracker()
         ctx = mp.get_context("spawn")
         return cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_worker_init,

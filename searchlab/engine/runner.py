@@ -30,6 +30,11 @@ from searchlab.store.run_view import RunView
 from searchlab.engine.seeding import trial_seed
 
 MAX_CONSECUTIVE_REPEATS = 10_000
+# The store grows with evaluations, not with proposals: once more than this many proposals per evaluated
+# candidate (and at least REPEATS_ALLOWED) were answered from the store, the strategy is only re-proposing
+# what it has seen, and the run ends with the reason "repeating" (resumable, like any stop).
+REPEATS_PER_EVALUATION = 10
+REPEATS_ALLOWED = 1_000
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Why a run loop ended (budget name, "finished", "exhausted", "interrupted") and what it did."""
+    """Why a run loop ended (budget name, "finished", "exhausted", "repeating", "interrupted") and what it did."""
 
     reason: str
     told: int
@@ -128,12 +133,18 @@ def create_run(run_dir: str | Path, *, space: str, strategy: str, evaluator: str
               "backend": backend, "workers": int(workers), "window": int(workers), "device": device,
               "plugins": list(dict.fromkeys([*plugins, *used])), **(extra or {})}
     run_dir = Path(run_dir)
+    new_dir = not run_dir.exists()
     ctx = Context(run_dir=run_dir, seed=seed, device=device)
-    space_obj = build_space(config, ctx)
-    evaluator_obj = build_evaluator(space_obj, config, ctx)
-    config["objectives"] = dict(evaluator_obj.objectives)
-    build_strategy(space_obj, config, config["objectives"], seed)
-    return RunStore.create(run_dir, config, seed, package_versions())
+    try:
+        space_obj = build_space(config, ctx)
+        evaluator_obj = build_evaluator(space_obj, config, ctx)
+        config["objectives"] = dict(evaluator_obj.objectives)
+        build_strategy(space_obj, config, config["objectives"], seed)
+        return RunStore.create(run_dir, config, seed, package_versions())
+    except BaseException:
+        if new_dir and run_dir.is_dir() and not any(run_dir.iterdir()):  # no run was created: leave no empty folder
+            run_dir.rmdir()
+        raise
 
 
 class _Loop:
@@ -155,7 +166,11 @@ class _Loop:
                 self.results[t.id] = t.result
         snap = store.last_snapshot()
         if snap is not None:
-            strategy.load_state_dict(snap.state)
+            try:
+                strategy.load_state_dict(snap.state)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:  # a state it never wrote
+                raise RunStoreError(f"{store.path}: the stored strategy snapshot is damaged ({type(exc).__name__}: "
+                                    f"{str(exc)[:120]}); restore the run from a copy") from None
         self.next_tell = (snap.told_through if snap else 0) + 1
         self.next_id = (snap.asked_through if snap else 0) + 1
         self.genomes: dict[int, Any] = {i: self.rows[i].genome for i in range(self.next_tell, self.next_id)}
@@ -164,6 +179,7 @@ class _Loop:
         self.session_start = time.monotonic()
         self.repeats = 0
         self.evaluated = sum(1 for t in self.rows.values() if t.cached_from is None and t.id < self.next_id)
+        self.answered = sum(1 for t in self.rows.values() if t.cached_from is not None and t.id < self.next_id)
         self.used_epochs = sum(r.cost.get("epochs", 0.0) for i, r in self.results.items() if i < self.next_tell)
         self.used_cost = sum(r.cost.get("simulated_seconds", 0.0) for i, r in self.results.items() if i < self.next_tell)
         self.best = best_trial([t for t in self.rows.values() if t.id < self.next_tell], self.objectives)
@@ -211,8 +227,15 @@ class _Loop:
         self.genomes[trial_id] = genome
         if row.cached_from is None:
             self.evaluated += 1
+        else:
+            self.answered += 1
         self.next_id += 1
         return True
+
+    def repeating(self) -> bool:
+        """Whether the strategy has been answered from the store too often to go on (see REPEATS_PER_EVALUATION)."""
+        return (self.repeats > MAX_CONSECUTIVE_REPEATS
+                or self.answered > max(REPEATS_ALLOWED, REPEATS_PER_EVALUATION * self.evaluated))
 
     def dispatch(self) -> None:
         for trial_id in range(self.next_tell, self.next_id):
@@ -264,7 +287,7 @@ class _Loop:
                 return reason
             asked_nothing = False
             while reason is None and self.next_id - self.next_tell < self.window:
-                if self.strategy.finished() or self.repeats > MAX_CONSECUTIVE_REPEATS:
+                if self.strategy.finished() or self.repeating():
                     break
                 if not self.ask_one():
                     asked_nothing = True
@@ -276,7 +299,9 @@ class _Loop:
                     return reason
                 if self.strategy.finished():
                     return "finished"
-                if asked_nothing or self.repeats > MAX_CONSECUTIVE_REPEATS:
+                if self.repeating():
+                    return "repeating"
+                if asked_nothing:
                     return "exhausted"
                 continue
             self.tell_next()
@@ -383,7 +408,7 @@ def finalize(run_dir: str | Path, *, plugins: list[str] = (), verbose: bool = Fa
 
 def _read_final_record(run_dir: Path) -> dict | None:
     try:
-        record = json.loads((run_dir / FINAL_RECORD).read_text())
+        record = io.parse_json((run_dir / FINAL_RECORD).read_bytes())
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("summary"), dict) else None

@@ -6,6 +6,9 @@ Tables (see DESIGN.md, "A run"): `meta` (schema version), `run` (resolved config
 `done`/`failed` in the same transaction as the strategy snapshot that follows its tell, so a
 process killed at any instant leaves a consistent store. WAL with synchronous=NORMAL survives a
 killed process; pass `durable=True` for fsync on every commit (survives power loss too).
+
+Everything read back is checked for its type (text columns are read as bytes and decoded here, so a
+flipped byte is a one-line "damaged" error naming the file and the row, never an sqlite3 error).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import time
@@ -20,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from searchlab import io
 from searchlab.errors import RunStoreError
 from searchlab.protocols import Result
+from searchlab.store.stored_values import config_problem, not_text, schema_version, stored_result
 
 SCHEMA_VERSION = 1
 STORE_NAME = "run.sqlite"
@@ -79,6 +85,20 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
+def read_only_uri(path: Path) -> str:
+    """An SQLite URI that reads the store at `path` without writing it or creating any file beside it.
+
+    `mode=ro` alone makes SQLite create `-shm` and `-wal` files for a store in WAL mode, and leave them.
+    With no `-wal` file there, no search has the store open, so it is read as immutable (`immutable=1`:
+    no locks, no side files). With one there, a search is writing it (or was killed): the reader uses
+    the files that search made, and creates none. Storage you cannot write is always read as immutable.
+    """
+    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+    wal = path.with_name(path.name + "-wal")
+    immutable = not writable or not wal.exists()
+    return f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
+
+
 class RunStore:
     """Read and write one run directory's `run.sqlite`. Use `create` or `open`, not the constructor."""
 
@@ -86,6 +106,7 @@ class RunStore:
         self.run_dir = run_dir
         self.path = run_dir / STORE_NAME
         self._conn = conn
+        conn.text_factory = bytes  # decoded by `_text`, which names the damaged row
         self._lock_fd: int | None = None
         self.read_only = False
 
@@ -144,7 +165,9 @@ class RunStore:
         return cls.open(run_dir, durable=durable)
 
     @classmethod
-    def open(cls, run_dir: str | Path, durable: bool = False) -> "RunStore":
+    def open(cls, run_dir: str | Path, durable: bool = False, read_only: bool = False) -> "RunStore":
+        """The run's store, checked. `read_only`: opened so that nothing is written to the run and no file is
+        created beside its store (`read_only_uri`); runs on storage you cannot write are always opened so."""
         run_dir = Path(run_dir)
         if not run_dir.exists():
             raise RunStoreError(f"run directory {run_dir} does not exist; start a run with `searchlab search ... --run {run_dir}`")
@@ -158,34 +181,36 @@ class RunStore:
         if len(header) < 100 or not header.startswith(SQLITE_HEADER):
             raise RunStoreError(f"{path} is not a searchlab run store (not an SQLite database, or truncated); "
                                 f"it was left untouched")
-        read_only = not os.access(run_dir, os.W_OK) or not os.access(path, os.W_OK)
+        read_only = read_only or not os.access(run_dir, os.W_OK) or not os.access(path, os.W_OK)
         try:
-            if read_only:  # a finished run on read-only storage: read it as it is, write nothing
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                                       isolation_level=None)
+            if read_only:  # read it as it is, write nothing
+                conn = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None, timeout=30)
             else:
                 conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.text_factory = bytes  # a damaged text column is reported below, not raised by sqlite3
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(check)
+            if check != b"ok":  # SQLite lists every problem, one per line: the first says enough
+                raise sqlite3.DatabaseError(check.decode("utf-8", "replace").splitlines()[0][:200])
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in tables}
             if not {"meta", "run", "trials", "snapshots", "progress"} <= tables:
                 conn.close()
                 raise RunStoreError(f"{path} is an SQLite file but not a searchlab run store; it was left untouched")
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else -1
+            version = schema_version(row[0]) if row else -1
             if conn.execute("SELECT COUNT(*) FROM run").fetchone()[0] != 1:
                 raise sqlite3.DatabaseError("the run table has no configuration row")
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{path} is corrupt ({exc}); it was left untouched — restore it from a copy "
                                 f"or start a new run") from None
-        if version > SCHEMA_VERSION:
+        if version is not None and version > SCHEMA_VERSION:
             conn.close()
             raise RunStoreError(f"{path} was written by a newer searchlab (store schema {version}, this version "
                                 f"reads {SCHEMA_VERSION}); upgrade searchlab to continue this run")
         if version != SCHEMA_VERSION:
             conn.close()
-            raise RunStoreError(f"{path} has unknown store schema {version}; it was left untouched")
+            shown = version if version is not None else "(damaged)"
+            raise RunStoreError(f"{path} has unknown store schema {shown}; it was left untouched")
         if read_only:
             store = cls(run_dir, conn)
             store.read_only = True
@@ -230,30 +255,64 @@ class RunStore:
     def _json(self, text: Any, what: str, kind: type | None = None) -> Any:
         """Stored JSON decoded, or a RunStoreError naming what is damaged (bytes flipped inside the file)."""
         try:
-            value = json.loads(text)
-        except (TypeError, ValueError) as exc:
+            value = io.parse_json(text if isinstance(text, (bytes, str)) else not_text(text))
+        except ValueError as exc:
             raise self._damaged(what, exc) from None
         if kind is not None and not isinstance(value, kind):
             raise self._damaged(what, TypeError(f"expected {kind.__name__}, found {type(value).__name__}"))
         return value
 
+    def _text(self, value: Any, what: str, optional: bool = False) -> str | None:
+        """A text column decoded as UTF-8 (the store only writes UTF-8), or a damaged-row error."""
+        if value is None and optional:
+            return None
+        try:
+            return value.decode("utf-8") if isinstance(value, bytes) else not_text(value)
+        except ValueError as exc:
+            raise self._damaged(what, exc) from None
+
+    def _number(self, value: Any, what: str, kind: type = float, optional: bool = False) -> Any:
+        """An INTEGER/REAL column as `kind`; text, blobs, NaN or a fraction where a whole number belongs
+        are a damaged-row error."""
+        if value is None and optional:
+            return None
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            kind is float and isinstance(value, float) and math.isfinite(value))
+        if not ok:
+            shown = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            raise self._damaged(what, TypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
+                                                f"found {shown!r:.40}"))
+        return kind(value)
+
+    def _run_row(self, column: str) -> Any:
+        row = self._conn.execute(f"SELECT {column} FROM run WHERE id=1").fetchone()
+        if row is None:
+            raise self._damaged("run configuration", LookupError("the run row is missing"))
+        return row[0]
+
     @property
     def config(self) -> dict:
-        return self._json(self._conn.execute("SELECT config FROM run WHERE id=1").fetchone()[0], "run configuration",
-                          dict)
+        config = self._json(self._run_row("config"), "run configuration", dict)
+        problem = config_problem(config)
+        if problem:
+            raise self._damaged("run configuration", TypeError(problem))
+        return config
 
     @property
     def versions(self) -> dict:
         """Package versions (and the source's git commit) recorded when the run was created."""
-        return self._json(self._conn.execute("SELECT versions FROM run WHERE id=1").fetchone()[0], "versions", dict)
+        return self._json(self._run_row("versions"), "versions", dict)
 
     @property
     def seed(self) -> int:
-        return int(self._conn.execute("SELECT seed FROM run WHERE id=1").fetchone()[0])
+        seed = self._number(self._run_row("seed"), "run seed", int)
+        if not 0 <= seed < 2**63:
+            raise self._damaged("run seed", ValueError(f"{seed} is outside 0 .. 2^63 - 1"))
+        return seed
 
     @property
     def created(self) -> float:
-        return float(self._conn.execute("SELECT created FROM run WHERE id=1").fetchone()[0])
+        return self._number(self._run_row("created"), "creation time")
 
     def update_config(self, config: dict) -> None:
         with self._writing():
@@ -261,7 +320,10 @@ class RunStore:
 
     @property
     def elapsed(self) -> float:
-        return float(self._conn.execute("SELECT elapsed FROM progress WHERE id=1").fetchone()[0])
+        row = self._conn.execute("SELECT elapsed FROM progress WHERE id=1").fetchone()
+        if row is None:
+            raise self._damaged("elapsed time", LookupError("the progress row is missing"))
+        return self._number(row[0], "elapsed time")
 
     # ---------------------------------------------------------------- trials
     def add_trial(self, trial_id: int, key: str, genome: Any, seed: int, cached_from: int | None = None) -> None:
@@ -322,7 +384,12 @@ class RunStore:
     def last_snapshot(self) -> Snapshot | None:
         row = self._conn.execute(
             "SELECT told_through, asked_through, state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
-        return Snapshot(int(row[0]), int(row[1]), self._json(row[2], "strategy snapshot")) if row else None
+        if row is None:
+            return None
+        told, asked = (self._number(v, "strategy snapshot", int) for v in row[:2])
+        if not 0 <= told <= asked:
+            raise self._damaged("strategy snapshot", ValueError(f"told through {told}, asked through {asked}"))
+        return Snapshot(told, asked, self._json(row[2], "strategy snapshot", dict))
 
     def trials(self, since: int = 0) -> list[Trial]:
         return list(self.iter_trials(since))
@@ -331,18 +398,37 @@ class RunStore:
         for row in self._conn.execute(
                 "SELECT id, key, genome, state, seed, result, worker, device, cached_from, created, started, finished "
                 "FROM trials WHERE id > ? ORDER BY id", (since,)):
-            genome = self._json(row[2], f"genome of trial {row[0]}")
-            result = None
-            if row[5]:
-                data = self._json(row[5], f"result of trial {row[0]}", dict)
-                try:
-                    result = Result.from_json(data)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise self._damaged(f"result of trial {row[0]}", exc) from None
-            yield Trial(row[0], row[1], genome, row[3], row[4], result, row[6], row[7], row[8], row[9], row[10],
-                        row[11])
+            yield self._trial(row)
+
+    def _trial(self, row: tuple) -> Trial:
+        """One `trials` row, every column checked for its type."""
+        trial_id = row[0]  # INTEGER PRIMARY KEY: always an integer
+        where = f"trial {trial_id}"
+        state = self._text(row[3], f"state of {where}")
+        if state not in ("asked", "running", "done", "failed"):
+            raise self._damaged(f"state of {where}", ValueError(f"unknown state {state!r:.40}"))
+        result = None
+        if row[5]:
+            data = self._json(row[5], f"result of {where}", dict)
+            try:
+                result = stored_result(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise self._damaged(f"result of {where}", exc) from None
+        cached_from = self._number(row[8], f"cached_from of {where}", int, optional=True)
+        if cached_from is not None and not 0 < cached_from < trial_id:
+            raise self._damaged(f"cached_from of {where}", ValueError(f"{cached_from} is not an earlier trial"))
+        seed = self._number(row[4], f"seed of {where}", int)
+        if not 0 <= seed < 2**63:
+            raise self._damaged(f"seed of {where}", ValueError(f"{seed} is outside 0 .. 2^63 - 1"))
+        return Trial(trial_id, self._text(row[1], f"key of {where}"), self._json(row[2], f"genome of {where}"), state,
+                     seed, result, self._text(row[6], f"worker of {where}", optional=True),
+                     self._text(row[7], f"device of {where}", optional=True), cached_from,
+                     self._number(row[9], f"created time of {where}"),
+                     self._number(row[10], f"start time of {where}", optional=True),
+                     self._number(row[11], f"finish time of {where}", optional=True))
 
     def count_trials(self) -> dict[str, int]:
-        counts = dict(self._conn.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())
+        counts = {self._text(state, "trial states"): n
+                  for state, n in self._conn.execute("SELECT state, COUNT(*) FROM trials GROUP BY state")}
         counts["cached"] = self._conn.execute("SELECT COUNT(*) FROM trials WHERE cached_from IS NOT NULL").fetchone()[0]
         return counts

@@ -159,6 +159,28 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     assert 0.0 <= described["accuracy"] <= 1.0
     code, out = _cli(capsys, "pruned", str(tmp_path))
     assert code == 2 and "architecture.json" in out.err
+    # the report's trade-off: accuracy (%) against FLOPs, the unpruned network (the all-ones mask) starred
+    tradeoff = _report_axes(run)
+    assert tradeoff.get_xlabel() == "FLOPs (k)" and tradeoff.get_ylabel() == "accuracy (%)"
+    legend = [t.get_text() for t in tradeoff.get_legend().get_texts()]
+    assert legend == ["evaluated candidates", "Pareto front", "unpruned network"]
+    star = next(line for line in tradeoff.get_lines() if line.get_label() == "unpruned network")
+    assert star.get_xdata()[0] == pytest.approx(problem[0].full_cost["flops"] / 1e3)
+    assert 10 < star.get_ydata()[0] <= 100  # a percentage, not a fraction
+
+
+def _report_axes(run):
+    """The trade-off panel of `searchlab report RUN --plot` for a finished run."""
+    import matplotlib.pyplot as plt
+    from searchlab.output.report import plot_figure
+    from searchlab.store.run_view import RunView
+
+    with RunView.open(run) as view:
+        fig = plot_figure(view)
+    plt.close(fig)
+    progress, tradeoff = fig.axes
+    assert progress.get_xlabel() == "evaluated candidates" and progress.get_ylabel() == "best fitness (higher is better)"
+    return tradeoff
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
@@ -222,6 +244,13 @@ def test_a_flops_target_is_met_by_every_candidate_and_reported(problem, tmp_path
     assert report["budget"] == final["budget"]
     code, out = _cli(capsys, "status", str(run))
     assert code == 0 and "size budget: flops <= " in out.out, out.out
+    # the report's trade-off marks the target and the unpruned network's size (it was repaired, so never scored)
+    tradeoff = _report_axes(run)
+    assert tradeoff.get_xlabel() == "FLOPs (k)" and tradeoff.get_ylabel() == "accuracy (%)"
+    lines = {line.get_label(): line for line in tradeoff.get_lines()}
+    target = next(line for label, line in lines.items() if label.startswith("size target"))
+    unpruned = next(line for label, line in lines.items() if label.startswith("unpruned network"))
+    assert target.get_xdata()[0] == pytest.approx(0.5 * full / 1e3) and unpruned.get_xdata()[0] == pytest.approx(full / 1e3)
 
 
 def test_weights_that_are_not_a_state_dict_or_do_not_match(tmp_path, capsys):
@@ -327,6 +356,44 @@ def test_a_pruned_folder_cannot_make_searchlab_run_code(tmp_path, capsys, monkey
     (good / "architecture.json").write_text("{not json")
     code, out = _cli(capsys, "pruned", str(good))
     assert code == 2 and "not valid JSON" in out.err
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model_kwargs": {"num_classes": 10, "in_channels": 1, "image_size": 2048}, "input_shape": [1, 1, 2048, 2048]},
+     "497,449,226 weights, more than the 134,217,728"),
+    ({"model_kwargs": {"num_classes": 10, "in_channels": 1, "image_size": 65536}}, "'model_kwargs' may only hold"),
+    ({"model": "resnet20", "model_kwargs": {"num_classes": 10, "in_channels": 3}, "input_shape": [1, 3, 4096, 4096]},
+     "activations in resnet20, more than"),
+])
+def test_a_pruned_folder_asking_for_gigabytes_is_refused_before_allocating(tmp_path, changes, message):
+    from bounded import one_line_error, run_cli
+
+    folder = _pruned_folder(tmp_path, **changes)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    err = one_line_error(run_cli("pruned", folder))  # under a 2 GB address-space limit
+    assert message in err and "architecture.json" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"input_shape": [1, 1, 32, 32]}, "does not match model_kwargs"),
+    ({"model_kwargs": {"num_classes": 10, "in_channels": 1, "image_size": 1}, "input_shape": [1, 1, 1, 1]},
+     "cannot take an input of shape [1, 1, 1, 1]"),
+    ({"kept_per_layer": "x"}, "'kept_per_layer' must map layer names"),
+    ({"input_shape": [2, 1, 28, 28]}, "'input_shape' must be [1, C, H, W]"),
+    ({"genome": ["1"]}, "'genome' must be a string"),
+])
+def test_a_pruned_folder_with_wrong_fields_is_one_line(tmp_path, capsys, changes, message):
+    code, out = _cli(capsys, "pruned", str(_pruned_folder(tmp_path, **changes)))
+    assert code == 2 and len(out.err.strip().splitlines()) == 1 and message in out.err, out.err
+
+
+def test_deeply_nested_architecture_json_is_one_line(tmp_path, capsys):
+    folder = _pruned_folder(tmp_path)
+    (folder / "architecture.json").write_text('{"format": "searchlab-pruned/1", "model": ' + "[" * 200_000 + "]" * 200_000
+                                              + "}")
+    code, out = _cli(capsys, "pruned", str(folder))
+    assert code == 2 and len(out.err.strip().splitlines()) == 1 and "nested deeper than 64" in out.err
 
 
 def test_resuming_a_finished_run_does_not_redo_the_final_step(tmp_path, capsys):

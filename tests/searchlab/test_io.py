@@ -1,6 +1,7 @@
 """searchlab.io: atomic writes keep the last good file, state dicts are read weights-only with one-line errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,3 +71,53 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             io.resolve_device("cuda")
+
+
+def test_a_full_disk_is_one_storage_error_that_says_what_was_kept(tmp_path):
+    import errno
+
+    from searchlab.errors import StorageError
+
+    path = tmp_path / "report.json"
+    io.write_json(path, {"a": 1})
+
+    def full(tmp):
+        tmp.write_text('{"a": 2')
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(StorageError, match="No space left on device; the previous report.json is kept as it was"):
+        io.atomic_write(path, full)
+    with pytest.raises(StorageError, match="no fresh.json was written"):
+        io.atomic_write(tmp_path / "fresh.json", full)
+    assert json.loads(path.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    try:  # still an OSError, so a cache that may fail to write keeps ignoring it
+        io.atomic_write(path, full)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+
+
+def test_json_nesting_is_bounded_without_recursion():
+    assert io.parse_json('[["]]]]\\"[[[", {"a": [1]}]]') == [["]]]]\"[[[", {"a": [1]}]]
+    assert len(io.parse_json("[" * io.MAX_JSON_DEPTH + "]" * io.MAX_JSON_DEPTH)) == 1
+    for text in ("[" * 200_000, "[" * (io.MAX_JSON_DEPTH + 1) + "]" * (io.MAX_JSON_DEPTH + 1), '{"a": ' * 70 + "1"):
+        with pytest.raises(ValueError, match="nested deeper than 64 levels"):
+            io.parse_json(text)
+    with pytest.raises(ValueError):
+        io.parse_json(b"[\xff]")  # not UTF-8
+
+
+def test_disk_full_while_a_prune_search_saves_its_pretrained_weights(tmp_path):
+    """The real command under a 100 kB file-size limit: the LeNet-5 weights (247 kB) cannot be written."""
+    import os
+
+    from bounded import one_line_error, run_cli
+
+    mnist = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
+    run = tmp_path / "run"
+    proc = run_cli("search", "prune", "--data", f"mnist:{mnist}", "--test-size", "200", "--val-size", "200",
+                   "--pretrain-epochs", "1", "--batch-size", "64", "--population", "4", "--generations", "1",
+                   "--seed", "2", "--run", run, "--quiet", "--no-finalize", file_bytes=100_000,
+                   env={**os.environ, "SEARCHLAB_CACHE_DIR": str(tmp_path / "cache")})
+    err = one_line_error(proc)
+    assert f"cannot write {run / 'pretrained.safetensors'}" in err and "no pretrained.safetensors was written" in err
+    assert not run.exists()  # no run was created, and no empty folder is left

@@ -70,7 +70,8 @@ def test_kill9_and_resume_gives_the_uninterrupted_trials(tmp_path, backend):
 
 def test_second_resume_is_refused_while_the_first_runs(tmp_path):
     run_dir = tmp_path / "r"
-    slow = ["bits", "--sleep", "0.2", "--max-evals", "30", "--device", "cpu", "--quiet", "--run", str(run_dir)]
+    # two minutes of work, so the first is still running when the second starts, even on a loaded machine
+    slow = ["bits", "--sleep", "0.2", "--max-evals", "600", "--device", "cpu", "--quiet", "--run", str(run_dir)]
     first = subprocess.Popen(cli("search", *slow), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30

@@ -194,7 +194,8 @@ def test_engine_options_are_checked_wherever_they_come_from(tmp_path, capsys, op
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not (tmp_path / "run").exists()
     import searchlab
-    with pytest.raises(ConfigError, match=message.split(" must")[0] if " must" in message else message):
+    from searchlab.errors import in_python_terms
+    with pytest.raises(ConfigError, match=in_python_terms(message)):  # the same check, naming keyword arguments
         searchlab.search("bits", run=tmp_path / "api", **{"seed": 0, **options})
     assert not (tmp_path / "api").exists()
 
@@ -295,3 +296,65 @@ def test_a_trial_submitted_after_a_worker_died_is_not_lost(tmp_path):
         assert sorted(results) == [1, 2] and all(r.ok for r in results.values())
     finally:
         backend.close()
+
+
+def test_a_strategy_that_keeps_proposing_seen_candidates_ends_before_the_store_grows(tmp_path, capsys):
+    from searchlab.cli import main
+
+    runner.create_run(tmp_path / "small", space="bits", strategy="evolution", evaluator="weighted-ones",
+                      space_config={"length": 4}, strategy_config={"population": 8, "sample_size": 3},
+                      evaluator_config={}, seed=3, budget=runner.Budget(max_evals=3000), device="cpu")
+    outcome = runner.run(tmp_path / "small")
+    rows = trial_rows(tmp_path / "small")
+    assert outcome.reason == "repeating" and outcome.evaluated == 16  # every one of the 2^4 genomes
+    assert len(rows) == 16 + runner.REPEATS_ALLOWED + 1
+    assert runner.run(tmp_path / "small", budget=runner.Budget(max_evals=4000)).reason == "repeating"
+    assert trial_rows(tmp_path / "small") == rows  # resuming adds nothing
+    # NAS-Bench-201 (15,625 cells): this run used to store 298,144 trials for 1,066 evaluations
+    assert main(["search", "nasbench201", "--strategy", "evolution", "--max-evals", "3000", "--seed", "4",
+                 "--run", str(tmp_path / "nb201"), "--quiet", "--no-finalize"]) == 0
+    out = capsys.readouterr().out
+    assert "5776 trials, 525 evaluated; stopped: the strategy keeps proposing candidates already evaluated" in out
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The child processes of `pid` and their command lines (from /proc)."""
+    from pathlib import Path
+
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                out[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def test_killing_the_resource_tracker_prints_nothing_under_quiet(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the resource tracker")
+    proc = subprocess.Popen([sys.executable, "-m", "searchlab.cli", "search", "bits", "--backend", "processes",
+                             "--workers", "2", "--max-evals", "30", "--sleep", "0.1", "--run", str(tmp_path / "run"),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = False
+    deadline = time.monotonic() + 240
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for pid, cmdline in _children(proc.pid).items():
+            if "resource_tracker" in cmdline and any(
+                    "_worker_evaluate" in c or "spawn_main" in c for c in _children(proc.pid).values()):
+                time.sleep(0.5)  # the pool's semaphores are registered with it by now
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+    out, err = proc.communicate(timeout=300)
+    assert killed and proc.returncode == 0, err
+    assert err == "" and "30 trials, 30 evaluated" in out

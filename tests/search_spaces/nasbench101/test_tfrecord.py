@@ -143,3 +143,29 @@ def test_crafted_files_are_refused_in_bounded_memory(tmp_path, bundled):
         R.write_records(fh, make_release([0, 1], bundled, repeats=1, epochs=(108,)))
     R.import_tfrecord(good, tmp_path / "good.sqlite", progress=False)
     assert not stale.exists() and not list(tmp_path.glob(".nb101-import-*"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.__setitem__(3, 5), "must be strings"),                       # ops as an integer
+    (lambda r: r.__setitem__(1, "abc"), "epochs must be a whole number"),
+    (lambda r: r.__setitem__(3, "input,conv9x9,output"), "ops must be 2 to 7 of"),
+    (lambda r: r.__setitem__(2, "01x0"), "adjacency does not match the ops"),
+    (lambda r: r.__setitem__(0, "z" * 32), "not 32 hex digits"),
+    (None, "nested deeper than 64 levels"),                                  # 200,000 nested brackets
+])
+def test_records_with_valid_crcs_but_bad_contents_are_one_line(tmp_path, bundled, capsys, change, message):
+    from searchlab.cli import main
+
+    record = json.loads(make_release([0], bundled, repeats=1, epochs=(108,))[0])
+    if change is None:
+        payload = ("[" * 200_000 + "]" * 200_000).encode()
+    else:
+        change(record)
+        payload = json.dumps(record).encode()
+    path = tmp_path / "crafted.tfrecord"
+    with open(path, "wb") as fh:
+        R.write_records(fh, [payload])
+    assert main(["nasbench101", "import", str(path), "--db", str(tmp_path / "nb.sqlite"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "byte offset 0" in err[0] and message in err[0], err
+    assert not (tmp_path / "nb.sqlite").exists() and not list(tmp_path.glob(".nb101-import-*"))
