@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench gpu-check install clean
+.PHONY: demo test bench gpu-check gpu-check-kit install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,20 @@ test: $(STAMP)
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
-# Every GPU path measured in one command (about 7 minutes on one GPU; figures in gpu_check.json).
+# The GPU verdicts measured in one command (about 5.5 minutes on one GPU; figures and weights in gpu-check/).
 gpu-check: $(STAMP)
-	$(PY) bench/gpu_check.py --out gpu_check.json
+	$(PY) bench/gpu_check.py --out gpu-check
+
+# What the check needs on a machine with no network, in ignored folders of the repository root: the
+# CIFAR-10 archive in .gpucheck/; in .whl/ wheels of the packages its image lacks and of searchlab itself
+# (installed there for its plug-in entry points; rebuilt here each time, so it is this checkout's code).
+gpu-check-kit: $(STAMP)
+	mkdir -p .gpucheck .whl
+	rm -f .whl/searchlab-*.whl
+	cp ../shared/data/cifar10/cifar10_jpg.tar.gz .gpucheck/
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w .whl .
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 -d .whl deap==1.4.4 torch-pruning==1.6.1
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache

@@ -112,10 +112,11 @@ def random_pruned(model: torch.nn.Module, plan, kept: dict[str, list[int]], rng:
     return prune_model(model, plan, genome_of(bits))
 
 
-def finetune_and_score(net: torch.nn.Module, train, test, args, seed: int) -> float:
+def finetune_and_score(net: torch.nn.Module, train, test, args, seed: int, device="cpu") -> float:
+    """The GA's fine-tuning recipe (the prune space's: the classifier preset at lr / 5), then test accuracy."""
     cfg = TrainConfig.preset("classifier", epochs=args.finetune_epochs, lr=args.lr / 5, batch_size=args.batch_size)
-    train_classifier(net, train, cfg, seed=seed, device="cpu")
-    return evaluate_classifier(net, test, device="cpu")["accuracy"]
+    train_classifier(net, train, cfg, seed=seed, device=device)
+    return evaluate_classifier(net, test, device=device)["accuracy"]
 
 
 def main() -> int:

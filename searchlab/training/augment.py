@@ -9,13 +9,21 @@ import torch.nn.functional as F
 from searchlab.errors import DataError
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small host tensor (indices, random draws) on `device`. To a GPU it goes through pinned memory
+    without blocking: a plain copy from pageable memory waits for the GPU to finish its queued work."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
     """Zero-pad each image by `padding` and crop it back to its size at a random offset (one per image)."""
     if padding <= 0:
         return x
     b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    off = torch.randint(0, 2 * padding + 1, (2, b), generator=gen).to(x.device)
+    off = to_device(torch.randint(0, 2 * padding + 1, (2, b), generator=gen), x.device)
     rows = (off[0][:, None] + torch.arange(h, device=x.device))[:, None, :, None]
     cols = (off[1][:, None] + torch.arange(w, device=x.device))[:, None, None, :]
     bi = torch.arange(b, device=x.device)[:, None, None, None]
@@ -25,7 +33,7 @@ def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Te
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
-    mask = (torch.rand(x.shape[0], generator=gen) < 0.5).to(x.device)
+    mask = to_device(torch.rand(x.shape[0], generator=gen) < 0.5, x.device)
     return torch.where(mask[:, None, None, None], x.flip(3), x)
 
 

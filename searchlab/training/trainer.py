@@ -29,12 +29,13 @@ from torch import nn
 
 from searchlab.training.data import ImageTensors
 from searchlab.errors import ConfigError, DataError, RunStoreError
+from searchlab.training.graph_step import GRAPH_MODES, GraphedStep, graph_plan, lr_factor, probe_optimizer
 from searchlab.protocols import Result
-from searchlab.training.augment import paired_patches, random_crop, random_flip, random_rot90  # noqa: F401 - the trainer's API
+from searchlab.training.augment import paired_patches, random_crop, random_flip, random_rot90, to_device  # noqa: F401 - the trainer's API
 from searchlab.io import resolve_device  # noqa: F401 - part of the trainer's API (callers pass device names)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cosine", "constant", "step")
+SCHEDULES = ("cosine", "constant", "step", "onecycle")
 AUGMENTS = ("auto", "none", "flip", "crop", "crop_flip")
 
 
@@ -64,6 +65,7 @@ class TrainConfig:
     compile: bool = False
     augment: str = "auto"
     device_data: str = "auto"
+    cuda_graph: str = "auto"
 
     def __post_init__(self) -> None:
         # Lenient spellings: None = no limit, True/False = auto/no augmentation.
@@ -79,6 +81,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
             (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
             (self.device_data in ("auto", "on", "off"), f"device_data must be auto, on or off, got {self.device_data!r}"),
+            (self.cuda_graph in GRAPH_MODES, f"cuda_graph must be one of {', '.join(GRAPH_MODES)}, got {self.cuda_graph!r}"),
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
@@ -114,6 +117,7 @@ class TrainStats:
     seconds: float
     final_loss: float
     stopped_by: str = "epochs"
+    cuda_graph: str = ""  # "captured (N steps replayed)", or why the steps ran eagerly
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,8 +131,11 @@ def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+def autocast(device: torch.device, dtype: torch.dtype | None, cache: bool = True):
+    """Mixed precision for `dtype` (nothing for None); `cache=False` inside a CUDA graph capture."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 def to_float(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
@@ -190,7 +197,7 @@ class EpochBatches:
         order = [perm[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.steps_per_epoch)]
         if self.resident:
             for idx in order:
-                idx = idx.to(self.device, non_blocking=True)
+                idx = to_device(idx, self.device)
                 yield self.transform(self.x[idx]), self.y[idx]
         else:
             # batch_size=None: the sampler yields whole index batches, fetched in one indexing call each
@@ -220,28 +227,28 @@ def fits_on_device(x: torch.Tensor, device: torch.device, share: float = 0.25) -
 # the training loop
 # --------------------------------------------------------------------------------------------------
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: TrainConfig, graph_device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The configured optimizer. With `graph_device`, a step a CUDA graph can capture: the learning rate
+    is a tensor on that device, SGD is fused and Adam/AdamW capturable (on CUDA)."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise TrainingFailed("the model has no trainable parameters")
+    lr: float | torch.Tensor = cfg.lr
+    graph: dict[str, Any] = {}
+    if graph_device is not None:
+        lr = torch.tensor(float(cfg.lr), device=graph_device)
+        graph = {"fused": True} if cfg.optimizer == "sgd" else {"capturable": graph_device.type == "cuda"}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay, **graph)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **graph)
+    return torch.optim.AdamW(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **graph)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
-    """Per-step LR factor: cosine to 0, constant, or x0.1 at 50% and 75% of the steps."""
-    total = max(1, total_steps)
-    if cfg.schedule == "cosine":
-        factor = lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))  # noqa: E731
-    elif cfg.schedule == "step":
-        factor = lambda s: 0.1 ** ((s >= total // 2) + (s >= (3 * total) // 4))  # noqa: E731
-    else:
-        factor = lambda s: 1.0  # noqa: E731
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    """Per-step LR factor (`lr_factor`): cosine to 0, constant, x0.1 at 50% and 75% of the steps, one cycle."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.schedule, total_steps))
 
 
 def _progress(total: int, verbose: bool, desc: str):
@@ -272,9 +279,41 @@ def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callabl
         model.to(memory_format=torch.channels_last)
     model.train()
     step_model = _compiled(model, cfg.compile)
-    optimizer = make_optimizer(model.parameters(), cfg)
-    schedule = make_schedule(optimizer, cfg, total_steps)
     scaler = torch.amp.GradScaler(dev.type) if dtype == torch.float16 else None
+    why_eager = graph_plan(model, mode=cfg.cuda_graph, device=dev, compiled=cfg.compile,
+                           grad_scaling=scaler is not None, total_steps=total_steps)
+    graphed = None
+    graph_ready = scaler is None and (not why_eager or cfg.cuda_graph == "eager")  # eager: the step uncaptured
+    problem = graph_ready and probe_optimizer(lambda params: make_optimizer(params, cfg, graph_device=dev), dev)
+    if problem:
+        why_eager, graph_ready = problem, False
+    if graph_ready:
+        graphed = GraphedStep(step_model, loss_fn, make_optimizer(model.parameters(), cfg, graph_device=dev),
+                              lr=cfg.lr, factor=lr_factor(cfg.schedule, total_steps), grad_clip=cfg.grad_clip,
+                              autocast=lambda cache: autocast(dev, dtype, cache), why_eager=why_eager)
+    else:
+        optimizer = make_optimizer(model.parameters(), cfg)
+        schedule = make_schedule(optimizer, cfg, total_steps)
+
+    def eager_step(batch: Any) -> torch.Tensor:
+        with autocast(dev, dtype):
+            loss = loss_fn(step_model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+        schedule.step()
+        return loss
+
     check_every = 1 if dev.type == "cpu" else 25
     start = time.perf_counter()
     step, stopped_by, epoch_losses = 0, "epochs", []
@@ -286,22 +325,7 @@ def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callabl
                 running = torch.zeros((), device=dev)
                 seen = 0
                 for batch in batches():
-                    with autocast(dev, dtype):
-                        loss = loss_fn(step_model, batch)
-                    optimizer.zero_grad(set_to_none=True)
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        if cfg.grad_clip:
-                            scaler.unscale_(optimizer)
-                            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        loss.backward()
-                        if cfg.grad_clip:
-                            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                        optimizer.step()
-                    schedule.step()
+                    loss = graphed(batch, step) if graphed is not None else eager_step(batch)
                     running += loss.detach().float()
                     step += 1
                     seen += 1
@@ -321,9 +345,12 @@ def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callabl
                 stopped_by = "steps"
         finally:
             bar.close()
+            if graphed is not None:
+                graphed.close()
     model.eval()
     return TrainStats(epochs=step / steps_per_epoch, steps=step, seconds=time.perf_counter() - start,
-                      final_loss=epoch_losses[-1] if epoch_losses else float("nan"), stopped_by=stopped_by)
+                      final_loss=epoch_losses[-1] if epoch_losses else float("nan"), stopped_by=stopped_by,
+                      cuda_graph=graphed.status if graphed is not None else why_eager)
 
 
 def _check_finite(running: torch.Tensor, step: int) -> None:
