@@ -274,8 +274,8 @@ class GraphTransformerPredictor(Predictor):
         out = np.empty(len(cells), np.float64)
         starts = range(0, len(cells), batch_size)
         if progress and len(starts) > 1:
-            from tqdm import tqdm
-            starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
+            from searchlab import progress as progress_lines
+            starts = progress_lines.bar(starts, desc=f"predicting {len(cells):,} cells", unit="batch", show=True)
         for start in starts:
             part = slice(start, min(start + batch_size, len(cells)))
             batch = cells.take(np.arange(part.start, part.stop))  # keeps table rows: costs from the cache

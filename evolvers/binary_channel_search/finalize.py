@@ -3,7 +3,6 @@ request, the 1x binary and full-precision baselines trained the same way)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ def _save_model(model: Any, info: dict, run_dir: Path, stem: str) -> None:
 
 def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_trial: dict, ctx: Context) -> dict:
     """Pick the best by fitness, plot every candidate, train the best longer and save it (and baselines)."""
-    from tqdm import tqdm
+    from searchlab import progress
 
     run_dir = Path(ctx.run_dir)
     rows = [{"id": t.id, "key": t.key, "genome": t.genome, "result": t.result} for t in ctx.run.evaluated()]
@@ -87,8 +86,8 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
                  ("full-precision",) + tuple(preset_ratios(space.net, "full-precision"))]
     final_size = ec.final_train_size or ec.train_size
     results = {}
-    for name, ratios, binary in tqdm(jobs, desc="final training", disable=not ctx.verbose and len(jobs) == 1,
-                                     file=sys.stderr):
+    for name, ratios, binary in progress.bar(jobs, desc="final training", unit="network",
+                                             show=ctx.verbose or (progress.enabled() and len(jobs) > 1)):
         model, m = evaluator.train(ratios, binary=binary, epochs=ec.final_epochs, seed=ctx.seed, device=ctx.device,
                                    train_size=final_size, test=True)
         m["cost_ratio"] = m["flops_bops64"] / space.base_cost()

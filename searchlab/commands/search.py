@@ -240,13 +240,12 @@ def _describe_outcome(summary: dict, objectives: dict) -> str:
 
 
 class _progress_bar:
-    """tqdm bar on stderr showing evaluated candidates and the best primary objective so far."""
+    """Progress of the search: evaluated candidates and the best primary objective so far."""
 
     def __init__(self, total, objectives):
-        from tqdm import tqdm
+        from searchlab import progress
         self.name = next(iter(objectives), None)
-        # disable=None: a bar on a terminal only, none in logs and pipes
-        self.bar = tqdm(total=total, unit="eval", file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
+        self.bar = progress.bar(total=total, desc="searching", unit="eval", show=True)
         self.seen = 0
 
     def update(self, info: dict) -> None:
