@@ -8,7 +8,7 @@ from typing import Any
 
 from searchlab.evolvers.binary_channel_search.evaluator import BinaryTrainEvaluator
 from searchlab.evolvers.binary_channel_search.strategy import BinaryGAConfig, fitness
-from searchlab import io, options
+from searchlab import io, options, result_quality
 from searchlab.protocols import Context
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace, preset_ratios
 
@@ -108,5 +108,11 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
         summary["full_precision_" + metric] = f
         # share of the (full precision - 1x binary) gap the searched net closes; undefined without a gap
         summary["gap_closed"] = (s - b) / (f - b) if f > b else None
+    summary.update(result_quality.check(
+        f"final {metric.replace('_', ' ')}", summary["final_" + metric], floor=1.0 / max(2, evaluator.splits()[3]),
+        floor_name="chance", reference=summary.get("full_precision_" + metric),
+        reference_name="the full-precision network", fmt=result_quality.percent,
+        advice="the searched widths are too narrow for what the training recovers; raise the size limit (or lower "
+               "--lam), train longer (--final-epochs) or on more images (--final-train-size)"))
     io.write_json(run_dir / "final.json", {"summary": summary, "models": results, "candidates": points})
     return summary

@@ -193,6 +193,8 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
         if final and final.pop("reused", False) and not quiet:
             print(f"note: the final step already ran for these trials; its summary is from "
                   f"{Path(run_dir) / runner.FINAL_RECORD} (--finalize-again runs it again)", file=sys.stderr)
+        if final and final.get("warning"):  # a result at chance or far below its reference (result_quality.py)
+            print(f"warning: {final['warning']}", file=sys.stderr)
     summary = {"run": str(run_dir), "stopped_by": outcome.reason, "trials": outcome.told,
                "evaluated": outcome.evaluated, "best": outcome.best, "final": final}
     if as_json:

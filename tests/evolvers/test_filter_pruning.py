@@ -427,12 +427,3 @@ def test_a_user_model_is_found_in_the_current_directory(tmp_path):
                           "1", "--finetune-epochs", "0", "--run", "r", "--quiet"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-
-
-def test_a_network_that_lost_most_of_its_accuracy_is_flagged():
-    from searchlab.evolvers.filter_pruning.finalize import lost_most
-
-    assert lost_most(0.86, 0.1230, 10)  # the 12.30% LeNet-5 run: near chance
-    assert lost_most(0.90, 0.40, 10)
-    assert not lost_most(0.90, 0.85, 10)
-    assert not lost_most(0.14, 0.13, 10)  # a network that was never far above chance has nothing to lose
