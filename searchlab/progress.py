@@ -15,7 +15,7 @@ What is shown depends on stderr, looked at when a step or bar starts:
 The command line turns progress on (`--quiet` leaves it off) and runs each command inside
 `command()`, so a command busy outside any step still writes a line within `first` seconds. Library
 use starts with progress off; `enable()` turns it on. SEARCHLAB_PROGRESS_INTERVAL sets `interval`
-(seconds, default 20); `first` and `grace` scale down with it below their defaults of 8 s and 2 s.
+(seconds, default 20); `first` and `grace` (8 s and 2 s by default) scale with it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def timings() -> tuple[float, float, float]:
     except ValueError:
         every = INTERVAL
     every = every if every > 0 else INTERVAL
-    return every, min(FIRST, 0.4 * every), min(GRACE, 0.1 * every)
+    return every, FIRST / INTERVAL * every, GRACE / INTERVAL * every
 
 
 def mode() -> str:

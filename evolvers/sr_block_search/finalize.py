@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from searchlab.evolvers.sr_block_search.evaluator import SRProxyEvaluator
-from searchlab import io, result_quality
+from searchlab import io, progress, result_quality
 from searchlab.training.image_metrics import psnr
 from searchlab.io import resolve_device
 from searchlab.protocols import Context
@@ -49,8 +49,9 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
     side-by-side picture and the exported model in the run folder."""
     genome = space.validate(best_trial["genome"])
     device = resolve_device(ctx.device)
-    net, stats = evaluator.train(genome, seed=ctx.seed, device=str(device), epochs=evaluator.config.final_epochs,
-                                 desc="final training")
+    with progress.step(f"training the best network for {evaluator.config.final_epochs:g} epochs"):
+        net, stats = evaluator.train(genome, seed=ctx.seed, device=str(device), epochs=evaluator.config.final_epochs,
+                                     desc="final training")
     run_dir = Path(ctx.run_dir) if ctx.run_dir else Path(".")
     run_dir.mkdir(parents=True, exist_ok=True)
     info = space.describe(genome)

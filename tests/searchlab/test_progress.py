@@ -119,5 +119,3 @@ def test_a_search_with_stderr_in_a_file_writes_a_line_every_interval(tmp_path):
     assert text[-1].startswith("searching: 40 evals done in ")
     times = [t for t, _ in lines]
     assert max(b - a for a, b in zip(times, times[1:])) < 3.0, lines  # 1 s apart, with room for a loaded machine
-    quiet = _lines_as_they_come(cmd[:-1] + [str(tmp_path / "quiet"), "--quiet"], tmp_path / "quiet.log", env)
-    assert quiet == (0, [])
