@@ -105,7 +105,7 @@ class _Task:
         return f"{self.label} ..." if not self.total else f"{self.label}: {self.total:,} {_plural(self.unit)} ..."
 
     def end_line(self, now: float) -> str:
-        counted = f"{self.n:,} {_plural(self.unit)} " if self.total else ""
+        counted = f"{self.n:,} {_plural(self.unit)} " if self.unit and (self.total or self.n) else ""
         return f"{self.label}: {counted}done in {now - self.start:.1f} s"
 
 
@@ -157,7 +157,8 @@ def tick(now: float | None = None) -> float:
                 else:
                     due.append(task.start + grace - now)
         if now - _STATE["last_line"] >= every:
-            shown = [t for t in _ACTIVE if not t.whole_command] or _ACTIVE  # the command only when nothing else runs
+            # what has run past its grace period; the command itself only when nothing else has
+            shown = [t for t in _ACTIVE if not t.whole_command and now - t.start >= grace] or _ACTIVE[:1]
             _write("; ".join(task.describe(now) for task in shown))
         due.append(_STATE["last_line"] + every - now)
         return max(0.05, min(due))

@@ -108,9 +108,10 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
         summary["full_precision_" + metric] = f
         # share of the (full precision - 1x binary) gap the searched net closes; undefined without a gap
         summary["gap_closed"] = (s - b) / (f - b) if f > b else None
+    chance = 1.0 / max(2, evaluator.splits()[3])
     summary.update(result_quality.check(
-        f"final {metric.replace('_', ' ')}", summary["final_" + metric], floor=1.0 / max(2, evaluator.splits()[3]),
-        floor_name="chance", reference=summary.get("full_precision_" + metric),
+        f"final {metric.replace('_', ' ')}", summary["final_" + metric], floor=chance, floor_name="chance",
+        near=result_quality.chance_margin(chance), reference=summary.get("full_precision_" + metric),
         reference_name="the full-precision network", fmt=result_quality.percent,
         advice="the searched widths are too narrow for what the training recovers; raise the size limit (or lower "
                "--lam), train longer (--final-epochs) or on more images (--final-train-size)"))

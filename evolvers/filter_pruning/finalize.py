@@ -106,9 +106,10 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
         "cpu_threads": torch.get_num_threads(), "finetune": ft, "kept_per_layer": kept,
         "test_images": len(problem.test), "fitness_images": len(problem.val), "train_images": len(problem.train),
     }
+    chance = 1.0 / max(2, int(problem.kwargs.get("num_classes") or 10))
     report.update(result_quality.check(
-        "test accuracy after fine-tuning", after_ft["accuracy"], floor=1.0 / max(2, int(problem.kwargs.get("num_classes") or 10)),
-        floor_name="chance", reference=before["accuracy"], reference_name="the unpruned network",
+        "test accuracy after fine-tuning", after_ft["accuracy"], floor=chance, floor_name="chance",
+        near=result_quality.chance_margin(chance), reference=before["accuracy"], reference_name="the unpruned network",
         fmt=result_quality.percent,
         advice=f"the network was pruned past what {cfg.finetune_epochs:g} epochs recover; ask for a larger size "
                f"(--max-flops / --max-params, or a smaller --lam), fine-tune longer (--finetune-epochs) or score "
