@@ -189,10 +189,7 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
             bar.close()
     final = None
     if do_finalize and run_config.finalizes(outcome.reason, outcome.best):
-        from searchlab import progress
-        with progress.step(f"final step of the {config['space']} run (the best candidate's summary and files)"):
-            final = runner.finalize(run_dir, plugins=registry.builtin_plugins(), verbose=verbose,
-                                    again=finalize_again)
+        final = runner.finalize(run_dir, plugins=registry.builtin_plugins(), verbose=verbose, again=finalize_again)
         if final and final.pop("reused", False) and not quiet:
             print(f"note: the final step already ran for these trials; its summary is from "
                   f"{Path(run_dir) / runner.FINAL_RECORD} (--finalize-again runs it again)", file=sys.stderr)
