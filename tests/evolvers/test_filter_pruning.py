@@ -144,6 +144,8 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     from searchlab.search_spaces.filter_masks import measured_flops
     assert measured_flops(net, torch.zeros(1, 1, 28, 28)) == report["flops_after"] == final["flops_after"]
     assert report["flops_after"] <= report["flops_before"]
+    # the quality check against chance and the unpruned network: its flag in the report and the summary
+    assert final["quality_status"] == report["quality_status"] == ("warning" in report) == ("warning" in final)
     assert sum(p.numel() for p in net.parameters()) == report["params_after"]
     # the rebuilt network is the fine-tuned one: it reproduces the reported test accuracy
     from searchlab.search_spaces.filter_masks.setup import _splits, PruneConfig as PC

@@ -119,3 +119,15 @@ def test_a_search_with_stderr_in_a_file_writes_a_line_every_interval(tmp_path):
     assert text[-1].startswith("searching: 40 evals done in ")
     times = [t for t, _ in lines]
     assert max(b - a for a, b in zip(times, times[1:])) < 3.0, lines  # 1 s apart, with room for a loaded machine
+
+
+def test_a_notebook_kernel_gets_the_notebook_bars(monkeypatch):
+    import types
+
+    class ZMQInteractiveShell:  # what get_ipython() returns inside a Jupyter kernel
+        pass
+
+    monkeypatch.setattr(progress.sys, "stderr", types.SimpleNamespace(isatty=lambda: False))
+    assert progress.mode() == "log"
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=ZMQInteractiveShell))
+    assert progress.mode() == "notebook"
