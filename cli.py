@@ -26,8 +26,9 @@ import sys
 from pathlib import Path
 
 # Idle OpenMP threads sleep instead of spinning (torch reads this when it loads). Spinning threads burn
-# the cores that other work on the machine needs: on 2 busy cores a ReNAS fit used 2.7x the CPU seconds
-# of one thread and ran slower (docs/benchmarks.md, "CPU threads on a busy machine").
+# the cores that other work on the machine needs: on 2 busy cores two spinning threads of a ReNAS fit
+# used 3.5x the CPU seconds and 2.5x the wall time of the same threads sleeping (docs/benchmarks.md,
+# "CPU threads on a busy machine").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import searchlab  # noqa: E402 - after the OpenMP setting
