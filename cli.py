@@ -25,9 +25,15 @@ import os
 import sys
 from pathlib import Path
 
-import searchlab
-from searchlab.commands.common import Formatter, Parser, load_plugins  # noqa: F401 - load_plugins: tests, scripts
-from searchlab.errors import SearchlabError
+# Idle OpenMP threads sleep instead of spinning (torch reads this when it loads). Spinning threads burn
+# the cores that other work on the machine needs: on 2 busy cores two spinning threads of a ReNAS fit
+# used 3.5x the CPU seconds and 2.5x the wall time of the same threads sleeping (docs/benchmarks.md,
+# "CPU threads on a busy machine").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import searchlab  # noqa: E402 - after the OpenMP setting
+from searchlab.commands.common import Formatter, Parser, load_plugins  # noqa: E402,F401 - load_plugins: tests, scripts
+from searchlab.errors import SearchlabError  # noqa: E402
 
 # the order of `searchlab --help`
 COMMAND_MODULES = ["searchlab.commands.search", "searchlab.commands.runs", "searchlab.commands.compare",
@@ -35,6 +41,9 @@ COMMAND_MODULES = ["searchlab.commands.search", "searchlab.commands.runs", "sear
                    "searchlab.search_spaces.nasbench201.cli", "searchlab.predictors.cli",
                    "searchlab.search_spaces.cyclegan.cli", "searchlab.search_spaces.binary_widths.cli",
                    "searchlab.search_spaces.filter_masks.cli", "searchlab.commands.dashboard"]
+
+# commands that run until stopped: no progress lines for them
+SERVERS = {"dashboard"}
 
 _load_plugins = load_plugins  # the name scripts and tests know
 
@@ -65,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
-        return int(args.handler(args) or 0)
+        if args.command in SERVERS:
+            return int(args.handler(args) or 0)
+        with progress.command("searchlab " + " ".join(a for a in argv[:3] if not a.startswith("-"))):
+            return int(args.handler(args) or 0)
     except SearchlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -203,7 +203,9 @@ def cached_vertex_costs(cells: Cells, name: str = "nasbench101") -> tuple[np.nda
                 return flops, params
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
             pass
-    flops, params = vertex_costs(cells.adjacency, cells.ops)
+    from searchlab import progress
+    with progress.step(f"computing the FLOPs and parameters of {len(cells):,} cells (once; cached in {path.parent})"):
+        flops, params = vertex_costs(cells.adjacency, cells.ops)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         def write(tmp) -> None:

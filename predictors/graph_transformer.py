@@ -106,7 +106,7 @@ def pretrained_encoder(config: GraphTransformerConfig, corpus, n_ops: int, devic
         from searchlab import progress as progress_lines
         with progress_lines.step(f"pretraining the graph transformer on {len(cells):,} cells without labels "
                                  f"(once; cached in {path.parent})"):
-            state = _pretrain(config, cells, costs, n_ops, device)
+            state = _pretrain(config, cells, costs, n_ops, device, show=True)
     else:
         state = _pretrain(config, cells, costs, n_ops, device)
     seconds = time.perf_counter() - start
@@ -119,7 +119,7 @@ def pretrained_encoder(config: GraphTransformerConfig, corpus, n_ops: int, devic
 
 
 def _pretrain(config: GraphTransformerConfig, cells: Cells, costs: np.ndarray, n_ops: int,
-              device: torch.device) -> dict[str, torch.Tensor]:
+              device: torch.device, show: bool = False) -> dict[str, torch.Tensor]:
     """Masked-op reconstruction + log FLOPs / log params regression over the corpus (AdamW, cosine)."""
     c = config
     enc = Encoded(cells, c.gt_pe, c.gt_costs and has_costs(cells), device)
@@ -140,6 +140,8 @@ def _pretrain(config: GraphTransformerConfig, cells: Cells, costs: np.ndarray, n
     adj = cells.adjacency.astype(bool)
     maskable = torch.from_numpy(adj.any(axis=1) & adj.any(axis=2)).to(device)
     net.train()
+    from searchlab import progress
+    bar = progress.bar(total=steps, desc="pretraining", unit="step", show=show, announce=False)
     for _ in range(c.gt_pretrain_epochs):
         order = torch.randperm(len(enc), generator=gen).to(device)
         for start in range(0, len(enc), batch):
@@ -157,6 +159,8 @@ def _pretrain(config: GraphTransformerConfig, cells: Cells, costs: np.ndarray, n
             loss.backward()
             optim.step()
             sched.step()
+            bar.update(1)
+    bar.close()
     return {f"net.{k}": v.detach() for k, v in net.state_dict().items()} | \
         {f"cost_head.{k}": v.detach() for k, v in cost_head.state_dict().items()}
 
@@ -274,8 +278,8 @@ class GraphTransformerPredictor(Predictor):
         out = np.empty(len(cells), np.float64)
         starts = range(0, len(cells), batch_size)
         if progress and len(starts) > 1:
-            from tqdm import tqdm
-            starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
+            from searchlab import progress as progress_lines
+            starts = progress_lines.bar(starts, desc=f"predicting {len(cells):,} cells", unit="batch", show=True)
         for start in starts:
             part = slice(start, min(start + batch_size, len(cells)))
             batch = cells.take(np.arange(part.start, part.stop))  # keeps table rows: costs from the cache

@@ -202,8 +202,8 @@ class ReNASPredictor(Predictor):
         batch_size = batch_size or (16384 if self.device.type == "cuda" else 1024)
         starts = range(0, len(cells), batch_size)
         if progress and len(starts) > 1:
-            from tqdm import tqdm
-            starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
+            from searchlab import progress as progress_lines
+            starts = progress_lines.bar(starts, desc=f"predicting {len(cells):,} cells", unit="batch", show=True)
         for start in starts:
             part = slice(start, min(start + batch_size, len(cells)))
             batch = Cells(cells.adjacency[part], cells.ops[part], space=cells.space)

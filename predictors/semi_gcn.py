@@ -223,8 +223,8 @@ class SemiGCNPredictor(Predictor):
         out = np.empty(len(cells), np.float32)
         starts = range(0, len(cells), batch_size)
         if progress and len(starts) > 1:
-            from tqdm import tqdm
-            starts = tqdm(starts, desc="predicting", unit="batch", leave=False)
+            from searchlab import progress as progress_lines
+            starts = progress_lines.bar(starts, desc=f"predicting {len(cells):,} cells", unit="batch", show=True)
         for start in starts:
             part = cells.take(np.arange(start, min(start + batch_size, len(cells))))
             adj, ops = cell_tensors(Cells(part.adjacency, part.ops), self.device)

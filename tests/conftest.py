@@ -12,6 +12,9 @@ sys.path.insert(0, str(SUPPORT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 os.environ["SEARCHLAB_PLUGINS"] = "plugins_for_tests"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Progress lines in a log come by the clock, so on a loaded machine a slow command would gain lines that
+# tests counting a command's stderr lines do not expect; the tests of progress set their own interval.
+os.environ["SEARCHLAB_PROGRESS_INTERVAL"] = "3600"
 
 
 @pytest.fixture(autouse=True, scope="session")

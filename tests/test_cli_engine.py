@@ -41,6 +41,9 @@ def test_search_status_report_list(tmp_path, capsys, finished_run):
     assert code == 0 and "Pareto front" in out and (tmp_path / "r.png").stat().st_size > 10_000
     code, out, _ = run_cli(capsys, "list")
     assert code == 0 and "evolution" in out and "random" in out and "bits" in out
+    entries = [line for line in out.splitlines() if line.startswith("  ") and line[2] != " "]  # name, then help
+    assert len({len(line) - len(line.split(None, 1)[1]) for line in entries}) == 1  # one help column
+    assert max(len(line) for line in out.splitlines()) <= 120  # long helps wrap
     code, out, _ = run_cli(capsys, "search", "bits", "--help")
     assert code == 0 and "--sample-size" in out and "--length" in out and "Example" in out
     code, out, _ = run_cli(capsys, "search", "bits", "--strategy", "random", "--help")  # a strategy without options

@@ -3,13 +3,12 @@ request, the 1x binary and full-precision baselines trained the same way)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from searchlab.evolvers.binary_channel_search.evaluator import BinaryTrainEvaluator
 from searchlab.evolvers.binary_channel_search.strategy import BinaryGAConfig, fitness
-from searchlab import io, options
+from searchlab import io, options, result_quality
 from searchlab.protocols import Context
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace, preset_ratios
 
@@ -55,7 +54,7 @@ def _save_model(model: Any, info: dict, run_dir: Path, stem: str) -> None:
 
 def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_trial: dict, ctx: Context) -> dict:
     """Pick the best by fitness, plot every candidate, train the best longer and save it (and baselines)."""
-    from tqdm import tqdm
+    from searchlab import progress
 
     run_dir = Path(ctx.run_dir)
     rows = [{"id": t.id, "key": t.key, "genome": t.genome, "result": t.result} for t in ctx.run.evaluated()]
@@ -87,8 +86,8 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
                  ("full-precision",) + tuple(preset_ratios(space.net, "full-precision"))]
     final_size = ec.final_train_size or ec.train_size
     results = {}
-    for name, ratios, binary in tqdm(jobs, desc="final training", disable=not ctx.verbose and len(jobs) == 1,
-                                     file=sys.stderr):
+    for name, ratios, binary in progress.bar(jobs, desc="final training", unit="network",
+                                             show=ctx.verbose or (progress.enabled() and len(jobs) > 1)):
         model, m = evaluator.train(ratios, binary=binary, epochs=ec.final_epochs, seed=ctx.seed, device=ctx.device,
                                    train_size=final_size, test=True)
         m["cost_ratio"] = m["flops_bops64"] / space.base_cost()
@@ -109,5 +108,12 @@ def finalize(space: BinaryWidthSpace, evaluator: BinaryTrainEvaluator, best_tria
         summary["full_precision_" + metric] = f
         # share of the (full precision - 1x binary) gap the searched net closes; undefined without a gap
         summary["gap_closed"] = (s - b) / (f - b) if f > b else None
+    chance = 1.0 / max(2, evaluator.splits()[3])
+    summary.update(result_quality.check(
+        f"final {metric.replace('_', ' ')}", summary["final_" + metric], floor=chance, floor_name="chance",
+        near=result_quality.chance_margin(chance), reference=summary.get("full_precision_" + metric),
+        reference_name="the full-precision network", fmt=result_quality.percent,
+        advice="the searched widths are too narrow for what the training recovers; raise the size limit (or lower "
+               "--lam), train longer (--final-epochs) or on more images (--final-train-size)"))
     io.write_json(run_dir / "final.json", {"summary": summary, "models": results, "candidates": points})
     return summary

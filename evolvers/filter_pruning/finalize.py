@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from searchlab import io, progress
+from searchlab import io, progress, result_quality
 from searchlab.protocols import Context
 from searchlab.search_spaces.filter_masks import FilterMaskSpace, measured_flops, prune_model
 from searchlab.search_spaces.filter_masks.pruned import write_pruned
@@ -60,12 +60,6 @@ def plot_filters(kept: dict[str, list[int]], path: Path, title: str) -> Path:
     return path
 
 
-def lost_most(before: float, after: float, classes: int) -> bool:
-    """Whether a pruned network kept less than half of its accuracy above chance (1 / classes)."""
-    chance = 1.0 / max(2, classes)
-    return before > chance and after - chance < 0.5 * (before - chance)
-
-
 def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -> dict:
     """Cut the best mask out of the network, fine-tune it, measure it and write model, report and plot."""
     from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier
@@ -112,12 +106,14 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
         "cpu_threads": torch.get_num_threads(), "finetune": ft, "kept_per_layer": kept,
         "test_images": len(problem.test), "fitness_images": len(problem.val), "train_images": len(problem.train),
     }
-    if lost_most(before["accuracy"], after_ft["accuracy"], int(problem.kwargs.get("num_classes") or 10)):
-        report["warning"] = (f"test accuracy fell from {100 * before['accuracy']:.2f}% to "
-                             f"{100 * after_ft['accuracy']:.2f}% after fine-tuning, most of the way to chance: the "
-                             f"network was pruned past what {cfg.finetune_epochs:g} epochs recover; ask for a larger size (--max-flops / --max-params, or a smaller --lam), "
-                             f"fine-tune longer (--finetune-epochs) or score candidates after recovery "
-                             f"(--bn-images, --candidate-steps)")
+    chance = 1.0 / max(2, int(problem.kwargs.get("num_classes") or 10))
+    report.update(result_quality.check(
+        "test accuracy after fine-tuning", after_ft["accuracy"], floor=chance, floor_name="chance",
+        near=result_quality.chance_margin(chance), reference=before["accuracy"], reference_name="the unpruned network",
+        fmt=result_quality.percent,
+        advice=f"the network was pruned past what {cfg.finetune_epochs:g} epochs recover; ask for a larger size "
+               f"(--max-flops / --max-params, or a smaller --lam), fine-tune longer (--finetune-epochs) or score "
+               f"candidates after recovery (--bn-images, --candidate-steps)"))
     if space.budget is not None:
         reached = flops_after if space.budget.measure == "flops" else params_after
         report["budget"] = {**space.budget.to_json(), "reached": reached, "summary": space.budget.summary(reached)}
@@ -134,5 +130,5 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
     return {k: report[k] for k in ("params_before", "params_after", "flops_before", "flops_after", "compression",
                                    "flops_reduction", "test_accuracy_before", "test_accuracy_after_search",
                                    "test_accuracy_after_finetune", "cpu_latency_ms_before", "cpu_latency_ms_after",
-                                   "speedup", "speedup_batch64")} | {k: report[k] for k in ("budget", "warning", "written")
-                                                                     if k in report}
+                                   "speedup", "speedup_batch64", "quality_status")} | \
+        {k: report[k] for k in ("budget", "warning", "written") if k in report}

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from searchlab.evolvers.gan_coevolution.finetune import finetune
-from searchlab import io
+from searchlab import io, result_quality
 from searchlab.io import resolve_device
 from searchlab.protocols import Context
 from searchlab.search_spaces import cyclegan as cg
@@ -127,9 +127,21 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
     save_grid(out_dir / "grid.png", rows, labels)
     summary = {"dir": str(out_dir)}
     for s, r in report["sides"].items():
-        after = r.get("fidelity_after", r["fidelity_before"])
+        after = _fidelity(r)
         summary[f"G_{s}"] = (f"{r['full']['params']:,} -> {r['pruned']['params']:,} params "
                              f"({r['param_ratio']:.2f}x), {r['pruned']['size_mb']:.2f} MB, "
                              f"{r['flops_ratio']:.2f}x fewer FLOPs; PSNR vs full "
                              f"{r['fidelity_before']['psnr']:.2f} dB -> {after['psnr']:.2f} dB")
+    margins = {s: _fidelity(r)["psnr"] - _fidelity(r)["psnr_flat"] for s, r in report["sides"].items()}
+    worst = _fidelity(report["sides"][min(margins, key=margins.get)])
+    summary.update(result_quality.check(
+        f"G_{min(margins, key=margins.get)}'s PSNR against the full generator", worst["psnr"],
+        floor=worst["psnr_flat"], floor_name="a flat grey image", fmt=result_quality.decibels,
+        advice="the pruned generator no longer does the translation; raise the size limit, fine-tune longer "
+               "(--finetune-steps) or search longer"))
     return summary
+
+
+def _fidelity(side: dict) -> dict:
+    """The pruned generator's fidelity: after fine-tuning when it ran."""
+    return side.get("fidelity_after", side["fidelity_before"])

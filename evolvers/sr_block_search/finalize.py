@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from searchlab.evolvers.sr_block_search.evaluator import SRProxyEvaluator
-from searchlab import io
+from searchlab import io, progress, result_quality
 from searchlab.training.image_metrics import psnr
 from searchlab.io import resolve_device
 from searchlab.protocols import Context
@@ -49,8 +49,9 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
     side-by-side picture and the exported model in the run folder."""
     genome = space.validate(best_trial["genome"])
     device = resolve_device(ctx.device)
-    net, stats = evaluator.train(genome, seed=ctx.seed, device=str(device), epochs=evaluator.config.final_epochs,
-                                 desc="final training")
+    with progress.step(f"training the best network for {evaluator.config.final_epochs:g} epochs"):
+        net, stats = evaluator.train(genome, seed=ctx.seed, device=str(device), epochs=evaluator.config.final_epochs,
+                                     desc="final training")
     run_dir = Path(ctx.run_dir) if ctx.run_dir else Path(".")
     run_dir.mkdir(parents=True, exist_ok=True)
     info = space.describe(genome)
@@ -73,5 +74,13 @@ def finalize(space: SRBlockSpace, evaluator: SRProxyEvaluator, best_trial: dict,
             summary["picture"] = str(run_dir / "sr_comparison.png")
             picture_done = True
     summary["model"] = str(export_model(net.cpu(), genome, space, run_dir / "model"))
+    margins = {n: s["searched"]["psnr"] - s["bicubic"]["psnr"] for n, s in summary["sets"].items()}
+    if margins:
+        worst = min(margins, key=margins.get)
+        summary.update(result_quality.check(
+            f"PSNR on {worst}", summary["sets"][worst]["searched"]["psnr"], floor=summary["sets"][worst]["bicubic"]["psnr"],
+            floor_name="bicubic upscaling", fmt=result_quality.decibels,
+            advice="the trained network does not beat interpolation; train longer (--final-epochs) or on more "
+                   "patches (--crops-per-image), or search longer"))
     io.write_json(run_dir / "sr_summary.json", summary, indent=1)
     return summary

@@ -75,8 +75,9 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def compare_outputs(full: ResnetGenerator, small: ResnetGenerator, images: torch.Tensor,
                     device: str | torch.device = "cpu") -> dict:
-    """PSNR (dB, mean and per image) and MSE of `small`'s outputs against `full`'s on uint8 images."""
-    per_image, mse = [], 0.0
+    """PSNR (dB, mean and per image) and MSE of `small`'s outputs against `full`'s on uint8 images, and the
+    PSNR a flat mid-grey image would get (`psnr_flat`: the floor a useful generator must clear)."""
+    per_image, mse, mse_flat = [], 0.0, 0.0
     full, small = full.to(device).eval(), small.to(device).eval()
     with torch.no_grad():
         for i in range(len(images)):
@@ -84,5 +85,7 @@ def compare_outputs(full: ResnetGenerator, small: ResnetGenerator, images: torch
             a, b = full(x), small(x)
             per_image.append(float(psnr(b, a, y_channel=False, data_range=2.0)))
             mse += float(torch.mean((a - b) ** 2))
-    mse /= max(len(images), 1)
-    return {"psnr": psnr_from_mse(mse, data_range=2.0), "mse": mse, "psnr_per_image": per_image, "images": len(images)}
+            mse_flat += float(torch.mean(a ** 2))
+    mse, mse_flat = mse / max(len(images), 1), mse_flat / max(len(images), 1)
+    return {"psnr": psnr_from_mse(mse, data_range=2.0), "mse": mse, "psnr_per_image": per_image, "images": len(images),
+            "psnr_flat": psnr_from_mse(mse_flat, data_range=2.0)}

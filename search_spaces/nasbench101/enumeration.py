@@ -155,9 +155,9 @@ def enumerate_cells(max_vertices: int = MAX_VERTICES, max_edges: int = MAX_EDGES
         plans.append((n, masks[mi], mats[mi], labs))
     bar = pool = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=sum(len(p[1]) for p in plans), desc="hashing NAS-Bench-101 cells", unit="cell",
-                   unit_scale=True)
+        from searchlab import progress as progress_lines
+        bar = progress_lines.bar(total=sum(len(p[1]) for p in plans), desc="hashing NAS-Bench-101 cells", unit="cell",
+                                 show=True, unit_scale=True, leave=True)
     if workers > 1:
         import multiprocessing
         pool = multiprocessing.get_context("fork").Pool(workers)

@@ -412,7 +412,9 @@ def ensure_bundled_db() -> Path:
     stat = PACKAGE_FILE.stat()
     path = cache_dir("nasbench101") / f"bundled-{stat.st_size}.sqlite"
     if not path.is_file():
-        build_bundled_db(path)
+        from searchlab import progress
+        with progress.step(f"building the SQLite copy of the bundled NAS-Bench-101 table (once; cached in {path})"):
+            build_bundled_db(path)
     return path
 
 

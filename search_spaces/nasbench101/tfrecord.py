@@ -293,8 +293,9 @@ def import_tfrecord(path: str | Path, db: str | Path, *, progress: bool = True) 
     size = src.stat().st_size
     bar = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"importing {src.name}")
+        from searchlab import progress as progress_lines
+        bar = progress_lines.bar(total=size, unit="B", desc=f"importing {src.name}", show=True, unit_scale=True,
+                                 leave=True)
     records = 0
     try:
         conn = nb_table.create_db(tmp)

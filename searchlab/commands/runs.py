@@ -63,7 +63,9 @@ def _cmd_status(args) -> int:
     counts = info["trials"]
     print(f"run {info['run']}: space {info['space']}, strategy {info['strategy']}, evaluator {info['evaluator']}, "
           f"seed {info['seed']}")
-    print("trials: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    cached = counts.get("cached", 0)
+    print("trials: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "cached")
+          + (f", cached {cached} (answered from an earlier trial of the same key)" if cached else ""))
     for name, b in info["budget"].items():
         if b["limit"] is not None:
             print(f"budget {name}: {fmt(b['used'])} of {fmt(b['limit'])}")
@@ -130,8 +132,14 @@ def _print_trials(rows: list[dict], objectives: list[str]) -> None:
 
 
 def _cmd_report(args) -> int:
+    from pathlib import Path
+
     from searchlab.output import report
     from searchlab.store.run_view import RunView
+    folder = Path(args.plot).parent if args.plot else None
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"--plot {args.plot}: the folder {folder} does not exist; create it first or name a PNG "
+                          f"in an existing folder")
     with RunView.open(args.run_dir) as run:
         info = report.report(run)
         if args.plot:
@@ -166,10 +174,16 @@ def _cmd_list(args) -> int:
     if args.json:
         print_json(info)
         return 0
+    import shutil
+    import textwrap
+
+    column = 2 + max(len(name) for entries in info.values() for name in entries) + 2  # where every help starts
+    width = max(column + 30, min(shutil.get_terminal_size((100, 24)).columns, 120))
     for group, entries in info.items():
         print(f"{group}:")
         for name, e in entries.items():
-            extra = f"  [spaces: {', '.join(e['spaces'])}]" if isinstance(e.get("spaces"), tuple) else ""
+            extra = f" [spaces: {', '.join(e['spaces'])}]" if isinstance(e.get("spaces"), tuple) else ""
             summary = e["help"].split("; e.g.")[0].splitlines()[0] if e["help"] else ""
-            print(f"  {name:16s} {summary}{extra}")
+            print(textwrap.fill(f"{summary}{extra}", width, initial_indent=f"  {name}".ljust(column),
+                                subsequent_indent=" " * column, break_on_hyphens=False))
     return 0

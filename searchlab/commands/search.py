@@ -193,6 +193,8 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
         if final and final.pop("reused", False) and not quiet:
             print(f"note: the final step already ran for these trials; its summary is from "
                   f"{Path(run_dir) / runner.FINAL_RECORD} (--finalize-again runs it again)", file=sys.stderr)
+        if final and final.get("warning"):  # a result at chance or far below its reference (result_quality.py)
+            print(f"warning: {final['warning']}", file=sys.stderr)
     summary = {"run": str(run_dir), "stopped_by": outcome.reason, "trials": outcome.told,
                "evaluated": outcome.evaluated, "best": outcome.best, "final": final}
     if as_json:
@@ -240,13 +242,12 @@ def _describe_outcome(summary: dict, objectives: dict) -> str:
 
 
 class _progress_bar:
-    """tqdm bar on stderr showing evaluated candidates and the best primary objective so far."""
+    """Progress of the search: evaluated candidates and the best primary objective so far."""
 
     def __init__(self, total, objectives):
-        from tqdm import tqdm
+        from searchlab import progress
         self.name = next(iter(objectives), None)
-        # disable=None: a bar on a terminal only, none in logs and pipes
-        self.bar = tqdm(total=total, unit="eval", file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
+        self.bar = progress.bar(total=total, desc="searching", unit="eval", show=True)
         self.seen = 0
 
     def update(self, info: dict) -> None:

@@ -102,9 +102,24 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
+def threads_per_worker(workers: int) -> int:
+    """CPU threads each of `workers` processes may use: the cores this process may run on, shared out.
+
+    Without this every worker's torch takes all cores, and `workers` of them oversubscribe the machine.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
 def _worker_init(plugins: list[str], config: dict, run_dir: str, seed: int, devices: list[str], counter,
-                 parent_pid: int) -> None:
+                 parent_pid: int, threads: int) -> None:
     _die_with_parent(parent_pid)
+    if "OMP_NUM_THREADS" not in os.environ:  # a user's explicit setting wins
+        import torch
+        torch.set_num_threads(threads)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -150,7 +165,8 @@ class ProcessBackend:
         ctx = mp.get_context("spawn")
         return cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_worker_init,
-            initargs=(plugins, config, run_dir, seed, devices, ctx.Value("i", 0), os.getpid()))
+            initargs=(plugins, config, run_dir, seed, devices, ctx.Value("i", 0), os.getpid(),
+                      threads_per_worker(workers)))
 
     def placement(self, trial_id: int) -> tuple[str, str]:
         return "pool", "assigned by worker"

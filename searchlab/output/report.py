@@ -42,15 +42,20 @@ def failure_reasons(rows: list[dict], top: int = 3) -> list[dict]:
 
 
 def status(run: RunView) -> dict:
-    """Counts by state, best trial, and budget used against its limits."""
+    """Counts by state (trials answered from an earlier trial of the same key counted apart, as `cached`,
+    not in `done`), best trial, and budget used against its limits."""
     config = run.config
     best = run.best()
     used = run.budget_used()
     budget = {k: {"used": used[k], "limit": v} for k, v in config.get("budget", {}).items()}
-    told = [t for t in run.trials() if t.result is not None]
+    trials = run.trials()
+    told = [t for t in trials if t.result is not None]
+    counts = dict(run.counts())
+    counts["cached"] = sum(1 for t in trials if t.cached_from is not None)  # stored as done
+    counts["done"] = counts.get("done", 0) - counts["cached"]
     return {"run": str(run.run_dir), "space": config["space"], "strategy": config["strategy"],
             "evaluator": config["evaluator"], "seed": run.seed, "backend": config.get("backend"),
-            "workers": config.get("workers"), "objectives": run.objectives, "trials": run.counts(),
+            "workers": config.get("workers"), "objectives": run.objectives, "trials": counts,
             "budget": budget, "size_budget": size_budget(run), "best": best.to_json() if best else None,
             "failures": failure_reasons([trial_row(t) for t in told]),
             "reproducibility": {"created": run.created, "versions": run.versions, "config": config}}

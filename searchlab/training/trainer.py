@@ -252,12 +252,11 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_step
 
 
 def _progress(total: int, verbose: bool, desc: str):
-    from tqdm import tqdm
-
+    """The step bar: shown whenever progress is on; in a log it starts and ends with a line only with
+    `verbose` (a search trains many candidates; the heartbeat lines still count their steps)."""
     from searchlab import progress
 
-    return tqdm(total=total, desc=desc, unit="step", disable=not (verbose or progress.bars()), leave=False,
-                dynamic_ncols=True)
+    return progress.bar(total=total, desc=desc, unit="step", show=verbose or progress.enabled(), announce=verbose)
 
 
 def fit(model: nn.Module, batches: Callable[[], Iterator[Any]], loss_fn: Callable[[nn.Module, Any], torch.Tensor],

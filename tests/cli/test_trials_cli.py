@@ -29,6 +29,13 @@ def test_trials_listing_filters_sorts_and_exports(tmp_path, capsys):
                                                                reverse=True)[:3]
     code, out, _ = _run(capsys, "trials", run, "--state", "cached", "--json")
     assert [r["id"] for r in json.loads(out)] == [r["id"] for r in cached]
+    code, out, _ = _run(capsys, "status", run, "--json")  # cached trials counted apart from the evaluated ones
+    assert json.loads(out)["trials"] == {"done": len(rows) - len(cached), "cached": len(cached)}
+    code, out, _ = _run(capsys, "status", run)
+    assert f"trials: done {len(rows) - len(cached)}" in out and (f", cached {len(cached)} (" in out) == bool(cached)
+    code, _, err = _run(capsys, "report", run, "--plot", tmp_path / "missing" / "x.png")
+    assert code == 2 and err.count("\n") == 1 and f"the folder {tmp_path / 'missing'} does not exist" in err
+    assert not (tmp_path / "missing").exists()
     code, out, _ = _run(capsys, "trials", run, "--csv")
     table = list(csv.DictReader(io.StringIO(out)))
     assert len(table) == len(rows) and float(table[0]["accuracy"]) == rows[0]["objectives"]["accuracy"]

@@ -153,6 +153,7 @@ def test_search_end_to_end_writes_plot_and_final_model(tmp_path, capsys):
     model = build_network("vgg-small", info["ratios"], width_scale=info["width_scale"])
     model.load_state_dict(load_file(run / "best_model.safetensors"))  # the saved model rebuilds exactly
     assert info["ratios"] == final["best_ratios"]
+    assert final["quality_status"] == ("warning" in final) and final["quality_status"] in (0, 1)
     details = json.loads((run / "final.json").read_text())
     assert len(details["candidates"]) == 5
     code, stdout, stderr = _cli(capsys, "resume", run, "--quiet", "--json", "--no-finalize")

@@ -206,6 +206,7 @@ def test_finalize_writes_pruned_generators_report_and_grid(ckpt, tmp_path):
         r = report["sides"][side]
         assert r["param_ratio"] >= 2 and r["pruned"]["flops"] < r["full"]["flops"]
         assert np.isfinite(r["fidelity_before"]["psnr"]) and "fidelity_after" in r
+        assert np.isfinite(r["fidelity_after"]["psnr_flat"])  # the floor: a flat grey image against the full output
         small = cg.load_generator(out / f"pruned_G_{side}.pth")
         assert cg.count_params(small) == r["pruned"]["params"]
     from PIL import Image
@@ -213,6 +214,9 @@ def test_finalize_writes_pruned_generators_report_and_grid(ckpt, tmp_path):
     grid = Image.open(out / "grid.png")
     assert grid.size[0] > 3 * 32 and grid.size[1] > 2 * 32  # one test image per side, with labels around them
     assert "G_A" in summary and "PSNR" in summary["G_A"]
+    floors = {s: report["sides"][s]["fidelity_after"] for s in "AB"}
+    assert summary["quality_status"] == any(f["psnr"] <= f["psnr_flat"] for f in floors.values())
+    assert ("warning" in summary) == bool(summary["quality_status"])
 
 
 def test_the_grid_labels_its_rows_and_columns():

@@ -190,6 +190,8 @@ def test_finalize_scores_sets_saves_picture_and_model(tiny_train, tmp_path):
     s5 = summary["sets"]["set5"]
     assert s5["images"] == 5 and s5["bicubic"]["psnr"] == pytest.approx(33.68, abs=0.05)
     assert np.isfinite(s5["searched"]["psnr"])
+    assert summary["quality_status"] == (s5["searched"]["psnr"] <= s5["bicubic"]["psnr"])  # flagged: not above bicubic
+    assert ("bicubic upscaling" in summary.get("warning", "")) == bool(summary["quality_status"])
     assert (tmp_path / "sr_comparison.png").stat().st_size > 1000
     net = load_model(tmp_path / "model")
     lr = torch.randint(0, 256, (3, 10, 14), dtype=torch.uint8)
