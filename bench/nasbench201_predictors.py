@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
 from searchlab import registry  # noqa: E402
@@ -86,7 +87,10 @@ def main() -> int:
     p.add_argument("--score-on", default="all", choices=["all", "held-out"],
                    help="score every cell (the papers' protocol) or only the cells not trained on")
     p.add_argument("--json", help="keep the per-seed figures here (a rerun skips those already there)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (the fits are small: one thread wastes nothing on shared cores)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     registry.load_plugins(["searchlab.predictors.plugin"])
     results: dict = {}
     if args.json and Path(args.json).is_file():

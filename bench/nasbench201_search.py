@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from searchlab.search_spaces.nasbench201.table import DATASETS, load_table  # noqa: E402
 from searchlab import runner  # noqa: E402
 
@@ -50,7 +52,9 @@ def main() -> int:
     p.add_argument("--renas-epochs", type=int, default=100, help="guided search: ReNAS training epochs")
     p.add_argument("--datasets", nargs="+", default=["cifar10"], choices=list(DATASETS),
                    help="whose test accuracy the searches maximise, one table each")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the guided strategies' fits")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     for dataset in args.datasets:
         search_table(args, dataset)
