@@ -132,7 +132,7 @@ def query(arch: str | None = None, index: int | None = None, dataset: str = "cif
         arch = spec.validate(arch)
         index = table.index(arch)
     key = spec.unique_key(arch)
-    same = [i for i, k in enumerate(table.keys) if k == key]
+    same = [i for i, k in enumerate(load_table().keys) if k == key]  # the keys are the same for every data set
     return {"index": index, "arch": arch, "dataset": dataset, "test_accuracy": float(table.test_accuracy[index]),
             "rank_by_test_accuracy": int(table.ranks[index]), "cells": len(table), "key": key,
             "equivalent_cells": len(same),
