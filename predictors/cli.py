@@ -106,7 +106,8 @@ def _predictor_train(args) -> int:
         print_json(out)
     else:
         extra = f" + {out['unlabeled']:,} unlabelled" if out["unlabeled"] else ""
-        print(f"trained {out['kind']} on {out['labels']:,} labelled{extra} cells ({out['target']}) in "
+        label = f"{out['target']}, {out['dataset']}" if out.get("dataset") else out["target"]
+        print(f"trained {out['kind']} on {out['labels']:,} labelled{extra} cells ({label}) in "
               f"{out['train_seconds']:.1f} s; wrote {out['out']}")
     return 0
 
