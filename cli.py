@@ -6,6 +6,7 @@ fix (SearchlabError) print one line `error: ...` on stderr and exit 2.
 
     searchlab/commands/search.py          search, resume
     searchlab/commands/runs.py            status, report, trials, list
+    searchlab/commands/compare.py         compare
     search_spaces/nasbench101/cli.py      nasbench101 enumerate|import|query|stats|draw
     search_spaces/nasbench201/cli.py      nasbench201 query
     predictors/cli.py                     predictor train|eval, predict
@@ -29,7 +30,8 @@ from searchlab.commands.common import Formatter, Parser, load_plugins  # noqa: F
 from searchlab.errors import SearchlabError
 
 # the order of `searchlab --help`
-COMMAND_MODULES = ["searchlab.commands.search", "searchlab.commands.runs", "searchlab.search_spaces.nasbench101.cli",
+COMMAND_MODULES = ["searchlab.commands.search", "searchlab.commands.runs", "searchlab.commands.compare",
+                   "searchlab.search_spaces.nasbench101.cli",
                    "searchlab.search_spaces.nasbench201.cli", "searchlab.predictors.cli",
                    "searchlab.search_spaces.cyclegan.cli", "searchlab.search_spaces.binary_widths.cli",
                    "searchlab.search_spaces.filter_masks.cli", "searchlab.commands.dashboard"]

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from searchlab import runner  # noqa: E402
+from searchlab.engine import runner  # noqa: E402
 from searchlab.evolvers.binary_channel_search.evaluator import BinaryTrainConfig, BinaryTrainEvaluator  # noqa: E402
 from searchlab.protocols import Context  # noqa: E402
 from searchlab.search_spaces.binary_widths import BinarySpaceConfig, BinaryWidthSpace  # noqa: E402

@@ -23,7 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from searchlab import registry, runner  # noqa: E402
+from searchlab import registry  # noqa: E402
+
+from searchlab.engine import runner
 
 PLUGINS = ["searchlab.evolvers.binary_channel_search.plugin"]
 

@@ -20,8 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from searchlab.evolvers import aging_evolution, random_search  # noqa: E402,F401
-from searchlab import registry, runner  # noqa: E402
-from searchlab.assembly import build_evaluator, build_space, build_strategy  # noqa: E402
+from searchlab import registry  # noqa: E402
+from searchlab.engine import runner
+from searchlab.engine.assembly import build_evaluator, build_space, build_strategy  # noqa: E402
 from searchlab.protocols import Context, Result  # noqa: E402
 
 

@@ -114,7 +114,7 @@ def cifar_spec(check: Check) -> str:
 def cifar(check: Check):
     """CIFAR-10 (train, test), decoded once per check."""
     if "cifar" not in check.shared:
-        from searchlab.data import load_classification
+        from searchlab.training.data import load_classification
 
         start = time.perf_counter()
         data = load_classification(cifar_spec(check))
@@ -138,7 +138,7 @@ def resnet20(seed: int = 0):
 def plain_device_loop(model, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float,
                       check: Check) -> float:
     """Images/s of a plain fp32 NCHW loop over uint8 images kept on the device (2 warm-up steps)."""
-    from searchlab.trainer import random_crop, random_flip
+    from searchlab.training.trainer import random_crop, random_flip
 
     dev = check.device
     model.to(dev).to(memory_format=torch.contiguous_format).train()
@@ -161,7 +161,7 @@ def plain_device_loop(model, x: torch.Tensor, y: torch.Tensor, *, steps: int, ba
 
 def trainer_rate(model, train, *, steps: int, batch: int, check: Check, **settings) -> float:
     """Images/s of the shared trainer over `steps` steps after a 2-step warm-up (and compile, if asked)."""
-    from searchlab.trainer import TrainConfig, train_classifier
+    from searchlab.training.trainer import TrainConfig, train_classifier
 
     cfg = TrainConfig(epochs=1000, batch_size=batch, lr=0.1, max_steps=2, augment="crop_flip", **settings)
     train_classifier(model, train, cfg, seed=0, device=check.device)
@@ -225,7 +225,7 @@ def part_trainer(check: Check, cap: float) -> None:
 # --------------------------------------------------------------------------------------------------
 
 def part_resnet20(check: Check, cap: float) -> None:
-    from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier
+    from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier
 
     train, test = cifar(check)
     # a larger batch than part 1's: at 128 a network this small leaves the GPU waiting on kernel launches
@@ -263,8 +263,9 @@ PLUGINS = ["searchlab.evolvers.filter_pruning.plugin", "searchlab.evolvers.binar
 def run_search(check: Check, name: str, *, space: str, strategy: str, evaluator: str, space_config: dict,
                strategy_config: dict, evaluator_config: dict, max_time: float):
     """Create and run a search in the work folder; (outcome, wall seconds of the run loop, trials)."""
-    from searchlab import registry, runner
-    from searchlab.run_store import RunStore
+    from searchlab import registry
+    from searchlab.engine import runner
+    from searchlab.store.run_store import RunStore
 
     registry.load_plugins(PLUGINS)
     run_dir = check.work / name
@@ -280,7 +281,7 @@ def run_search(check: Check, name: str, *, space: str, strategy: str, evaluator:
 
 
 def part_prune(check: Check, cap: float) -> None:
-    from searchlab import runner
+    from searchlab.engine import runner
 
     start = time.perf_counter()
     weights = check.shared.get("resnet20_weights")
@@ -325,7 +326,7 @@ def part_prune(check: Check, cap: float) -> None:
 def masked_vs_rebuilt(check: Check, genomes: list[str], seconds: float) -> None:
     """Candidates per second scoring the same masks masked (slice mode) and rebuilt (cut out physically)."""
     from searchlab.search_spaces.filter_masks import MaskedNetwork, analyse, measured_flops, prune_model
-    from searchlab.trainer import to_float
+    from searchlab.training.trainer import to_float
 
     train, test = cifar(check)
     n_val = 50 if check.smoke else 1000
@@ -523,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="", help="folder for runs and weights (default: a temporary folder)")
     args = p.parse_args(argv)
 
-    from searchlab.trainer import resolve_device
+    from searchlab.training.trainer import resolve_device
 
     if not args.smoke and args.device == "auto" and not torch.cuda.is_available():
         print("skipped: no CUDA device here (--smoke checks the kit on CPU; --device cpu measures anyway)")

@@ -34,7 +34,7 @@ from scipy.stats import kendalltau  # noqa: E402
 from searchlab import registry  # noqa: E402
 from searchlab.predictors.table import load_predictor_table  # noqa: E402
 from searchlab.search_spaces.nasbench201.table import DATASETS  # noqa: E402
-from searchlab.seeding import make_rng  # noqa: E402
+from searchlab.engine.seeding import make_rng  # noqa: E402
 
 # Kendall tau on NAS-Bench-201 CIFAR-10 as published (PINAT, AAAI 2023, Table 1; TNASP, NeurIPS 2021, as
 # PINAT reports it): trained on one run's validation accuracy, scored on the mean test accuracy of all cells.

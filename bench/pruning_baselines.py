@@ -40,8 +40,8 @@ from searchlab.io import load_into  # noqa: E402
 from searchlab.search_spaces.filter_masks.setup import _cached_splits  # noqa: E402
 from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 from searchlab.search_spaces.filter_masks import analyse, genome_of, measured_flops, prune_model  # noqa: E402
-from searchlab import runner  # noqa: E402
-from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
+from searchlab.engine import runner  # noqa: E402
+from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
 
 PLUGINS = ["searchlab.evolvers.filter_pruning.plugin"]
 

@@ -27,7 +27,7 @@ from searchlab.search_spaces.filter_masks import analyse, prune_model  # noqa: E
 from searchlab.search_spaces.filter_masks.setup import _cached_splits  # noqa: E402
 from searchlab.search_spaces.filter_masks.space import FilterMaskSpace  # noqa: E402
 from searchlab.size_target import parse_target  # noqa: E402
-from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
+from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
 
 
 def main() -> int:

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 from searchlab.search_spaces.filter_masks import (FilterMaskSpace, MaskedNetwork, analyse, bits_of, cost,  # noqa: E402
                                         measured_flops, prune_model)
-from searchlab.data import ImageTensors, load_classification  # noqa: E402
-from searchlab.trainer import TrainConfig, to_float, train_classifier  # noqa: E402
+from searchlab.training.data import ImageTensors, load_classification  # noqa: E402
+from searchlab.training.trainer import TrainConfig, to_float, train_classifier  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DATA = {"lenet5": [f"mnist:{SHARED / 'mnist'}", f"mnist:{ROOT / 'tests' / 'data' / 'mnist_mini'}"],

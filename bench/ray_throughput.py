@@ -28,13 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from searchlab import registry  # noqa: E402
-from searchlab.assembly import build_space  # noqa: E402
-from searchlab.backends import ProcessBackend  # noqa: E402
+from searchlab.engine.assembly import build_space  # noqa: E402
+from searchlab.engine.backends import ProcessBackend  # noqa: E402
 from searchlab.protocols import Context  # noqa: E402
-from searchlab.ray_backend import RayBackend, import_ray  # noqa: E402
-from searchlab.seeding import trial_seed  # noqa: E402
+from searchlab.engine.ray_backend import RayBackend, import_ray  # noqa: E402
+from searchlab.engine.seeding import trial_seed  # noqa: E402
 
-PLUGINS = ["searchlab.search_spaces.nasbench101.plugin", "searchlab.train_evaluator"]
+PLUGINS = ["searchlab.search_spaces.nasbench101.plugin", "searchlab.training.train_evaluator"]
 
 
 def config(args) -> dict:

@@ -96,8 +96,8 @@ def main() -> None:
     from searchlab.evolvers.sr_block_search import SRProxyConfig, SRProxyEvaluator
     from searchlab.search_spaces.sr_blocks import load_pairs, score_images
     from searchlab.search_spaces.sr_blocks import SRBlockSpace
-    from searchlab.run_store import RunStore
-    from searchlab.runner import best_trial
+    from searchlab.store.run_store import RunStore
+    from searchlab.engine.runner import best_trial
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

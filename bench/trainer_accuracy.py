@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
-from searchlab.data import load_classification, split_holdout  # noqa: E402
+from searchlab.training.data import load_classification, split_holdout  # noqa: E402
 from searchlab.protocols import Context  # noqa: E402
-from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
+from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier  # noqa: E402
 from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 
 # The example cell of the NAS-Bench-101 release (its README): 1x1, 3x3, 3x3 (chained to a 3x3) and a max-pool.
@@ -58,7 +58,7 @@ def lenet(args) -> None:
 
 def nb101(args) -> None:
     from searchlab.search_spaces.nasbench101.space import NasBench101Space, NB101SpaceConfig
-    from searchlab.train_evaluator import TrainEvaluator, TrainEvaluatorConfig
+    from searchlab.training.train_evaluator import TrainEvaluator, TrainEvaluatorConfig
 
     start = time.perf_counter()
     space = NasBench101Space(NB101SpaceConfig(stem_channels=args.stem_channels, num_stacks=3, modules_per_stack=1))

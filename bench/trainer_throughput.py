@@ -2,7 +2,7 @@
 
 Baseline: what a script without the trainer does: a Dataset that turns each uint8 image into float and
 crops/flips it (as torchvision transforms would), a shuffling DataLoader, fp32, an SGD step per batch.
-Trainer: `searchlab.trainer.train_classifier` on the same model, data, batch size and optimizer (on a
+Trainer: `searchlab.training.trainer.train_classifier` on the same model, data, batch size and optimizer (on a
 GPU with its uint8 data resident on the device, batched augmentation and AMP; channels-last on
 every device). The trainer also runs with channels-last off, to show what the memory format gives.
 All are timed over the same number of steps after a warm-up, alternating, best of `--repeats`.
@@ -26,8 +26,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from searchlab.data import ImageTensors, load_classification  # noqa: E402
-from searchlab.trainer import TrainConfig, resolve_device, train_classifier  # noqa: E402
+from searchlab.training.data import ImageTensors, load_classification  # noqa: E402
+from searchlab.training.trainer import TrainConfig, resolve_device, train_classifier  # noqa: E402
 from searchlab.search_spaces.classifiers import build_classifier  # noqa: E402
 
 

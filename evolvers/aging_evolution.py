@@ -16,7 +16,7 @@ from searchlab.errors import ConfigError
 from searchlab.objectives import score
 from searchlab.options import opt
 from searchlab.protocols import Genome, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.engine.seeding import make_rng, rng_from_state, rng_state
 
 
 @dataclass(frozen=True)

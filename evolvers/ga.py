@@ -32,7 +32,7 @@ from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
 from searchlab.errors import ConfigError
 from searchlab.protocols import Genome, ProtocolError, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.engine.seeding import make_rng, rng_from_state, rng_state
 from searchlab.size_target import SizeBudget, repair_to_budget
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from searchlab import registry
 from searchlab.protocols import Genome, Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.engine.seeding import make_rng, rng_from_state, rng_state
 
 
 class RandomSearch(Strategy):

@@ -13,7 +13,7 @@ from searchlab.predictors.base import Predictor
 from searchlab.predictors.metrics import ranking_report
 from searchlab.predictors.table import TARGETS, load_predictor_table
 from searchlab.errors import ConfigError, DataError, InvalidArchitecture
-from searchlab.seeding import make_rng
+from searchlab.engine.seeding import make_rng
 
 
 def train(kind: str, labels: int, seed: int, target: str, out: str, options: dict[str, Any],
@@ -120,27 +120,59 @@ def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None 
 
 def scatter_plot(truth: np.ndarray, predicted: np.ndarray, path: str, title: str, target: str,
                  max_points: int = 30000) -> str:
-    """Predicted vs true values as a PNG (a seeded subsample when there are many cells)."""
+    """Predicted vs true values as a PNG (a seeded subsample when there are many cells); see scatter_figure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    idx = np.arange(len(truth))
-    if len(idx) > max_points:
-        idx = np.sort(make_rng(0).choice(len(truth), max_points, replace=False))
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.scatter(truth[idx], predicted[idx], s=3, alpha=0.3, linewidths=0)
-    ax.set_xlabel(f"true {target}")
-    ax.set_ylabel(f"predicted {target}")
-    if target == "test_accuracy":
-        lo = max(0.8, float(np.quantile(truth, 0.01)))
-        ax.set_xlim(lo, float(truth.max()) + 0.005)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    fig = scatter_figure(truth, predicted, title, target, max_points)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def scatter_figure(truth: np.ndarray, predicted: np.ndarray, title: str, target: str, max_points: int = 30000):
+    """Two panels, each with the y = x line a perfect predictor would lie on: every cell, and a zoom on the
+    bulk of true values (quartiles widened by 3 interquartile ranges, so the few failed cells near 10%
+    do not decide it) whose title says how many cells lie outside it."""
+    import matplotlib.pyplot as plt
+    from searchlab.objectives import axis_scale
+
+    idx = np.arange(len(truth))
+    if len(idx) > max_points:
+        idx = np.sort(make_rng(0).choice(len(truth), max_points, replace=False))
+    name = "accuracy" if target == "test_accuracy" else target
+    factor, label = axis_scale(name, [float(np.max(np.abs(truth)))] if len(truth) else [])
+    label = ("test " + label) if target == "test_accuracy" else label
+    x, y = factor * truth[idx], factor * predicted[idx]
+    q1, q3 = np.quantile(x, [0.25, 0.75]) if len(x) else (0.0, 1.0)
+    lo_q, hi_q = (max(float(x.min()), q1 - 3 * (q3 - q1)), min(float(x.max()), q3 + 3 * (q3 - q1))) if len(x) \
+        else (0.0, 1.0)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 5))
+    for ax, zoom in zip(axes, (False, True)):
+        if zoom:
+            pad = 0.05 * (hi_q - lo_q or 1.0)
+            lo, hi = lo_q - pad, hi_q + pad
+            outside = int(((x < lo) | (x > hi) | (y < lo) | (y > hi)).sum())
+            ax.set_title(f"zoom on {lo:.4g} to {hi:.4g}: {outside:,} of {len(x):,} cells outside", fontsize=9)
+        else:
+            both = np.concatenate([x, y]) if len(x) else np.array([0.0, 1.0])
+            span = float(both.max() - both.min()) or 1.0
+            lo, hi = float(both.min()) - 0.03 * span, float(both.max()) + 0.03 * span
+            ax.set_title(f"every cell ({len(x):,} shown)", fontsize=9)
+        ax.scatter(x, y, s=3, alpha=0.3, linewidths=0, label="cells")
+        ax.plot([lo, hi], [lo, hi], color="tab:red", linewidth=1, label="y = x (perfect prediction)")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"true {label}")
+        ax.set_ylabel(f"predicted {label}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def _rows_of_items(table, items: list, source: str) -> list[int]:
@@ -191,9 +223,9 @@ def predict(directory: str, *, hashes: list[str] | None = None, specs: list | No
     if top is not None:
         if top < 1:
             raise ConfigError(f"--top must be at least 1, got {top}")
-        scores = predictor.predict(table.cells, progress=progress)
-        best = np.argsort(-scores.astype(np.float64), kind="stable")[:top]
-        return [{"rank": i + 1, **_name(table, r), "predicted": float(scores[r])} for i, r in enumerate(best)]
+        scores = table_scores(predictor, directory, table, progress)
+        return [{"rank": i + 1, **_name(table, r), "predicted": float(scores[r])} for i, r in
+                enumerate(top_rows(scores, top))]
     if space != "nasbench101":
         if hashes or specs:
             raise ConfigError(f"{directory} is a {space} predictor: give its cells as arch strings or indices "
@@ -221,6 +253,67 @@ def predict(directory: str, *, hashes: list[str] | None = None, specs: list | No
         raise ConfigError("say which cells to predict: --hash H, --spec JSON, --file F or --all --top K")
     scores = predictor.predict(table.cells.take(np.asarray(rows)), progress=progress)
     return [{"hash": str(table.table.hashes[r]), "predicted": float(s)} for r, s in zip(rows, scores)]
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """The rows of the `k` highest scores, best first, ties to the lower row: what a stable sort of the whole
+    array gives, from a partial selection (linear time) and a sort of the k chosen."""
+    scores = np.asarray(scores, np.float64)
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    kth = -np.partition(-scores, k - 1)[k - 1]  # the k-th highest score
+    above = np.flatnonzero(scores > kth)
+    chosen = np.concatenate([above, np.flatnonzero(scores == kth)[:k - len(above)]])
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
+
+
+KEPT_SCORE_FILES = 16
+
+
+def table_scores(predictor: Predictor, directory: str, table, progress: bool = False) -> np.ndarray:
+    """The predictor's score of every table cell. The network's pass over the whole table is what `--top`
+    costs, so the scores are kept in the cache folder under a digest of the predictor's files, the table
+    and the inference settings; asking again reads them back (the same numbers, in well under a second)."""
+    import hashlib
+
+    import torch
+
+    import searchlab
+    from searchlab import io
+    from searchlab.store.cache import cache_dir
+
+    digest = hashlib.sha256()
+    for name in ("predictor.json", "weights.safetensors"):
+        digest.update((Path(directory) / name).read_bytes())
+    digest.update(f"{table.space} {len(table)} exact={predictor.exact} device={predictor.device} "
+                  f"cpu={torch.backends.cpu.get_cpu_capability()} torch={torch.__version__} "
+                  f"searchlab={searchlab.__version__}".encode())
+    path = cache_dir("predictions", f"{digest.hexdigest()}.npy")
+    try:
+        scores = np.load(path, allow_pickle=False)
+        if scores.shape == (len(table),) and scores.dtype in (np.float32, np.float64):
+            try:
+                path.touch()  # recently used: kept when older files are dropped
+            except OSError:
+                pass  # a read-only cache still answers
+            return scores
+    except (OSError, ValueError):
+        pass  # not cached yet, or a damaged cache file: compute again
+    scores = np.asarray(predictor.predict(table.cells, progress=progress))
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    try:
+        import io as std_io
+
+        buffer = std_io.BytesIO()
+        np.save(buffer, scores, allow_pickle=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        io.write_bytes(path, buffer.getvalue())
+        for old in sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime)[:-KEPT_SCORE_FILES]:
+            old.unlink(missing_ok=True)  # the cache keeps the predictors used last
+    except OSError:
+        pass  # a cache that cannot be written costs the next call time, nothing else
+    return scores
 
 
 def _arch_item(text: str):

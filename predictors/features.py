@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchlab import io
-from searchlab.cache import cache_dir
+from searchlab.store.cache import cache_dir
 
 MAX_VERTICES = 7
 # Op codes of the ReNAS type channel (0 marks a padding vertex).

@@ -13,7 +13,7 @@ Follows three papers:
   vertices' ops and reconstructing them; here combined with regressing the network's log FLOPs and
   log parameters, which the table gives for every cell (label-free, and the strongest single cheap
   signal of accuracy: the FLOPs column alone ranks at Kendall tau 0.30). Pretraining runs once on all
-  cells of the table and is cached on disk (`searchlab.cache.cache_dir`); each fit starts from it.
+  cells of the table and is cached on disk (`searchlab.store.cache.cache_dir`); each fit starts from it.
 
 Dense attention over the (N, V, V) padded cells is used instead of torch_geometric's sparse layers:
 for 7-vertex graphs one batched matmul per head beats message passing over an edge list
@@ -87,7 +87,7 @@ def pretrained_encoder(config: GraphTransformerConfig, corpus, n_ops: int, devic
     Returns (state dict, info) where info says whether it came from the cache and how long training took.
     """
     from safetensors.torch import load_file
-    from searchlab.cache import cache_dir
+    from searchlab.store.cache import cache_dir
 
     cells, costs = corpus
     if config.gt_pretrain_cells and config.gt_pretrain_cells < len(cells):

@@ -30,7 +30,7 @@ from searchlab.errors import ConfigError
 from searchlab.objectives import sign
 from searchlab.options import build, opt, to_dict
 from searchlab.protocols import Result, Strategy
-from searchlab.seeding import make_rng, rng_from_state, rng_state
+from searchlab.engine.seeding import make_rng, rng_from_state, rng_state
 
 
 @dataclass(frozen=True)

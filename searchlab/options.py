@@ -150,6 +150,8 @@ def coerce(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
             raise ValueError
         if base is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
+        if base in (int, float) and isinstance(value, (str, bool)):
+            raise ValueError  # a number is written as a number (in a config file and from Python alike)
         if base in (int, float, str):
             value = base(value)
         elif base is Path:

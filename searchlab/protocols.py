@@ -121,4 +121,4 @@ class Context:
     seed: int = 0
     device: str = "auto"
     verbose: bool = False
-    run: Any = None  # the final step's read-only view of the run (searchlab.run_view.RunView)
+    run: Any = None  # the final step's read-only view of the run (searchlab.store.run_view.RunView)

@@ -34,6 +34,7 @@ class SpaceEntry:
     finalize: Callable[..., dict] | None  # (space, evaluator, best_trial, ctx) -> summary dict
     help: str
     module: str = ""  # the plug-in module that registered it (recorded in a run, named when missing)
+    table: Callable[[], Any] | None = None  # a table space's every cell's accuracy (what `compare` ranks against)
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,10 @@ def _caller_module() -> str:
 
 
 def register_space(name: str, *, factory: Callable, config: type | None = None, default_strategy: str,
-                   default_evaluator: str, finalize: Callable | None = None, help: str = "") -> None:
+                   default_evaluator: str, finalize: Callable | None = None, help: str = "",
+                   table: Callable | None = None) -> None:
     _SPACES[name] = SpaceEntry(name, factory, config, default_strategy, default_evaluator, finalize, help,
-                               _caller_module())
+                               _caller_module(), table)
 
 
 def register_strategy(name: str, *, factory: Callable, config: type | None = None, help: str = "",
@@ -187,11 +189,13 @@ def _installed_and_named() -> list[str]:
 # built-in plug-in modules that became packages: a stored run names the module, the plug-in is now its `plugin`
 _MOVED = {f"searchlab.evolvers.{search}": f"searchlab.evolvers.{search}.plugin"
           for search in ("filter_pruning", "binary_channel_search", "gan_coevolution", "sr_block_search")}
+_MOVED["searchlab.training.train_evaluator"] = "searchlab.training.train_evaluator"
 
 
 def _current_name(module: str) -> str:
     """Runs stored before the package had one top-level name list built-ins as `evolvers.x`, etc.; runs
-    stored before a search became a package list the search's module instead of its plug-in."""
+    stored before a search became a package (or before the engine's modules were grouped) list the
+    module's old name."""
     module = f"searchlab.{module}" if module.split(".")[0] in _ROOMS else module
     return _MOVED.get(module, module)
 

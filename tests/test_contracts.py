@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from searchlab import registry
-from searchlab.assembly import build_evaluator, build_space, build_strategy
+from searchlab.engine.assembly import build_evaluator, build_space, build_strategy
 from searchlab.commands.common import load_plugins
 from searchlab.errors import InvalidArchitecture
 from searchlab.protocols import Context, Result
-from searchlab.run_config import resolve
+from searchlab.engine.run_config import resolve
 
 DATA = Path(__file__).resolve().parent / "data"
 sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from searchlab import cli
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cell_ga"
 

@@ -11,7 +11,7 @@ from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
 from searchlab.protocols import Context, Genome, Result
 from searchlab.search_spaces.binary_widths import BinaryWidthSpace, account, build_network
-from searchlab.seeding import make_rng
+from searchlab.engine.seeding import make_rng
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class BinaryTrainEvaluator:
         if not config.data:
             raise ConfigError("the binary search trains every candidate: pass --data, e.g. "
                               "--data imagefolder:data/cifar10_jpg.tar.gz or --data cifar10:data/cifar-10-batches-py")
-        from searchlab.data import parse_data_spec
+        from searchlab.training.data import parse_data_spec
 
         parse_data_spec(config.data)  # a malformed spec fails now, before the run is created
         self.space = space
@@ -62,7 +62,7 @@ class BinaryTrainEvaluator:
     def splits(self):
         """(train pool in a seeded order, val, test or None, num_classes), read once; fixed by the run seed."""
         if self._splits is None:
-            from searchlab.data import load_classification, split_holdout
+            from searchlab.training.data import load_classification, split_holdout
 
             data = load_classification(self.config.data, image_size=self.space.config.image_size)
             if data.train.x.shape[1] != 3:
@@ -77,7 +77,7 @@ class BinaryTrainEvaluator:
         return self._splits
 
     def _train_cfg(self, epochs: int, max_seconds: float = 0.0):
-        from searchlab.trainer import TrainConfig
+        from searchlab.training.trainer import TrainConfig
 
         return TrainConfig(epochs=epochs, batch_size=self.config.batch_size, optimizer="adam", lr=self.config.lr,
                            weight_decay=0.0, schedule="cosine", max_seconds=max_seconds or None, augment=True)
@@ -86,7 +86,7 @@ class BinaryTrainEvaluator:
               train_size: int = 0, max_seconds: float = 0.0, test: bool = False):
         """Train one network (ratios given directly) on the first `train_size` pool images -> (model, metrics)."""
         import torch
-        from searchlab.trainer import evaluate_classifier, train_classifier
+        from searchlab.training.trainer import evaluate_classifier, train_classifier
 
         pool, val, test_set, num_classes = self.splits()
         train = pool.subset(np.arange(min(train_size, len(pool)))) if train_size else pool
@@ -107,7 +107,7 @@ class BinaryTrainEvaluator:
         return model, metrics
 
     def evaluate(self, genome: Genome, *, seed: int, device: str) -> Result:
-        from searchlab.trainer import run_guarded
+        from searchlab.training.trainer import run_guarded
 
         ratios = self.space.ratios_of(genome)
 

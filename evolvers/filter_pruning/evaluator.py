@@ -35,7 +35,7 @@ def recalibrate_batchnorm(net: torch.nn.Module, data, images: int, batch_size: i
     """Re-estimate every BatchNorm's running mean and variance of `net` on `images` training images, as
     the plain average over those batches. The draw is the same for every candidate, so candidates are
     compared on the same images and a mask's score does not depend on its trial."""
-    from searchlab.trainer import to_float
+    from searchlab.training.trainer import to_float
 
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in norms:
@@ -67,7 +67,7 @@ class MaskedFitness:
         self.bn_images = self.cfg.recalibration_images if has_batchnorm(self.problem.model) else 0
 
     def _prepare(self, device: str) -> None:
-        from searchlab.trainer import to_float
+        from searchlab.training.trainer import to_float
 
         dev = resolve_device(device)
         if dev != self._device:
@@ -93,7 +93,7 @@ class MaskedFitness:
         return correct / len(x), loss / len(x)
 
     def evaluate(self, genome: Genome, *, seed: int, device: str) -> Result:
-        from searchlab.trainer import run_guarded
+        from searchlab.training.trainer import run_guarded
 
         start = time.perf_counter()
         genome = self.space.validate(genome)
@@ -107,7 +107,7 @@ class MaskedFitness:
             if self.bn_images > 0:
                 recalibrate_batchnorm(net, self.problem.train, self.bn_images, self.cfg.batch_size, self._device)
             if self.cfg.candidate_steps > 0:
-                from searchlab.trainer import TrainConfig, train_classifier
+                from searchlab.training.trainer import TrainConfig, train_classifier
 
                 tcfg = TrainConfig.preset("classifier", epochs=1.0, max_steps=self.cfg.candidate_steps,
                                           lr=self.cfg.lr / 5, batch_size=self.cfg.batch_size, schedule="constant")

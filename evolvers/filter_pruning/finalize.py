@@ -68,7 +68,7 @@ def lost_most(before: float, after: float, classes: int) -> bool:
 
 def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -> dict:
     """Cut the best mask out of the network, fine-tune it, measure it and write model, report and plot."""
-    from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier
+    from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier
 
     problem: PruneProblem = space.problem  # type: ignore[attr-defined]
     cfg = problem.config
@@ -92,7 +92,7 @@ def finalize(space: FilterMaskSpace, evaluator: Any, best: dict, ctx: Context) -
     flops_before, flops_after = measured_flops(base, example), measured_flops(pruned, example)
     params_before = sum(p.numel() for p in base.parameters())
     params_after = sum(p.numel() for p in pruned.parameters())
-    from searchlab.trainer import to_float
+    from searchlab.training.trainer import to_float
 
     images = to_float(problem.test.x[:64])
     lat_before, lat_after = cpu_latency_ms([base, pruned], images[:1], repeats=50)

@@ -12,7 +12,7 @@ import torch
 from searchlab.errors import ConfigError
 from searchlab.evolvers.gan_coevolution.finetune import finetune
 from searchlab.options import opt
-from searchlab.image_metrics import psnr_from_mse
+from searchlab.training.image_metrics import psnr_from_mse
 from searchlab.io import resolve_device
 from searchlab.protocols import Context, Genome, Result
 from searchlab.search_spaces import cyclegan as cg

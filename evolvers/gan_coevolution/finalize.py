@@ -1,5 +1,5 @@
 """After a cyclegan run: prune the best pair physically, fine-tune it, and write the generators, their
-masks, a report and an image grid (input | full | pruned) to RUN/cyclegan/."""
+masks, a report and an image grid (input | full | pruned, rows and columns labelled) to RUN/cyclegan/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from searchlab.evolvers.gan_coevolution.finetune import finetune
@@ -25,13 +24,38 @@ def fidelity(space: cg.CycleganSpace, side: str, gen: cg.ResnetGenerator, device
     return cg.compare_outputs(space.generators[side], gen, imgs, device)
 
 
-def save_grid(path: Path, rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
-    """A PNG with one row per image: input | full generator | pruned generator."""
-    from PIL import Image
+GRID_COLUMNS = ("input", "full generator", "pruned generator")
 
-    strips = [torch.cat([cg.to_uint8(t.cpu()) for t in row], dim=-1) for row in rows]
-    grid = torch.cat(strips, dim=-2).permute(1, 2, 0).numpy()
-    Image.fromarray(np.ascontiguousarray(grid)).save(path)
+
+def grid_figure(rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], labels: list[str]):
+    """One row per image (its label on the left), one column per network (its name on top)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 3, figsize=(6.6, 2.0 * len(rows) + 0.4), squeeze=False)
+    for r, (row, label) in enumerate(zip(rows, labels)):
+        for c, image in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(cg.to_uint8(image.detach().cpu()).permute(1, 2, 0).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(GRID_COLUMNS[c], fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_grid(path: Path, rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], labels: list[str]) -> None:
+    """A PNG with one labelled row per image: input | full generator | pruned generator."""
+    import matplotlib.pyplot as plt
+
+    fig = grid_figure(rows, labels)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def best_pair(space: cg.CycleganSpace, best_trial: dict, run: Any = None) -> dict[str, str]:
@@ -41,7 +65,7 @@ def best_pair(space: cg.CycleganSpace, best_trial: dict, run: Any = None) -> dic
     first round), so the single best-scoring trial is only the fallback, with its partner (or the
     full mask) for the other generator.
     """
-    if run is not None:  # the run's read-only view (searchlab.run_view.RunView)
+    if run is not None:  # the run's read-only view (searchlab.store.run_view.RunView)
         state = run.strategy_state()
         masks = state.get("best_masks") if isinstance(state, dict) else None
         if isinstance(masks, dict) and masks:
@@ -76,7 +100,7 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
                               "flops_ratio": full_desc["flops"] / desc["flops"],
                               "fidelity_before": fidelity(space, s, small[s], dev)}
     if steps:
-        from searchlab.trainer import TrainingFailed
+        from searchlab.training.trainer import TrainingFailed
 
         saved = {s: copy.deepcopy(g.state_dict()) for s, g in small.items()}
         try:
@@ -88,18 +112,19 @@ def finalize(space: cg.CycleganSpace, evaluator: Any, best_trial: dict, ctx: Con
                 g.load_state_dict(saved[s])
         for s in pair:
             report["sides"][s]["fidelity_after"] = fidelity(space, s, small[s], dev)
-    rows = []
+    rows, labels = [], []
     for s in pair:
         io.save_torch({k: v.detach().cpu() for k, v in small[s].state_dict().items()}, out_dir / f"pruned_G_{s}.pth")
-        imgs = space.images[f"test{s}"] if len(space.images[f"test{s}"]) else space.images[f"train{s}"]
-        x = cg.to_unit(imgs[:4]).to(dev)
+        split = "test" if len(space.images[f"test{s}"]) else "train"
+        x = cg.to_unit(space.images[f"{split}{s}"][:4]).to(dev)
         with torch.no_grad():
             for i in range(len(x)):
                 xi = x[i:i + 1]
                 rows.append((xi[0], space.generators[s].to(dev)(xi)[0], small[s](xi)[0]))
+                labels.append(f"G_{s}: {split}{s} image {i + 1}")
     io.write_json(out_dir / "masks.json", pair, indent=1)
     io.write_json(out_dir / "report.json", report, default=float)
-    save_grid(out_dir / "grid.png", rows)
+    save_grid(out_dir / "grid.png", rows, labels)
     summary = {"dir": str(out_dir)}
     for s, r in report["sides"].items():
         after = r.get("fidelity_after", r["fidelity_before"])

@@ -26,7 +26,7 @@ def finetune(space: cg.CycleganSpace, small: dict[str, cg.ResnetGenerator], *, s
     """
     from torch.func import functional_call
 
-    from searchlab.trainer import TrainConfig, fit
+    from searchlab.training.trainer import TrainConfig, fit
 
     dev = resolve_device(device)
     sides = list(small)

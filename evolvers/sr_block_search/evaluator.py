@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from searchlab.errors import ConfigError, DataError
-from searchlab.imresize import downscale
+from searchlab.training.imresize import downscale
 from searchlab.io import resolve_device
 from searchlab.options import opt
 from searchlab.protocols import Context, Genome, Result
@@ -76,15 +76,15 @@ class SRProxyEvaluator:
         self.steps_per_epoch = max(1, math.ceil(n_train * config.crops_per_image / config.batch_size))
 
     def train_config(self, epochs: float):
-        from searchlab.trainer import TrainConfig
+        from searchlab.training.trainer import TrainConfig
 
         return TrainConfig.preset("sr", epochs=epochs, batch_size=self.config.batch_size, lr=self.config.lr,
                                   schedule="cosine")
 
     def train(self, genome: Genome, *, seed: int, device: str, epochs: float, desc: str = "train"):
         """Build the network with weights seeded by `seed` and train it; returns (net, TrainStats)."""
-        from searchlab.augment import paired_patches
-        from searchlab.trainer import fit, to_float
+        from searchlab.training.augment import paired_patches
+        from searchlab.training.trainer import fit, to_float
 
         dev = resolve_device(device)
         with torch.random.fork_rng(devices=[]):
@@ -108,7 +108,7 @@ class SRProxyEvaluator:
         return net, stats
 
     def evaluate(self, genome: Genome, *, seed: int, device: str = "auto") -> Result:
-        from searchlab.trainer import TrainingFailed, run_guarded
+        from searchlab.training.trainer import TrainingFailed, run_guarded
 
         genome = self.space.validate(genome)
         info = self.space.describe(genome)

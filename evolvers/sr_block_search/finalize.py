@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from searchlab.evolvers.sr_block_search.evaluator import SRProxyEvaluator
 from searchlab import io
-from searchlab.image_metrics import psnr
+from searchlab.training.image_metrics import psnr
 from searchlab.io import resolve_device
 from searchlab.protocols import Context
 from searchlab.search_spaces.sr_blocks import SRBlockSpace

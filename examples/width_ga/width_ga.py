@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from searchlab import io, registry
-from searchlab.data import load_classification, split_holdout
+from searchlab.training.data import load_classification, split_holdout
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.evolvers import operators
 from searchlab.evolvers.deap_random import deap_random
@@ -25,7 +25,7 @@ from searchlab.evolvers.ga import GenerationalGA, check_ga_options
 from searchlab.options import opt
 from searchlab.protocols import Result
 from searchlab.size_target import SizeBudget, parse_target, target_opt
-from searchlab.trainer import TrainConfig, evaluate_classifier, train_classifier
+from searchlab.training.trainer import TrainConfig, evaluate_classifier, train_classifier
 
 WIDTHS = (4, 8, 12, 16, 24, 32)  # the filters a layer may keep
 LAYERS = 3

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from searchlab.errors import DataError
-from searchlab.image_metrics import psnr, psnr_from_mse
+from searchlab.training.image_metrics import psnr, psnr_from_mse
 from searchlab.search_spaces.cyclegan.networks import ResnetGenerator, SIDES
 
 
@@ -39,7 +39,7 @@ def read_unpaired(path: str | Path, crop: int = 0) -> dict[str, torch.Tensor]:
     Reads with the shared CycleGAN folder reader; the images of one folder must share one size (the
     generators are scored on them as one tensor).
     """
-    from searchlab.data import load_unpaired
+    from searchlab.training.data import load_unpaired
 
     parts = load_unpaired(path)
     out = {name: center_crop(_stack(list(images), f"{Path(path) / name}"), crop, f"{Path(path) / name}")

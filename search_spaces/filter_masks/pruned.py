@@ -29,7 +29,7 @@ def write_pruned(directory: str | Path, net: nn.Module, *, model: str, model_kwa
     io.write_json(d / "architecture.json", {
         "format": ARCH_FORMAT, "model": model, "model_kwargs": model_kwargs, "input_shape": input_shape,
         "layers": layers, "genome": genome, "kept_per_layer": kept_per_layer,
-        "input_scaling": "uint8 / 127.5 - 1 (searchlab.trainer.to_float)"})
+        "input_scaling": "uint8 / 127.5 - 1 (searchlab.training.trainer.to_float)"})
     return d
 
 
@@ -103,8 +103,8 @@ def inspect_pruned(directory: str | Path, *, data: str | None = None, device: st
     out = {"model": arch["model"], "params": sum(p.numel() for p in net.parameters()),
            "flops": measured_flops(net, example), "kept_per_layer": arch["kept_per_layer"]}
     if data:
-        from searchlab.data import load_classification
-        from searchlab.trainer import evaluate_classifier
+        from searchlab.training.data import load_classification
+        from searchlab.training.trainer import evaluate_classifier
 
         loaded = load_classification(data, image_size=arch["input_shape"][-1])
         split = loaded.test if loaded.test is not None and len(loaded.test) else loaded.train

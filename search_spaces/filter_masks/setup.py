@@ -99,7 +99,7 @@ def _splits(cfg: PruneConfig):
 @functools.lru_cache(maxsize=2)
 def _cached_splits(data_spec: str, image_size: int, test_size: int, train_size: int, val_size: int):
     """The splits, read once per process (search, resume and finalize each rebuild the space)."""
-    from searchlab.data import load_classification, split_holdout
+    from searchlab.training.data import load_classification, split_holdout
 
     cfg = PruneConfig(data=data_spec, image_size=image_size, test_size=test_size, train_size=train_size,
                       val_size=val_size)
@@ -134,7 +134,7 @@ def _split_digest(*parts) -> str:
 
 def _pretrain(model: nn.Module, cfg: PruneConfig, train, val, ctx: Context) -> dict:
     """Train the model once per run; the weights go to the run directory so resume reuses them."""
-    from searchlab.trainer import TrainConfig, train_classifier
+    from searchlab.training.trainer import TrainConfig, train_classifier
 
     key = {"model": cfg.model, "data": cfg.data, "image_size": cfg.image_size, "test_size": cfg.test_size,
            "train_size": cfg.train_size, "val_size": cfg.val_size, "epochs": cfg.pretrain_epochs, "lr": cfg.lr,
@@ -167,7 +167,7 @@ KNOWN_SHAPES = {"cifar10": (3, 32, 10), "mnist": (1, 28, 10)}
 def _check_target_early(cfg: PruneConfig) -> None:
     """Refuse a size target the layers cannot reach before the data is read, where the data's kind says
     its shape; other data sets are checked once read, still before any training."""
-    from searchlab.data import parse_data_spec
+    from searchlab.training.data import parse_data_spec
 
     kind, _ = parse_data_spec(cfg.data)
     if cfg.target is None or kind not in KNOWN_SHAPES:

@@ -28,7 +28,7 @@ Two views of the same table:
 
 The bundled table holds ONE training run per cell (the first of the three published runs) at 108
 epochs, so `query` always returns that run and the mean equals it. Its SQLite database is built once
-from the package file into the user cache (`searchlab.cache.cache_dir()`).
+from the package file into the user cache (`searchlab.store.cache.cache_dir()`).
 `searchlab nasbench101 import` builds a database with everything from the official release files.
 """
 
@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from searchlab.search_spaces.nasbench101 import spec as nb_spec
-from searchlab.cache import cache_dir
+from searchlab.store.cache import cache_dir
 from searchlab.errors import ConfigError, DataError, InvalidArchitecture
 
 PACKAGE_FILE = Path(__file__).with_name("nb101_cells.npz")

@@ -9,19 +9,19 @@ import numpy as np
 import torch
 
 from searchlab.errors import DataError
-from searchlab.image_metrics import modcrop, psnr, ssim
-from searchlab.imresize import downscale, imresize
+from searchlab.training.image_metrics import modcrop, psnr, ssim
+from searchlab.training.imresize import downscale, imresize
 
 
 def _names(folder: Path) -> list[str]:
-    from searchlab.data import IMAGE_SUFFIXES
+    from searchlab.training.data import IMAGE_SUFFIXES
 
     return sorted(f.name for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_pairs(folder: str, scale: int) -> tuple[list[str], list[torch.Tensor], list[torch.Tensor]]:
     """(names, LR images, HR images cropped to a multiple of scale) of an HR folder, uint8 [3,H,W]."""
-    from searchlab.data import load_hr_folder
+    from searchlab.training.data import load_hr_folder
 
     path = Path(folder)
     if not path.is_dir():
@@ -52,7 +52,7 @@ def upscale_bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
 @torch.no_grad()
 def super_resolve(net: torch.nn.Module, lr: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """Run an SR network on a uint8 LR image [3,h,w]; returns a uint8 SR image [3,sh,sw]."""
-    from searchlab.trainer import to_float
+    from searchlab.training.trainer import to_float
 
     net.eval()
     y = net(to_float(lr[None].to(device)))[0]

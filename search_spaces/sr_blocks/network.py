@@ -75,7 +75,7 @@ class SRNet(nn.Module):
             nn.init.zeros_(self.up.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from searchlab.imresize import torch_imresize
+        from searchlab.training.imresize import torch_imresize
 
         f1 = self.sfe1(x)
         f = self.sfe2(f1)

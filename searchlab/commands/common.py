@@ -92,3 +92,13 @@ def fmt(v) -> str:
 
 def short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value

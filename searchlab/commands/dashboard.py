@@ -1,4 +1,4 @@
-"""`searchlab dashboard RUN [RUN ...]`: the live view of runs in the browser (searchlab/dashboard.py)."""
+"""`searchlab dashboard RUN [RUN ...]`: the live view of runs in the browser (searchlab/output/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ def add_commands(sub) -> None:
         help="watch runs live in the browser (optuna-dashboard; needs searchlab[dashboard])",
         description="Serve optuna-dashboard over a read-only mirror of the runs: one study per run with its\n"
                     "best so far, trials table, Pareto front and failures, refreshed while searches write them.\n"
-                    "Nothing is ever written to a run. Needs `pip install 'searchlab[dashboard]'`.\n\n"
+                    "Nothing is ever written to a run, and no file is created in it. A run its search has not\n"
+                    "created yet is waited for (--wait). Needs `pip install 'searchlab[dashboard]'`.\n\n"
                     "Examples:\n"
                     "  searchlab dashboard runs/evo\n"
                     "  searchlab dashboard runs/evo runs/rand --port 8081 --refresh 2\n")
@@ -21,12 +22,20 @@ def add_commands(sub) -> None:
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks a free one)")
     p.add_argument("--refresh", type=float, default=5.0, metavar="SECONDS",
                    help="re-read the runs every this many seconds (default 5)")
+    p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                   help="wait this long for a run that its search has not created yet (default 60; 0: do not wait)")
     p.set_defaults(handler=_cmd_dashboard)
 
 
 def _cmd_dashboard(args) -> int:
-    from searchlab.dashboard import Dashboard
+    from searchlab.output.dashboard import Dashboard, require_optuna, wait_for_runs
 
+    require_optuna()  # the missing extra is said before any wait
+    try:
+        wait_for_runs(args.run_dirs, args.wait)
+    except KeyboardInterrupt:
+        print("dashboard stopped")
+        return 0
     board = Dashboard(args.run_dirs, host=args.host, port=args.port, refresh=args.refresh)
     trials = sum(r.trial_count for r in board.mirror.runs)
     print(f"dashboard of {len(board.mirror.runs)} run(s), {trials} trials so far: {board.url}", flush=True)

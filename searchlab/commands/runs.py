@@ -8,6 +8,7 @@ import sys
 from searchlab import registry
 from searchlab.commands.common import Formatter, fmt, load_plugins, positive_int, print_json, short
 from searchlab.objectives import sign
+from searchlab.output.report import TRIAL_STATES
 from searchlab.errors import ConfigError
 
 
@@ -35,7 +36,7 @@ def add_commands(sub) -> None:
                                    "  searchlab trials runs/evo --state failed\n"
                                    "  searchlab trials runs/evo --csv > trials.csv\n")
     p.add_argument("run_dir", metavar="DIR")
-    p.add_argument("--state", choices=("asked", "running", "done", "failed", "cached"),
+    p.add_argument("--state", choices=TRIAL_STATES,
                    help="only trials in this state (cached: answered from an earlier trial of the same key)")
     p.add_argument("--sort", metavar="OBJECTIVE", help="sort by this objective, best first (as the run optimises it)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="show at most N trials")
@@ -52,8 +53,8 @@ def add_commands(sub) -> None:
 
 
 def _cmd_status(args) -> int:
-    from searchlab import report
-    from searchlab.run_view import RunView
+    from searchlab.output import report
+    from searchlab.store.run_view import RunView
     with RunView.open(args.run_dir) as run:
         info = report.status(run)
     if args.json:
@@ -84,15 +85,12 @@ def _cmd_status(args) -> int:
 
 
 def _cmd_trials(args) -> int:
-    from searchlab import api
+    from searchlab.output.report import filter_trials, trial_row
+    from searchlab.store.run_view import RunView
 
-    run = api.open_run(args.run_dir)
-    objectives = run.config.get("objectives", {})
-    rows = run.trials()
-    if args.state == "cached":
-        rows = [r for r in rows if r["cached_from"] is not None]
-    elif args.state:
-        rows = [r for r in rows if r["state"] == args.state]
+    with RunView.open(args.run_dir) as run:
+        objectives = run.objectives
+        rows = filter_trials([trial_row(t) for t in run.trials()], args.state)
     if args.sort:
         if args.sort not in objectives:
             raise ConfigError(f"--sort {args.sort}: the run's objectives are {', '.join(objectives)}")
@@ -132,8 +130,8 @@ def _print_trials(rows: list[dict], objectives: list[str]) -> None:
 
 
 def _cmd_report(args) -> int:
-    from searchlab import report
-    from searchlab.run_view import RunView
+    from searchlab.output import report
+    from searchlab.store.run_view import RunView
     with RunView.open(args.run_dir) as run:
         info = report.report(run)
         if args.plot:

@@ -100,7 +100,8 @@ def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> 
 
 
 def _cmd_search(args) -> int:
-    from searchlab import options, run_config
+    from searchlab import options
+    from searchlab.engine import run_config
 
     load_plugins()
     if not args.space:
@@ -162,7 +163,7 @@ def _duration_value(value):
 
 
 def _cmd_resume(args) -> int:
-    from searchlab import runner
+    from searchlab.engine import runner
     budget = runner.Budget(max_evals=args.max_evals, max_time=args.max_time, max_epochs=args.max_epochs,
                            max_cost=args.max_cost)
     return _drive(args.run_dir, budget, args.workers, args.backend, quiet=args.quiet, as_json=args.json,
@@ -172,8 +173,8 @@ def _cmd_resume(args) -> int:
 
 def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, verbose: bool, do_finalize: bool,
            overrides: dict | None = None, finalize_again: bool = False) -> int:
-    from searchlab import run_config, runner
-    from searchlab.run_store import RunStore
+    from searchlab.engine import run_config, runner
+    from searchlab.store.run_store import RunStore
 
     with RunStore.open(run_dir) as _peek:
         config = _peek.config
@@ -201,8 +202,8 @@ def _drive(run_dir, budget, workers, backend, *, quiet: bool, as_json: bool, ver
     if outcome.reason == "interrupted":
         return 130
     if outcome.best is None and outcome.evaluated:
-        from searchlab import report
-        from searchlab.run_view import RunView
+        from searchlab.output import report
+        from searchlab.store.run_view import RunView
         with RunView.open(run_dir) as run:
             reasons = report.status(run)["failures"]
         if reasons:
@@ -276,7 +277,7 @@ def _ray_search_extra(values: dict) -> dict | None:
         if given:
             raise ConfigError(f"--{given[0].replace('_', '-')} only applies to --backend ray; add --backend ray")
         return None
-    from searchlab.ray_backend import ray_config
+    from searchlab.engine.ray_backend import ray_config
     return ray_config(values.get("ray_address"), values.get("gpus_per_trial"), values.get("cpus_per_trial"),
                       values.get("device", "auto"))
 
@@ -285,12 +286,12 @@ def _ray_resume_overrides(args) -> dict | None:
     given = {k: getattr(args, k) for k in RAY_FLAGS if getattr(args, k) is not None}
     if args.backend != "ray" and not given:
         return None
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
     with RunStore.open(args.run_dir) as peek:
         config = peek.config
     if (args.backend or config.get("backend")) != "ray":
         raise ConfigError(f"--{next(iter(given)).replace('_', '-')} only applies to --backend ray; add --backend ray")
     merged = {k: given.get(k, config.get(k)) for k in RAY_FLAGS}
-    from searchlab.ray_backend import ray_config
+    from searchlab.engine.ray_backend import ray_config
     return ray_config(merged["ray_address"], merged["gpus_per_trial"], merged["cpus_per_trial"],
                       config.get("device", "auto"))

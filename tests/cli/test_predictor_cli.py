@@ -38,6 +38,35 @@ def test_eval_reports_ranking_and_writes_a_plot(renas_dir, capsys, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_scatter_shows_every_cell_beside_the_line_of_perfect_prediction(renas_dir):
+    """Real test accuracies (a sample with the table's failed cells near 10%) against the predictor's: the
+    first panel holds every point, both panels draw y = x, the zoom says how many cells lie outside it."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from searchlab.predictors.base import Predictor
+    from searchlab.predictors.commands import scatter_figure
+    from searchlab.predictors.table import load_predictor_table
+
+    table = load_predictor_table()
+    accuracy = table.target("test_accuracy")
+    rows = np.concatenate([np.random.default_rng(0).choice(len(table), 1500, replace=False),
+                           np.flatnonzero(accuracy < 0.2)[:20]])
+    truth, predicted = accuracy[rows], Predictor.load(renas_dir).predict(table.cells.take(rows))
+    fig = scatter_figure(truth, predicted, "renas", "test_accuracy")
+    plt.close(fig)
+    every, zoom = fig.axes
+    for ax in (every, zoom):
+        assert ax.get_xlabel() == "true test accuracy (%)" and ax.get_ylabel() == "predicted test accuracy (%)"
+        line = next(line for line in ax.get_lines() if line.get_label() == "y = x (perfect prediction)")
+        assert list(line.get_xdata()) == list(line.get_ydata())
+    (x0, x1), (y0, y1) = every.get_xlim(), every.get_ylim()
+    assert x0 <= 100 * truth.min() and x1 >= 100 * truth.max() and 100 * truth.min() < 20  # nothing clipped
+    assert y0 <= 100 * predicted.min() and y1 >= 100 * predicted.max()
+    (lo, hi), x, y = zoom.get_xlim(), 100 * truth, 100 * predicted
+    outside = int(((x < lo) | (x > hi) | (y < lo) | (y > hi)).sum())
+    assert outside >= 20 and f"{outside:,} of {len(rows):,} cells outside" in zoom.get_title()
+
+
 def test_predict_keeps_input_order(renas_dir, capsys, tmp_path):
     spec = {"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]}
     cells = tmp_path / "cells.json"

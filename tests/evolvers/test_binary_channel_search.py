@@ -223,7 +223,7 @@ def test_stopped_search_resumes_to_the_same_trials(tmp_path, capsys):
     code, stdout, err = _cli(capsys, "resume", tmp_path / "split", "--max-evals", "100", "--quiet", "--json",
                              "--no-finalize")
     assert code == 0 and json.loads(stdout)["stopped_by"] == "finished", err
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
 
     def trials(run):
         store = RunStore.open(run)

@@ -15,7 +15,7 @@ from searchlab.evolvers.operators import mut_flip_run
 from searchlab.search_spaces.filter_masks import prune_model
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, ProtocolError, Result
-from searchlab.seeding import trial_seed
+from searchlab.engine.seeding import trial_seed
 
 MNIST = Path(__file__).resolve().parents[1] / "data" / "mnist_mini"
 DATA = f"mnist:{MNIST}"
@@ -43,7 +43,7 @@ def _drive(strategy, evaluator, n_tells, start=0):
 def test_pretraining_is_stored_once_and_reused(problem, monkeypatch):
     space, _, cfg, ctx = problem
     assert (ctx.run_dir / "pretrained.safetensors").is_file()
-    import searchlab.trainer as trainer
+    import searchlab.training.trainer as trainer
 
     monkeypatch.setattr(trainer, "train_classifier", lambda *a, **k: pytest.fail("pretrained twice"))
     again = make_space(cfg, ctx)
@@ -53,7 +53,7 @@ def test_pretraining_is_stored_once_and_reused(problem, monkeypatch):
 
 def test_masked_fitness_formula_and_equivalence_with_pruned_network(problem):
     space, ev, cfg, _ = problem
-    from searchlab.trainer import evaluate_classifier
+    from searchlab.training.trainer import evaluate_classifier
 
     full = ev.evaluate("1" * space.n_bits, seed=1, device="cpu")
     acc_full = evaluate_classifier(space.model, space.problem.val, device="cpu")["accuracy"]
@@ -148,7 +148,7 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     # the rebuilt network is the fine-tuned one: it reproduces the reported test accuracy
     from searchlab.search_spaces.filter_masks.setup import _splits, PruneConfig as PC
     _, _, test, _ = _splits(PC(data=DATA, test_size=200, val_size=200))
-    from searchlab.trainer import evaluate_classifier
+    from searchlab.training.trainer import evaluate_classifier
     assert evaluate_classifier(net, test, device="cpu")["accuracy"] == pytest.approx(report["test_accuracy_after_finetune"])
     code, out = _cli(capsys, "pruned", str(run), "--data", DATA, "--device", "cpu")
     assert code == 0 and "filters kept: " in out.out and "accuracy " in out.out, out.err
@@ -159,6 +159,28 @@ def test_search_finalize_and_rebuild_end_to_end(problem, tmp_path, capsys):
     assert 0.0 <= described["accuracy"] <= 1.0
     code, out = _cli(capsys, "pruned", str(tmp_path))
     assert code == 2 and "architecture.json" in out.err
+    # the report's trade-off: accuracy (%) against FLOPs, the unpruned network (the all-ones mask) starred
+    tradeoff = _report_axes(run)
+    assert tradeoff.get_xlabel() == "FLOPs (k)" and tradeoff.get_ylabel() == "accuracy (%)"
+    legend = [t.get_text() for t in tradeoff.get_legend().get_texts()]
+    assert legend == ["evaluated candidates", "Pareto front", "unpruned network"]
+    star = next(line for line in tradeoff.get_lines() if line.get_label() == "unpruned network")
+    assert star.get_xdata()[0] == pytest.approx(problem[0].full_cost["flops"] / 1e3)
+    assert 10 < star.get_ydata()[0] <= 100  # a percentage, not a fraction
+
+
+def _report_axes(run):
+    """The trade-off panel of `searchlab report RUN --plot` for a finished run."""
+    import matplotlib.pyplot as plt
+    from searchlab.output.report import plot_figure
+    from searchlab.store.run_view import RunView
+
+    with RunView.open(run) as view:
+        fig = plot_figure(view)
+    plt.close(fig)
+    progress, tradeoff = fig.axes
+    assert progress.get_xlabel() == "evaluated candidates" and progress.get_ylabel() == "best fitness (higher is better)"
+    return tradeoff
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
@@ -170,7 +192,7 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, capsys):
     assert code == 0 and json.loads(out.out)["stopped_by"] == "max_evals"
     code, out = _cli(capsys, "resume", str(tmp_path / "b"), "--max-evals", "1000", "--quiet", "--json", "--no-finalize")
     assert code == 0, out.err
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
     with RunStore.open(tmp_path / "a") as a, RunStore.open(tmp_path / "b") as b:
         ta, tb = a.trials(), b.trials()
     assert [(t.key, t.result.objectives) for t in ta] == [(t.key, t.result.objectives) for t in tb]
@@ -212,7 +234,7 @@ def test_a_flops_target_is_met_by_every_candidate_and_reported(problem, tmp_path
     assert code == 0, out.err
     summary = json.loads(out.out)
     full = problem[0].full_cost["flops"]
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
     with RunStore.open(run) as store:
         flops = [t.result.objectives["flops"] for t in store.trials() if t.result and t.result.ok]
     assert len(flops) == 18 and max(flops) <= 0.5 * full  # the unpruned network of generation 0 was repaired too
@@ -222,6 +244,13 @@ def test_a_flops_target_is_met_by_every_candidate_and_reported(problem, tmp_path
     assert report["budget"] == final["budget"]
     code, out = _cli(capsys, "status", str(run))
     assert code == 0 and "size budget: flops <= " in out.out, out.out
+    # the report's trade-off marks the target and the unpruned network's size (it was repaired, so never scored)
+    tradeoff = _report_axes(run)
+    assert tradeoff.get_xlabel() == "FLOPs (k)" and tradeoff.get_ylabel() == "accuracy (%)"
+    lines = {line.get_label(): line for line in tradeoff.get_lines()}
+    target = next(line for label, line in lines.items() if label.startswith("size target"))
+    unpruned = next(line for label, line in lines.items() if label.startswith("unpruned network"))
+    assert target.get_xdata()[0] == pytest.approx(0.5 * full / 1e3) and unpruned.get_xdata()[0] == pytest.approx(full / 1e3)
 
 
 def test_weights_that_are_not_a_state_dict_or_do_not_match(tmp_path, capsys):

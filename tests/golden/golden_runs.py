@@ -77,7 +77,7 @@ def run(name: str, workdir: Path) -> list[dict]:
     import torch
 
     from searchlab.cli import main
-    from searchlab.run_store import RunStore
+    from searchlab.store.run_store import RunStore
 
     argv = [a.replace("{CKPT}", str(workdir / "ckpt")) for a in RUNS[name]]
     if name == "cyclegan":

@@ -12,7 +12,7 @@ from searchlab.search_spaces.nasbench201 import spec
 from searchlab.search_spaces.nasbench201.space import NasBench201Space, TableEvaluator201
 from searchlab.search_spaces.nasbench201.table import DATASETS, build, load_table
 from searchlab.errors import ConfigError, InvalidArchitecture
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nasbench201"

@@ -8,7 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from searchlab.search_spaces.sr_blocks import (BLOCK_TYPES, SRBlockSpace, baseline_rdn, block_specs, mut_blocks,
                                      parse_range, uniform_chain, used_blocks)
 from searchlab.errors import ConfigError, InvalidArchitecture
-from searchlab.imresize import torch_imresize
+from searchlab.training.imresize import torch_imresize
 
 
 def _conv_macs(net, x):

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 import searchlab
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 optuna = pytest.importorskip("optuna", reason="the dashboard extra is not installed (pip install searchlab[dashboard])")
 pytest.importorskip("optuna_dashboard", reason="the dashboard extra is not installed")
 
 from optuna.trial import TrialState  # noqa: E402
 
-from searchlab import dashboard  # noqa: E402
+from searchlab.output import dashboard  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 STATES = {"asked": TrialState.WAITING, "running": TrialState.RUNNING, "done": TrialState.COMPLETE,
@@ -145,3 +145,118 @@ def test_bad_input_is_one_line(tmp_path):
         dashboard.Dashboard([run], refresh=0)
     with pytest.raises(ConfigError, match="--port"):
         dashboard.Dashboard([run], port=70000)
+
+
+def listing(run_dir: Path) -> dict:
+    """Every file of the run folder with its size and content digest."""
+    return {p.name: (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest()) for p in sorted(run_dir.iterdir())}
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=20) as answer:
+        return answer.status, answer.headers, answer.read()
+
+
+def test_a_finished_run_is_read_without_creating_a_file_in_it(tmp_path):
+    """Mirroring and serving a finished run leaves its folder as it was: no -shm or -wal beside run.sqlite."""
+    run = tmp_path / "finished"
+    searchlab.search("nasbench101", strategy="random", max_evals=6, seed=1, run=run)
+    before = listing(run)
+    assert not any(name.endswith(("-wal", "-shm")) for name in before)
+    board = dashboard.Dashboard([run], port=0, refresh=0.1)
+    import threading
+    threading.Thread(target=board.serve_forever, daemon=True).start()
+    try:
+        base = board.url.rsplit("/dashboard", 1)[0]
+        assert len(json.loads(get(f"{base}/api/studies/0")[2])["trials"]) == 6
+        time.sleep(0.5)  # a few refreshes
+        assert board.mirror.refresh() == {"finished": 0}
+    finally:
+        board.server.shutdown()
+        board.close()
+    assert listing(run) == before
+
+
+def test_every_page_renders_and_no_control_is_offered_that_the_server_refuses(tmp_path):
+    run = tmp_path / "nb"
+    searchlab.search("nasbench101", strategy="random", max_evals=5, seed=2, run=run)
+    board = dashboard.Dashboard([run], port=0, refresh=1)
+    import threading
+    threading.Thread(target=board.serve_forever, daemon=True).start()
+    try:
+        base = board.url.rsplit("/dashboard", 1)[0]
+        status, headers, page = get(f"{base}/dashboard/studies/0")
+        assert status == 200 and b'<script defer src="/searchlab/dashboard.js"></script></head>' in page
+        assert "script-src 'self'" in headers["Content-Security-Policy"]  # optuna-dashboard's own headers kept
+        status, headers, script = get(f"{base}/searchlab/dashboard.js")
+        assert headers["Content-Type"].startswith("text/javascript")
+        for hidden in (b"AddBoxIcon", b"DeleteIcon", b"DriveFileRenameOutlineIcon", b"EditIcon",
+                       b"fail trial", b"Hyperparameter Importance"):
+            assert hidden in script
+        # the empty trial-table route lands on the page that holds the trials table; the note page on the study
+        assert get(f"{base}/dashboard/studies/0/trialTable")[0] == 200
+        with pytest.raises(urllib.error.HTTPError) as moved:
+            urllib.request.build_opener(NoRedirect).open(f"{base}/dashboard/studies/0/trialTable", timeout=10)
+        assert moved.value.code == 302 and moved.value.headers["Location"] == "/dashboard/studies/0/smartSelection"
+        with pytest.raises(urllib.error.HTTPError) as moved:
+            urllib.request.build_opener(NoRedirect).open(f"{base}/dashboard/studies/0/note", timeout=10)
+        assert moved.value.headers["Location"] == "/dashboard/studies/0"
+        # importance over genome fields is not offered; the data every page reads is there
+        importance = json.loads(get(f"{base}/api/studies/0/param_importances")[2])
+        assert importance == {"param_importances": [[], []]}  # accuracy and flops: no parameters
+        detail = json.loads(get(f"{base}/api/studies/0")[2])
+        assert len(detail["trials"]) == 5 and detail["union_search_space"]
+        assert json.loads(get(f"{base}/api/meta")[2])["artifact_is_available"] is False
+        assert get(f"{base}/csv/0")[2].count(b"\n") >= 6  # the trials table's CSV download
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/api/studies", data=b"{}", method="POST"), timeout=10)
+        assert refused.value.code == 405
+    finally:
+        board.server.shutdown()
+        board.close()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def start_dashboard(run: Path, *flags: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "searchlab.cli", "dashboard", str(run), "--port", "0", *flags],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_run_being_created_is_waited_for(tmp_path):
+    run = tmp_path / "late"
+    proc = start_dashboard(run, "--wait", "120", "--refresh", "0.2")
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(f"waiting up to 120s for {run} to be created") and "Ctrl-C" in first
+        searchlab.search("nasbench101", strategy="random", max_evals=3, seed=0, run=run)
+        line = proc.stdout.readline()  # opened as soon as the store appeared, then followed
+        assert line.startswith("dashboard of 1 run(s), ") and " trials so far: http://127.0.0.1:" in line
+        base = line.split(": ", 1)[1].strip().rsplit("/dashboard", 1)[0]
+        deadline = time.time() + 60
+        while len(json.loads(get(f"{base}/api/studies/0")[2])["trials"]) < 3:
+            assert time.time() < deadline, "the dashboard never showed the run's 3 trials"
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_waiting_ends_with_one_line_or_ctrl_c(tmp_path):
+    import signal
+
+    proc = start_dashboard(tmp_path / "never", "--wait", "0.5")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and err.strip().count("\n") == 0
+    assert "was not created within 0.5s" in err and "--wait" in err
+    proc = start_dashboard(tmp_path / "never", "--wait", "100")
+    assert proc.stdout.readline().startswith("waiting up to 100s")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "dashboard stopped" in out and "Traceback" not in err
+    proc = start_dashboard(tmp_path / "never", "--wait", "-1")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--wait must be" in err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 pytest.importorskip("optuna_dashboard",
                     reason="the dashboard extra is not installed (pip install searchlab[dashboard])")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from searchlab.data import (CIFAR10_CLASSES, ImageTensors, load_cifar10, load_classification, load_hr_folder,
+from searchlab.training.data import (CIFAR10_CLASSES, ImageTensors, load_cifar10, load_classification, load_hr_folder,
                             load_image_folder, load_mnist, load_unpaired, parse_data_spec, read_idx,
                             split_holdout)
 from searchlab.errors import DataError
@@ -306,7 +306,7 @@ def test_compression_bombs_stop_at_a_bound_with_one_line(tmp_path):
     bomb = tmp_path / "train-images-idx3-ubyte.gz"
     _gzip_of_zeros(bomb, 512, header=bytes([0, 0, 8, 3]) + (60000).to_bytes(4, "big") * 3)
     assert bomb.stat().st_size < 2 * 2**20
-    probe = ("import resource, sys\nfrom searchlab.data import read_idx\nfrom searchlab.errors import DataError\n"
+    probe = ("import resource, sys\nfrom searchlab.training.data import read_idx\nfrom searchlab.errors import DataError\n"
              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
              "try:\n    read_idx(sys.argv[1])\nexcept DataError as exc:\n    print(exc)\n"
              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")

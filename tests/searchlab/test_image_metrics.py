@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from searchlab.image_metrics import modcrop, psnr, rgb_to_y, shave, ssim
-from searchlab.imresize import downscale, imresize, resize_weights, torch_imresize
+from searchlab.training.image_metrics import modcrop, psnr, rgb_to_y, shave, ssim
+from searchlab.training.imresize import downscale, imresize, resize_weights, torch_imresize
 
 SET5 = Path(__file__).resolve().parents[1] / "data" / "set5"
 

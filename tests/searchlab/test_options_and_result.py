@@ -10,7 +10,7 @@ from searchlab import options
 from searchlab.errors import ConfigError
 from searchlab.options import opt, parse_duration
 from searchlab.protocols import Result
-from searchlab.seeding import trial_seed
+from searchlab.engine.seeding import trial_seed
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import pytest
 
 import plugins_for_tests  # noqa: F401  (registers the bit-string space)
 from searchlab.evolvers import aging_evolution, random_search  # noqa: F401
-from searchlab import runner
+from searchlab.engine import runner
 from searchlab.errors import ConfigError
-from searchlab.ray_backend import RayOptions, assigned_device, check_device, import_ray, ray_config
-from searchlab.run_store import RunStore
+from searchlab.engine.ray_backend import RayOptions, assigned_device, check_device, import_ray, ray_config
+from searchlab.store.run_store import RunStore
 from test_kill_resume import cli, run_and_kill, told
 from test_runner import trial_rows
 
@@ -61,7 +61,7 @@ def test_options_are_checked_with_one_line_messages():
 
 
 def test_auto_address_is_found_or_explained(monkeypatch, tmp_path):
-    from searchlab.ray_backend import resolve_address
+    from searchlab.engine.ray_backend import resolve_address
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
     with pytest.raises(ConfigError, match="found no Ray cluster on this machine"):
@@ -258,7 +258,7 @@ def test_each_worker_gets_its_own_gpu(ray_address, tmp_path):
     ray = pytest.importorskip("ray")
     if not torch.cuda.is_available() or ray.cluster_resources().get("GPU", 0) < 1:
         pytest.skip("needs CUDA and a GPU in the Ray cluster")
-    from searchlab.ray_backend import RayBackend
+    from searchlab.engine.ray_backend import RayBackend
     run_dir = make_run(tmp_path / "gpu", "ray", gpus_per_trial=1.0)
     with RunStore.open(run_dir) as store:
         config = store.config

@@ -8,7 +8,7 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 import plugins_for_tests  # noqa: E402,F401  (registers the bit-string space)
-from searchlab.ray_backend import RayBackend  # noqa: E402
+from searchlab.engine.ray_backend import RayBackend  # noqa: E402
 
 CONFIG = {"space": "bits", "strategy": "random", "evaluator": "weighted-ones", "space_config": {"length": 8},
           "evaluator_config": {}, "plugins": ["plugins_for_tests"]}

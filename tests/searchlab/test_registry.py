@@ -49,6 +49,7 @@ def test_runs_stored_with_the_old_module_names_still_resume():
     searches = ["filter_pruning", "binary_channel_search", "gan_coevolution", "sr_block_search"]
     assert registry.trusted_plugins([f"searchlab.evolvers.{s}" for s in searches]) == \
         [f"searchlab.evolvers.{s}.plugin" for s in searches]
+    assert registry.trusted_plugins(["searchlab.training.train_evaluator"]) == ["searchlab.training.train_evaluator"]
 
 
 def test_a_module_that_is_not_a_plugin_is_refused():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from searchlab.run_store import RunStore
+from searchlab.store.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

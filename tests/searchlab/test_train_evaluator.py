@@ -13,11 +13,11 @@ from torch import nn
 
 from searchlab import cli
 from searchlab import registry
-from searchlab.assembly import build_evaluator
+from searchlab.engine.assembly import build_evaluator
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt
 from searchlab.protocols import Context
-from searchlab.train_evaluator import TrainEvaluator, TrainEvaluatorConfig, count_flops
+from searchlab.training.train_evaluator import TrainEvaluator, TrainEvaluatorConfig, count_flops
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CIFAR = f"cifar10:{DATA / 'cifar10_mini'}"

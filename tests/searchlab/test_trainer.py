@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from searchlab.data import ImageTensors, load_classification, split_holdout
+from searchlab.training.data import ImageTensors, load_classification, split_holdout
 from searchlab.errors import ConfigError, DataError
 from searchlab.protocols import Result
-from searchlab.trainer import (EpochBatches, TrainConfig, TrainingFailed, amp_dtype, evaluate_classifier, fit,
+from searchlab.training.trainer import (EpochBatches, TrainConfig, TrainingFailed, amp_dtype, evaluate_classifier, fit,
                                make_optimizer, make_schedule, paired_patches, random_crop, random_flip,
                                random_rot90, resolve_device, run_guarded, to_float, train_classifier)
 from searchlab.search_spaces.classifiers import build_classifier

@@ -4,9 +4,10 @@ Each run becomes one Optuna study in an in-memory storage (study name = the run'
 directions and metric names = the run's objectives). Each searchlab trial becomes one Optuna trial:
 state WAITING/RUNNING/COMPLETE/FAIL for asked/running/done/failed, values = its objectives, params = the
 genome's short fields, user attributes = key, genome JSON, costs, error. A thread re-reads every run
-every few seconds through a read-only SQLite connection (never a write, safe while a search writes the
-run) and adds only what changed. The web server answers GET only, so the view cannot drift from the
-runs. Needs the `dashboard` extra (optuna, optuna-dashboard).
+every few seconds through a read-only SQLite connection that writes nothing and creates no file in the
+run (safe while a search writes it; a finished run is left exactly as it was) and adds only what changed.
+The web server answers GET only and the page offers nothing it would refuse (searchlab/output/dashboard_view.py),
+so the view cannot drift from the runs. Needs the `dashboard` extra (optuna, optuna-dashboard).
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from searchlab.output.dashboard_view import view_app
 from searchlab.errors import ConfigError, SearchlabError
 from searchlab.objectives import sign
-from searchlab.run_store import Trial
-from searchlab.run_view import RunView
+from searchlab.store.run_store import STORE_NAME, Trial
+from searchlab.store.run_view import RunView
 
 INSTALL_HINT = "pip install 'searchlab[dashboard]'"
 MAX_PARAMS = 32          # more short genome fields than this and the genome is shown as user attribute only
@@ -96,8 +99,7 @@ class RunMirror:
     def __init__(self, run_dir: str | Path, storage, study_name: str | None = None) -> None:
         optuna, _ = require_optuna()
         self.run_dir = Path(run_dir)
-        with RunView.open(self.run_dir) as run:  # a missing or damaged run: the store's own one-line error
-            self._immutable = run.read_only_storage
+        with RunView.open(self.run_dir, read_only=True) as run:  # missing or damaged: the store's one-line error
             config = run.config
         self.objectives: dict[str, str] = dict(config.get("objectives") or {"value": "max"})
         self.study_name = study_name or self.run_dir.resolve().name
@@ -123,7 +125,7 @@ class RunMirror:
         """Read the trials added or changed since the last refresh; returns how many were mirrored."""
         since = (min(self._states) - 1) if self._states else self._last
         changed = 0
-        with RunView.read_only(self.run_dir, self._immutable) as run:
+        with RunView.read_only(self.run_dir) as run:
             for t in run.trials(since):
                 if t.id not in self._trial_ids:
                     self._add(t)
@@ -223,16 +225,27 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def read_only_app(app):
-    """The WSGI app with every method but GET and HEAD refused: the view shows the runs, it edits nothing."""
-    def guarded(environ, start_response):
-        if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
-            return app(environ, start_response)
-        body = json.dumps({"reason": "this dashboard is a read-only view of searchlab runs"}).encode()
-        start_response("405 Method Not Allowed", [("Content-Type", "application/json"),
-                                                  ("Content-Length", str(len(body))), ("Allow", "GET, HEAD")])
-        return [body]
-    return guarded
+def wait_for_runs(run_dirs: list[str | Path], timeout: float, say=print, poll: float = 0.5) -> None:
+    """Wait up to `timeout` seconds for runs that do not exist yet (a search started at the same time is
+    creating them), saying once what it waits for; a run still missing then is the store's one-line error
+    when the dashboard opens it. Ctrl-C stops the wait (KeyboardInterrupt)."""
+    def missing() -> list[Path]:
+        return [Path(d) for d in run_dirs if not Path(d).is_file() and not (Path(d) / STORE_NAME).exists()]
+
+    if not timeout >= 0 or math.isinf(timeout):
+        raise ConfigError(f"--wait must be a number of seconds, 0 or more (0: do not wait), got {timeout}")
+    waiting = missing()
+    if not waiting or timeout == 0:
+        return
+    say(f"waiting up to {timeout:g}s for {', '.join(map(str, waiting))} to be created by its search "
+        f"(Ctrl-C stops; --wait sets how long)", flush=True)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        waiting = missing()
+    if waiting:
+        raise ConfigError(f"{waiting[0]} was not created within {timeout:g}s: check the path (the directory given "
+                          f"to --run), or wait longer with --wait SECONDS")
 
 
 class Dashboard:
@@ -249,7 +262,8 @@ class Dashboard:
         self.mirror.refresh()
         self.refresh_seconds = refresh
         try:
-            self.server = make_server(host, port, read_only_app(optuna_dashboard.wsgi(self.mirror.storage)),
+            self.server = make_server(host, port, view_app(optuna_dashboard.wsgi(self.mirror.storage),
+                                                           self.mirror.storage),
                                       server_class=_Server, handler_class=_QuietHandler)
         except socket.gaierror as exc:
             raise ConfigError(f"--host {host}: {exc.strerror}; pass an address such as 127.0.0.1") from None

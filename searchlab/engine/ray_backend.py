@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab import registry
-from searchlab.assembly import build_evaluator, build_space, evaluate_safely
+from searchlab.engine.assembly import build_evaluator, build_space, evaluate_safely
 from searchlab.errors import ConfigError, SearchlabError
 from searchlab.protocols import Context, Result
 

@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from searchlab.data import ImageTensors
+from searchlab.training.data import ImageTensors
 from searchlab.errors import ConfigError, DataError, RunStoreError
 from searchlab.protocols import Result
-from searchlab.augment import paired_patches, random_crop, random_flip, random_rot90  # noqa: F401 - the trainer's API
+from searchlab.training.augment import paired_patches, random_crop, random_flip, random_rot90  # noqa: F401 - the trainer's API
 from searchlab.io import resolve_device  # noqa: F401 - part of the trainer's API (callers pass device names)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from searchlab import __version__, io, registry
-from searchlab.assembly import build_evaluator, build_space, build_strategy
-from searchlab.backends import LocalBackend, ProcessBackend, default_devices
+from searchlab.engine.assembly import build_evaluator, build_space, build_strategy
+from searchlab.engine.backends import LocalBackend, ProcessBackend, default_devices
 from searchlab.errors import ConfigError, InvalidArchitecture, RunStoreError
 from searchlab.objectives import best_trial
 from searchlab.protocols import Context, Result
-from searchlab.run_store import RunStore, Snapshot, Trial
-from searchlab.run_view import RunView
-from searchlab.seeding import trial_seed
+from searchlab.store.run_store import RunStore, Snapshot, Trial
+from searchlab.store.run_view import RunView
+from searchlab.engine.seeding import trial_seed
 
 MAX_CONSECUTIVE_REPEATS = 10_000
 
@@ -334,7 +334,7 @@ def _make_backend(config: dict, space: Any, ctx: Context, plugins: list[str], de
     if kind == "processes":
         return ProcessBackend(workers, plugins, config, ctx.run_dir, ctx.seed, devices)
     if kind == "ray":
-        from searchlab.ray_backend import RayBackend
+        from searchlab.engine.ray_backend import RayBackend
         return RayBackend(workers, plugins, config, ctx.run_dir, ctx.seed)
     raise ConfigError(f"unknown backend {kind!r}; choose local, processes or ray")
 

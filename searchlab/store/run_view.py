@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from searchlab.errors import ConfigError
 from searchlab.objectives import best_trial
-from searchlab.run_store import STORE_NAME, RunStore, Trial
+from searchlab.store.run_store import STORE_NAME, RunStore, Trial, read_only_uri
 
 
 class RunView:
@@ -27,19 +27,20 @@ class RunView:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, run_dir: str | Path) -> Iterator["RunView"]:
-        """The run at `run_dir`, checked as the store checks it (a missing or damaged run: one-line error)."""
-        with RunStore.open(run_dir) as store:
+    def open(cls, run_dir: str | Path, read_only: bool = False) -> Iterator["RunView"]:
+        """The run at `run_dir`, checked as the store checks it (a missing or damaged run: one-line error);
+        `read_only`: without writing to the run or creating any file in it (run_store.read_only_uri)."""
+        with RunStore.open(run_dir, read_only=read_only) as store:
             yield cls(store)
 
     @classmethod
     @contextlib.contextmanager
-    def read_only(cls, run_dir: str | Path, immutable: bool = False) -> Iterator["RunView"]:
-        """The run through a connection SQLite opens read-only (`mode=ro`): it cannot write and never
-        checkpoints the write-ahead log, so a search writing the run meanwhile is undisturbed. `immutable`
-        is for runs on read-only storage, which nothing writes."""
+    def read_only(cls, run_dir: str | Path) -> Iterator["RunView"]:
+        """The run through a connection SQLite opens read-only, unchecked (for re-reading a run already opened):
+        it cannot write, never checkpoints the write-ahead log and creates no file in the run, so a search
+        writing the run meanwhile is undisturbed and a finished run is left as it was (run_store.read_only_uri)."""
         run_dir = Path(run_dir)
-        uri = f"{(run_dir / STORE_NAME).resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
+        uri = read_only_uri(run_dir / STORE_NAME)
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
         except sqlite3.OperationalError as exc:

@@ -10,6 +10,7 @@ what a run folder names on its own word).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,8 +20,27 @@ from searchlab import options, registry
 from searchlab.errors import ConfigError
 
 ENGINE_OPTIONS = {"seed", "max_evals", "max_time", "max_epochs", "max_cost", "backend", "workers", "device"}
+BUDGET_OPTIONS = ("max_evals", "max_time", "max_epochs", "max_cost")
 # a run that ended for one of these reasons (with a successful trial) gets its final step
 FINALIZE_REASONS = frozenset({"finished", "max_evals", "max_time", "max_epochs", "max_cost", "exhausted"})
+
+
+def budget(values: dict):
+    """A `runner.Budget` from the budget options among `values` (absent or None: unlimited; a duration may be
+    text such as "20m"), checked as `runner.Budget` checks every budget."""
+    from searchlab.engine import runner
+
+    limits = {k: values.get(k) for k in BUDGET_OPTIONS}
+    if isinstance(limits["max_time"], str):
+        limits["max_time"] = options.parse_duration(limits["max_time"])
+    return runner.Budget(**limits)
+
+
+def run_folder(value: Any, name: str = "run") -> Path:
+    """A run folder given from Python: a path (str or os.PathLike), not empty."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise ConfigError(f"{name} must be a folder path (a str or pathlib.Path), got {value!r}")
+    return Path(value)
 
 
 def finalizes(reason: str, best: Any) -> bool:
@@ -49,7 +69,7 @@ class RunConfig:
 
     def create(self, run_dir: str | Path):
         """Store the run (every object is built once first, so a bad option fails here)."""
-        from searchlab import runner
+        from searchlab.engine import runner
 
         return runner.create_run(run_dir, space=self.space, strategy=self.strategy, evaluator=self.evaluator,
                                  space_config=self.space_config, strategy_config=self.strategy_config,
@@ -74,26 +94,29 @@ def option_names(space: str, strategy: str | None = None, evaluator: str | None 
 
 
 def resolve(space: str, values: dict, *, strategy: str | None = None, evaluator: str | None = None,
-            where: str = "options", ignore: set[str] = frozenset(), extra: dict | None = None) -> RunConfig:
+            where: str = "options", ignore: set[str] = frozenset(), extra: dict | None = None,
+            list_known: bool = False) -> RunConfig:
     """A RunConfig from option values keyed by field name (flags over a config file, or keyword arguments).
-    An option no part of the run takes is refused; `ignore` names keys the caller handles itself."""
-    unknown = sorted(set(values) - option_names(space, strategy, evaluator) - set(ignore))
+    An option no part of the run takes is refused (naming the ones it takes with `list_known`, for Python
+    callers who have no --help); `ignore` names keys the caller handles itself."""
+    known = option_names(space, strategy, evaluator)
+    unknown = sorted(set(values) - known - set(ignore))
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; see `searchlab search {space} --help`")
+        hint = (f"it takes: {', '.join(sorted(known))}" if list_known
+                else f"see `searchlab search {space} --help`")
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {space}; {hint}")
     space_entry = registry.space(space)
     strategy = strategy or space_entry.default_strategy
     evaluator = evaluator or space_entry.default_evaluator
     strat_entry, eval_entry = registry.strategy(strategy), registry.evaluator(evaluator)
     registry.check_compatible(space, strat_entry, "strategy")
     registry.check_compatible(space, eval_entry, "evaluator")
-    budget = {k: values.get(k) for k in ("max_evals", "max_time", "max_epochs", "max_cost")}
-    if isinstance(budget["max_time"], str):
-        budget["max_time"] = options.parse_duration(budget["max_time"])
+    limits = asdict(budget(values))  # a bad budget fails here, before any object is built
     return RunConfig(space, strategy, evaluator,
                      options.to_dict(options.build(space_entry.config, values, where)),
                      options.to_dict(options.build(strat_entry.config, values, where)),
                      options.to_dict(options.build(eval_entry.config, values, where)), seed=values.get("seed", 0),
-                     budget=budget, backend=values.get("backend", "local"), workers=values.get("workers", 1),
+                     budget=limits, backend=values.get("backend", "local"), workers=values.get("workers", 1),
                      device=values.get("device", "auto"), extra=extra,
                      plugins=tuple(dict.fromkeys([*registry.builtin_plugins(),
                                                   *registry.modules_of(space, strategy, evaluator)])))

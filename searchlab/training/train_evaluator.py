@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from searchlab import registry
-from searchlab.data import ClassificationData, load_classification, parse_data_spec, split_holdout
+from searchlab.training.data import ClassificationData, load_classification, parse_data_spec, split_holdout
 from searchlab.errors import ConfigError, DataError
 from searchlab.options import opt, parse_duration
 from searchlab.protocols import Context, Result
-from searchlab.trainer import (AUGMENTS, OPTIMIZERS, SCHEDULES, TrainConfig, evaluate_classifier, resolve_device,
+from searchlab.training.trainer import (AUGMENTS, OPTIMIZERS, SCHEDULES, TrainConfig, evaluate_classifier, resolve_device,
                                run_guarded, train_classifier)
 
 

@@ -3,7 +3,7 @@
 `local` evaluates in the driver process, one trial at a time. `processes` keeps a pool of worker
 processes on this machine, each with its own device (round-robin over `devices`), each building the
 space and evaluator once from the run's configuration. `ray` sends trials to a Ray cluster
-(see `searchlab/ray_backend.py`). The run loop only calls `submit`, `wait` and `close`.
+(see `searchlab/engine/ray_backend.py`). The run loop only calls `submit`, `wait` and `close`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from searchlab import registry
-from searchlab.assembly import build_evaluator, build_space, evaluate_safely
+from searchlab.engine.assembly import build_evaluator, build_space, evaluate_safely
 from searchlab.errors import ConfigError
 from searchlab.protocols import Context, Result
 

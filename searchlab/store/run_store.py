@@ -79,6 +79,20 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
+def read_only_uri(path: Path) -> str:
+    """An SQLite URI that reads the store at `path` without writing it or creating any file beside it.
+
+    `mode=ro` alone makes SQLite create `-shm` and `-wal` files for a store in WAL mode, and leave them.
+    With no `-wal` file there, no search has the store open, so it is read as immutable (`immutable=1`:
+    no locks, no side files). With one there, a search is writing it (or was killed): the reader uses
+    the files that search made, and creates none. Storage you cannot write is always read as immutable.
+    """
+    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+    wal = path.with_name(path.name + "-wal")
+    immutable = not writable or not wal.exists()
+    return f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
+
+
 class RunStore:
     """Read and write one run directory's `run.sqlite`. Use `create` or `open`, not the constructor."""
 
@@ -144,7 +158,9 @@ class RunStore:
         return cls.open(run_dir, durable=durable)
 
     @classmethod
-    def open(cls, run_dir: str | Path, durable: bool = False) -> "RunStore":
+    def open(cls, run_dir: str | Path, durable: bool = False, read_only: bool = False) -> "RunStore":
+        """The run's store, checked. `read_only`: opened so that nothing is written to the run and no file is
+        created beside its store (`read_only_uri`); runs on storage you cannot write are always opened so."""
         run_dir = Path(run_dir)
         if not run_dir.exists():
             raise RunStoreError(f"run directory {run_dir} does not exist; start a run with `searchlab search ... --run {run_dir}`")
@@ -158,11 +174,10 @@ class RunStore:
         if len(header) < 100 or not header.startswith(SQLITE_HEADER):
             raise RunStoreError(f"{path} is not a searchlab run store (not an SQLite database, or truncated); "
                                 f"it was left untouched")
-        read_only = not os.access(run_dir, os.W_OK) or not os.access(path, os.W_OK)
+        read_only = read_only or not os.access(run_dir, os.W_OK) or not os.access(path, os.W_OK)
         try:
-            if read_only:  # a finished run on read-only storage: read it as it is, write nothing
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                                       isolation_level=None)
+            if read_only:  # read it as it is, write nothing
+                conn = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None, timeout=30)
             else:
                 conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             check = conn.execute("PRAGMA quick_check").fetchone()[0]

@@ -1,0 +1,1 @@
+"""What a user reads from runs: reports and the live dashboard."""
