@@ -72,7 +72,8 @@ def summary(results: dict, kinds: list[str], labels: list[int]) -> str:
             cells.append(f"{statistics.mean(taus):.3f}{sd} ({len(taus)})" if taus else "-")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     for name, row in PUBLISHED.items():
-        lines.append(f"| {name} (published) | " + " | ".join(f"{row[n]:.3f}" if n in row else "-" for n in labels) + " |")
+        figures = " | ".join(f"{row[n]:.3f}" if n in row else "-" for n in labels)
+        lines.append(f"| {name} (published) | {figures} |")
     return "\n".join(lines)
 
 

@@ -14,6 +14,6 @@ registry.register_space(
     help="NAS-Bench-201 cells (Dong & Yang 2020): 15,625 arch strings, 4,930 functionally distinct")
 
 registry.register_evaluator(
-    "nb201-table", factory=lambda space, config, ctx: TableEvaluator201(dataset=config.dataset), config=NB201TableConfig,
-    spaces=("nasbench201",),
+    "nb201-table", factory=lambda space, config, ctx: TableEvaluator201(dataset=config.dataset),
+    config=NB201TableConfig, spaces=("nasbench201",),
     help="look NAS-Bench-201 cells up in the bundled table (test accuracy after 200 epochs; CIFAR-10, or --dataset)")

@@ -119,7 +119,8 @@ def build(json_path: str | Path, npz_path: str | Path, nats_csv: str | Path, val
         raise ConfigError(f"{json_path} holds {len(archs)} cells, NAS-Bench-201 has {N_CELLS}")
     ops = np.array([[spec.OPS.index(op) for op in spec.parse(a)] for a in archs], dtype=np.uint8)
     columns = {"test_accuracy": (np.asarray(acc, dtype=np.float64) / 100.0).astype(np.float32),
-               "cifar100_test_accuracy": _csv_column(nats_csv, "ArchitectureString", "CIFAR100TestAccuracy200Epochs", archs),
+               "cifar100_test_accuracy": _csv_column(nats_csv, "ArchitectureString",
+                                                     "CIFAR100TestAccuracy200Epochs", archs),
                "imagenet16_120_test_accuracy": _csv_column(nats_csv, "ArchitectureString",
                                                            "ImageNetTestAccuracy200Epochs", archs),
                "cifar10_valid_test_accuracy": _csv_column(valid_csv, "architecture", "accuracy", archs)}

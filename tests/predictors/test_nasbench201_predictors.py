@@ -136,7 +136,8 @@ def test_the_labels_of_each_data_set(table):
     valid = load_predictor_table(space="nasbench201", dataset="cifar10-valid")
     c100 = load_predictor_table(space="nasbench201", dataset="cifar100")
     assert np.array_equal(valid.cells.ops, table.cells.ops)
-    assert int(np.argmax(valid.target("test_accuracy"))) == 1459 and int(np.argmax(c100.target("test_accuracy"))) == 9930
+    assert int(np.argmax(valid.target("test_accuracy"))) == 1459
+    assert int(np.argmax(c100.target("test_accuracy"))) == 9930
     # two independently trained CIFAR-10 labels agree closely but not perfectly (the data's README: 0.892)
     rows = np.arange(0, 15625, 5)
     tau = kendalltau(valid.target("test_accuracy")[rows], table.target("test_accuracy")[rows])[0]
