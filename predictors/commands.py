@@ -18,8 +18,9 @@ from searchlab.engine.seeding import make_rng
 
 
 def train(kind: str, labels: int, seed: int, target: str, out: str, options: dict[str, Any],
-          progress: bool = False, space: str = "nasbench101") -> dict:
-    """Sample `labels` cells of the space's table (seeded), fit a predictor of `kind` on `target`, save it."""
+          progress: bool = False, space: str = "nasbench101", dataset: str | None = None) -> dict:
+    """Sample `labels` cells of the space's table (seeded), fit a predictor of `kind` on `target` (the
+    accuracy on `dataset` where the table has several), save it."""
     from searchlab import registry
     from searchlab.options import build
 
@@ -31,7 +32,7 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
                           f"--kind renas or semi-gcn for {space}")
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    table = load_predictor_table(space=space)
+    table = load_predictor_table(space=space, dataset=dataset)
     y_all = table.target(target)
     if not 2 <= labels < len(table):
         raise ConfigError(f"--labels must be between 2 and {len(table) - 1:,}, got {labels}")
@@ -55,9 +56,12 @@ def train(kind: str, labels: int, seed: int, target: str, out: str, options: dic
                            "train_rows": [int(r) for r in train_rows],
                            "unlabeled": 0 if unlabeled is None else len(unlabeled)})
     predictor.meta["space"] = space
+    if dataset is not None:
+        predictor.meta["dataset"] = dataset
     predictor.save(out)
     return {"kind": kind, "out": str(out), "labels": int(labels), "unlabeled": predictor.meta["unlabeled"],
-            "target": target, "seed": seed, "train_seconds": round(seconds, 2), "space": space}
+            "target": target, "seed": seed, "train_seconds": round(seconds, 2), "space": space,
+            **({"dataset": dataset} if dataset is not None else {})}
 
 
 def space_of(predictor: Predictor) -> str:
@@ -86,11 +90,14 @@ def _test_rows(n_cells: int, train_rows: np.ndarray, test: str, seed: int) -> np
 
 
 def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None = None,
-             progress: bool = False, exact: bool = False) -> dict:
-    """Kendall tau, Spearman rho and precision@k on cells not used for training, plus a scatter PNG."""
+             progress: bool = False, exact: bool = False, dataset: str | None = None) -> dict:
+    """Kendall tau, Spearman rho and precision@k on cells not used for training, plus a scatter PNG.
+    `dataset` scores against another label than the one trained on (NAS-Bench-201: e.g. trained on
+    cifar10-valid, scored on cifar10, as the predictor papers do)."""
     predictor = Predictor.load(directory)
     predictor.exact = exact
-    table = load_predictor_table(space=space_of(predictor))
+    dataset = dataset or predictor.meta.get("dataset")
+    table = load_predictor_table(space=space_of(predictor), dataset=dataset)
     target = str(predictor.meta.get("target", "test_accuracy"))
     train_rows = np.asarray(predictor.meta.get("train_rows", []), dtype=np.int64)
     rows = _test_rows(len(table), train_rows, test, seed)
@@ -102,6 +109,7 @@ def evaluate(directory: str, test: str = "all", seed: int = 0, plot: str | None 
     best = int(np.argmax(predicted))
     report.update({"kind": predictor.kind, "target": target, "labels": int(predictor.meta.get("labels", len(train_rows))),
                    "test_cells": int(len(rows)), "predict_seconds": round(seconds, 2),
+                   **({"dataset": dataset} if dataset else {}),
                    **{f"predicted_best_{k}": v for k, v in _name(table, rows[best]).items()},
                    "predicted_best_true": float(truth[best]),
                    "predicted_best_rank_in_test": int((truth > truth[best]).sum()) + 1})

@@ -54,19 +54,20 @@ def _flip_signs(pe: torch.Tensor, gen: torch.Generator, n_pe: int) -> torch.Tens
 def pretraining_corpus(cells: Cells):
     """(cells, (N, 2) label-free targets) of the whole space the cells come from, or None.
 
-    NAS-Bench-101 cells (7 x 7) pretrain on every cell of the bundled table with the log FLOPs and log
-    parameters of its 9 network cells (the closed-form per-vertex costs, summed; cached on disk for
-    the table); cells of another shape get no pretraining.
+    The cells pretrain on every cell of their space's bundled table (`Cells.space`: 423,624 NAS-Bench-101
+    cells, 15,625 NAS-Bench-201 ones) with the log FLOPs and log parameters of its network (the space's
+    closed-form per-vertex costs, summed; for NAS-Bench-101 cached on disk); cells of another shape
+    than their table's get no pretraining.
     """
-    from searchlab.predictors.table import load_predictor_table, table_vertex_costs
+    from searchlab.predictors.table import costs_of, load_predictor_table, table_vertex_costs
 
-    table = load_predictor_table()
+    table = load_predictor_table(space=cells.space)
     if cells.adjacency.shape[1:] != table.cells.adjacency.shape[1:]:
         return None
-    flops, params = table_vertex_costs()
+    flops, params = table_vertex_costs() if cells.space == "nasbench101" else costs_of(table.cells)
     costs = np.stack([np.log1p(flops.sum(axis=(1, 2), dtype=np.float64)),
                       np.log1p(params.sum(axis=(1, 2), dtype=np.float64))], axis=1)
-    return Cells(table.cells.adjacency, table.cells.ops), costs
+    return Cells(table.cells.adjacency, table.cells.ops, space=cells.space), costs
 
 
 def _fingerprint(cells: Cells, config: GraphTransformerConfig, n_ops: int) -> str:
@@ -171,6 +172,7 @@ class GraphTransformerPredictor(Predictor):
 
     kind = "graph-transformer"
     Config = GraphTransformerConfig
+    spaces = ("nasbench101", "nasbench201")  # whose encodings it reads (the cells' shape is checked on predict)
 
     def __init__(self, config: GraphTransformerConfig | None = None, *, seed: int = 0, device: str = "auto") -> None:
         super().__init__(config, seed=seed, device=device)

@@ -75,13 +75,14 @@ def costs(cells: Cells) -> tuple[np.ndarray, np.ndarray]:
     return flops.astype(np.float32), params.astype(np.float32)
 
 
-@lru_cache(maxsize=2)
-def predictor_table(db: str | None = None):
-    """Every NAS-Bench-201 cell (official index order) with its CIFAR-10 test accuracy."""
+@lru_cache(maxsize=8)
+def predictor_table(db: str | None = None, dataset: str = "cifar10"):
+    """Every NAS-Bench-201 cell (official index order); `test_accuracy` is its accuracy on `dataset`
+    (`search_spaces.nasbench201.table.DATASETS`; CIFAR-10 by default)."""
     from searchlab.predictors.table import PredictorTable
     from searchlab.search_spaces.nasbench201.table import load_table
 
-    table = load_table(db or None)
+    table = load_table(db or None, dataset=dataset)
     cells = cells_from_ops(table.ops, np.arange(len(table)))
     nan = np.full(len(table), np.nan)
     return PredictorTable(cells, {"test_accuracy": table.test_accuracy.astype(np.float64), "flops": nan,

@@ -88,5 +88,5 @@ registry.register_predictor(
     help="graph transformer over the cell DAG (TNASP/PINAT, GMAE-NAS pretraining on every cell), pairwise loss")
 registry.register_strategy(
     "graph-transformer", factory=strategy_factory(GraphTransformerPredictor), config=GraphTransformerSearchConfig,
-    spaces=("nasbench101",),
+    spaces=("nasbench101", "nasbench201"),
     help="query --initial random cells, fit the graph transformer, query its --top-k best predicted cells")

@@ -35,12 +35,19 @@ class PredictorTable:
         return values
 
 
-def load_predictor_table(db: str | None = None, space: str = "nasbench101") -> PredictorTable:
-    """All cells of a space's table as the predictors see them (NAS-Bench-101 by default)."""
+def load_predictor_table(db: str | None = None, space: str = "nasbench101",
+                         dataset: str | None = None) -> PredictorTable:
+    """All cells of a space's table as the predictors see them (NAS-Bench-101 by default). `dataset` picks
+    whose accuracy `test_accuracy` is in a table of several (NAS-Bench-201; None: the space's default)."""
+    from searchlab.errors import ConfigError
     if space == "nasbench101":
+        if dataset not in (None, "cifar10"):
+            raise ConfigError(f"NAS-Bench-101 has CIFAR-10 labels only, not {dataset}; --dataset is for "
+                              "--space nasbench201")
         return predictor_table(db)
     from searchlab.predictors.features import encoding
-    return encoding(space)._impl().predictor_table(db)
+    impl = encoding(space)._impl()
+    return impl.predictor_table(db) if dataset is None else impl.predictor_table(db, dataset)
 
 
 @lru_cache(maxsize=2)

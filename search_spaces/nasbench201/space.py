@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from searchlab.search_spaces.nasbench201 import spec
-from searchlab.search_spaces.nasbench201.table import Table, load_table
+from searchlab.search_spaces.nasbench201.table import DATASETS, Table, check_dataset, load_table
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.options import opt
 from searchlab.protocols import Context, Result
@@ -77,13 +77,25 @@ class NasBench201Space:
                                   cells_per_stage=self.config.cells_per_stage, in_channels=in_channels)
 
 
+@dataclass(frozen=True)
+class NB201TableConfig:
+    """NAS-Bench-201 table look-up"""
+
+    dataset: str = opt("cifar10", help="whose test accuracy a cell scores: cifar10, cifar100, imagenet16-120, or "
+                                       "cifar10-valid (CIFAR-10 test accuracy of networks trained on the 25,000-image "
+                                       "cifar10-valid split)", choices=list(DATASETS))
+
+    def __post_init__(self) -> None:
+        check_dataset(self.dataset)
+
+
 class TableEvaluator201:
-    """Looks a cell up: its CIFAR-10 test accuracy after 200 epochs (mean over the benchmark's seeds)."""
+    """Looks a cell up: its test accuracy after 200 epochs (mean over the benchmark's seeds) on a data set."""
 
     objectives = {"accuracy": "max"}
 
-    def __init__(self, table: Table | None = None) -> None:
-        self.table = table or load_table()
+    def __init__(self, table: Table | None = None, dataset: str = "cifar10") -> None:
+        self.table = table or load_table(dataset=dataset)
 
     def evaluate(self, genome: Any, *, seed: int, device: str = "cpu") -> Result:
         index = self.table.index(spec.validate(genome))
@@ -99,14 +111,20 @@ def finalize(space: Any, evaluator: Any, best_trial: dict, ctx: Context) -> dict
         return None
     best = int(np.argmax(table.test_accuracy))
     index = table.index(spec.validate(best_trial["genome"]))
-    return {"best_arch": spec.validate(best_trial["genome"]), "best_index": index, "best_accuracy": float(acc),
-            "rank_in_table": int(table.ranks[index]), "cells_in_table": len(table),
-            "table_best_accuracy": float(table.test_accuracy[best]), "table_best_arch": table.arch(best)}
+    out = {"best_arch": spec.validate(best_trial["genome"]), "best_index": index, "best_accuracy": float(acc),
+           "rank_in_table": int(table.ranks[index]), "cells_in_table": len(table),
+           "table_best_accuracy": float(table.test_accuracy[best]), "table_best_arch": table.arch(best)}
+    if table.dataset != "cifar10":  # the default's summary stays as it always was
+        out["dataset"] = table.dataset
+    return out
 
 
-def query(arch: str | None = None, index: int | None = None) -> dict:
-    """A cell's record by arch string or official index: accuracy, rank, key and its equivalent cells."""
-    table = load_table()
+def query(arch: str | None = None, index: int | None = None, dataset: str = "cifar10", best: bool = False) -> dict:
+    """A cell's record by arch string, official index or as the data set's best: accuracy, rank, key and its
+    equivalent cells (accuracy and rank on `dataset`)."""
+    table = load_table(dataset=check_dataset(dataset))
+    if best:
+        index = int(np.argmax(table.test_accuracy))
     if index is not None:
         index = table.check_index(index)
         arch = table.arch(index)
@@ -114,8 +132,8 @@ def query(arch: str | None = None, index: int | None = None) -> dict:
         arch = spec.validate(arch)
         index = table.index(arch)
     key = spec.unique_key(arch)
-    same = [i for i, k in enumerate(table.keys) if k == key]
-    return {"index": index, "arch": arch, "test_accuracy": float(table.test_accuracy[index]),
+    same = [i for i, k in enumerate(load_table().keys) if k == key]  # the keys are the same for every data set
+    return {"index": index, "arch": arch, "dataset": dataset, "test_accuracy": float(table.test_accuracy[index]),
             "rank_by_test_accuracy": int(table.ranks[index]), "cells": len(table), "key": key,
             "equivalent_cells": len(same),
             "equivalent_accuracy": {"min": float(table.test_accuracy[same].min()),

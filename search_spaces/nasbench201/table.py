@@ -1,13 +1,16 @@
-"""The NAS-Bench-201 CIFAR-10 table, bundled: all 15,625 cells in official index order.
+"""The NAS-Bench-201 table, bundled: all 15,625 cells in official index order, four labels each.
 
 `nasbench201_cifar10.npz` beside this file holds `ops` (uint8 [15625, 6], indices into `spec.OPS` in
-`spec.EDGES` order) and `test_accuracy` (float32 [15625], a fraction: CIFAR-10 test accuracy after 200
-epochs, mean over the benchmark's seeds). It was built from the release's arch strings and accuracies
-with `build(json_path, npz_path)`; SOURCE.md says from where.
+`spec.EDGES` order) and one float32 [15625] array of fractions per data set (`DATASETS`): test accuracy
+after 200 epochs, mean over the benchmark's seeds, on CIFAR-10 (`test_accuracy`, the default), CIFAR-100,
+ImageNet16-120, and CIFAR-10 again for networks trained on the 25,000-image cifar10-valid split (a second,
+independently trained label). It was built with `build(...)` from the release's files; SOURCE.md says
+from where.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 from dataclasses import dataclass
@@ -20,6 +23,14 @@ from searchlab.errors import ConfigError
 
 BUNDLED = Path(__file__).resolve().parent / "nasbench201_cifar10.npz"
 N_CELLS = 15625
+# data set name -> (npz key, what the accuracy is)
+DATASETS = {
+    "cifar10": ("test_accuracy", "CIFAR-10, 200 epochs, mean over seeds"),
+    "cifar100": ("cifar100_test_accuracy", "CIFAR-100, 200 epochs, mean over seeds"),
+    "imagenet16-120": ("imagenet16_120_test_accuracy", "ImageNet16-120, 200 epochs, mean over seeds"),
+    "cifar10-valid": ("cifar10_valid_test_accuracy",
+                      "CIFAR-10 test set, networks trained on the 25,000-image cifar10-valid split, mean over seeds"),
+}
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,13 @@ class Table:
     """Arrays over the cells in official index order, and lookups by arch string."""
 
     ops: np.ndarray            # uint8 [N, 6]
-    test_accuracy: np.ndarray  # float32 [N], fraction
+    test_accuracy: np.ndarray  # float32 [N], fraction, on `dataset`
+    dataset: str = "cifar10"
+
+    @property
+    def label(self) -> str:
+        """What `test_accuracy` is, in words."""
+        return DATASETS[self.dataset][1]
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -66,20 +83,46 @@ class Table:
         return index
 
 
+def check_dataset(dataset: str) -> str:
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown NAS-Bench-201 data set {dataset!r}; choose one of {', '.join(DATASETS)}")
+    return dataset
+
+
 @functools.cache
-def load_table(path: str | None = None) -> Table:
-    """The bundled table (or another npz of the same layout), read once per process."""
+def load_table(path: str | None = None, dataset: str = "cifar10") -> Table:
+    """The bundled table (or another npz of the same layout) with `dataset`'s accuracy, read once per process."""
+    key = DATASETS[check_dataset(dataset)][0]
     with np.load(path or BUNDLED) as data:
-        return Table(ops=data["ops"].astype(np.uint8), test_accuracy=data["test_accuracy"].astype(np.float32))
+        if key not in data:
+            raise ConfigError(f"{path} has no {dataset} accuracies; rebuild it with table.build(...) or use cifar10")
+        return Table(ops=data["ops"].astype(np.uint8), test_accuracy=data[key].astype(np.float32), dataset=dataset)
 
 
-def build(json_path: str | Path, npz_path: str | Path) -> Table:
-    """Convert the release's `{"archs": [...], "cifar10_test_accuracy": [...]}` (percent) into the npz."""
+def _csv_column(path: str | Path, arch_field: str, field: str, archs: list[str]) -> np.ndarray:
+    """One column of a release CSV (percent) -> fractions in the order of `archs`, joined on the arch string."""
+    with open(path, newline="") as f:
+        rows = {r[arch_field]: float(r[field]) for r in csv.DictReader(f)}
+    missing = [a for a in archs if a not in rows]
+    if len(rows) != N_CELLS or missing:
+        raise ConfigError(f"{path} holds {len(rows)} cells ({len(missing)} of the release's missing); "
+                          f"NAS-Bench-201 has {N_CELLS}")
+    return (np.array([rows[a] for a in archs]) / 100.0).astype(np.float32)
+
+
+def build(json_path: str | Path, npz_path: str | Path, nats_csv: str | Path, valid_csv: str | Path) -> Table:
+    """Convert the release's `{"archs": [...], "cifar10_test_accuracy": [...]}` (percent), the NATS-Bench
+    three-data-set CSV (its CIFAR-100 and ImageNet16-120 columns) and the cifar10-valid CSV into the npz."""
     data = json.loads(Path(json_path).read_text())
     archs, acc = data["archs"], data["cifar10_test_accuracy"]
     if len(archs) != N_CELLS or len(acc) != N_CELLS:
         raise ConfigError(f"{json_path} holds {len(archs)} cells, NAS-Bench-201 has {N_CELLS}")
     ops = np.array([[spec.OPS.index(op) for op in spec.parse(a)] for a in archs], dtype=np.uint8)
-    accuracy = np.asarray(acc, dtype=np.float64) / 100.0
-    np.savez_compressed(npz_path, ops=ops, test_accuracy=accuracy.astype(np.float32))
-    return Table(ops, accuracy.astype(np.float32))
+    columns = {"test_accuracy": (np.asarray(acc, dtype=np.float64) / 100.0).astype(np.float32),
+               "cifar100_test_accuracy": _csv_column(nats_csv, "ArchitectureString",
+                                                     "CIFAR100TestAccuracy200Epochs", archs),
+               "imagenet16_120_test_accuracy": _csv_column(nats_csv, "ArchitectureString",
+                                                           "ImageNetTestAccuracy200Epochs", archs),
+               "cifar10_valid_test_accuracy": _csv_column(valid_csv, "architecture", "accuracy", archs)}
+    np.savez_compressed(npz_path, ops=ops, **columns)
+    return Table(ops, columns["test_accuracy"])

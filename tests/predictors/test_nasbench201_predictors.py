@@ -124,7 +124,45 @@ def test_guided_search_on_nasbench201(tmp_path):
                      "--rounds", "1", "--renas-epochs", "20", "--max-evals", "40", "--run", str(run)]) == 0
 
 
-def test_a_predictor_without_this_encoding_is_refused(tmp_path, capsys):
+def test_a_predictor_without_this_encoding_is_refused(tmp_path, monkeypatch):
     from searchlab.predictors import commands
+    from searchlab.predictors.graph_transformer import GraphTransformerPredictor
+    monkeypatch.setattr(GraphTransformerPredictor, "spaces", ("nasbench101",))
     with pytest.raises(ConfigError, match="works on nasbench101 cells, not nasbench201"):
         commands.train("graph-transformer", 40, 0, "test_accuracy", str(tmp_path / "gt"), {}, space="nasbench201")
+
+
+def test_the_labels_of_each_data_set(table):
+    valid = load_predictor_table(space="nasbench201", dataset="cifar10-valid")
+    c100 = load_predictor_table(space="nasbench201", dataset="cifar100")
+    assert np.array_equal(valid.cells.ops, table.cells.ops)
+    assert int(np.argmax(valid.target("test_accuracy"))) == 1459
+    assert int(np.argmax(c100.target("test_accuracy"))) == 9930
+    # two independently trained CIFAR-10 labels agree closely but not perfectly (the data's README: 0.892)
+    rows = np.arange(0, 15625, 5)
+    tau = kendalltau(valid.target("test_accuracy")[rows], table.target("test_accuracy")[rows])[0]
+    assert 0.85 < tau < 0.93, tau
+    with pytest.raises(ConfigError, match="unknown NAS-Bench-201 data set 'imagenet'"):
+        load_predictor_table(space="nasbench201", dataset="imagenet")
+    with pytest.raises(ConfigError, match="NAS-Bench-101 has CIFAR-10 labels only"):
+        load_predictor_table(dataset="cifar100")
+
+
+def test_graph_transformer_on_nasbench201_trains_on_one_label_and_scores_on_another(tmp_path, capsys):
+    """Pretrained on (a sample of) the 15,625 cells' costs and ops, fine-tuned on cifar10-valid, scored on cifar10."""
+    out = tmp_path / "gt"
+    small = ["--gt-dim", "16", "--gt-layers", "2", "--gt-heads", "2", "--gt-epochs", "30", "--gt-ensemble", "2",
+             "--gt-pretrain-epochs", "1", "--gt-pretrain-cells", "3000"]
+    assert cli.main(["predictor", "train", "--kind", "graph-transformer", "--space", "nasbench201", "--dataset",
+                     "cifar10-valid", "--labels", "156", "--out", str(out), *small, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"] == "cifar10-valid"
+    assert json.loads((out / "predictor.json").read_text())["meta"]["dataset"] == "cifar10-valid"
+    assert cli.main(["predictor", "eval", str(out), "--dataset", "cifar10", "--test", "3000", "--json",
+                     "--plot", str(tmp_path / "s.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"] == "cifar10" and report["kendall_tau"] > 0.45, report  # about 0.55 here
+    assert cli.main(["predict", str(out), "--arch", EXAMPLE, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["index"] == 6111
+    assert cli.main(["predictor", "train", "--kind", "renas", "--dataset", "cifar100", "--labels", "20",
+                     "--out", str(tmp_path / "x")]) == 2
+    assert "--dataset is for --space nasbench201" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 the query command and searches on it."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,11 +10,12 @@ import pytest
 from searchlab import cli
 from searchlab.search_spaces.nasbench201 import spec
 from searchlab.search_spaces.nasbench201.space import NasBench201Space, TableEvaluator201
-from searchlab.search_spaces.nasbench201.table import load_table
+from searchlab.search_spaces.nasbench201.table import DATASETS, build, load_table
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.store.run_store import RunStore
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nasbench201"
 
 
 def test_the_bundled_table_in_official_order():
@@ -125,3 +127,54 @@ def test_cells_train_on_real_images_through_the_train_evaluator(tmp_path, capsys
         trials = store.trials()
     assert len(trials) == 2 and all(t.result.ok and 0 <= t.result.objectives["accuracy"] <= 1 for t in trials)
     assert all(t.result.objectives["params"] > 0 for t in trials)
+
+
+# the facts of ../shared/data/README.md, for each label the table bundles
+BEST_OF = {"cifar10": (6111, 0.943733, BEST),
+           "cifar100": (9930, 0.735133, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|"
+                                        "nor_conv_3x3~1|nor_conv_3x3~2|"),
+           "imagenet16-120": (857, 0.473111, None),
+           "cifar10-valid": (1459, 0.915233, None)}
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_each_data_set_and_its_best_cell(dataset, capsys):
+    table = load_table(dataset=dataset)
+    index, accuracy, arch = BEST_OF[dataset]
+    assert table.dataset == dataset and np.array_equal(table.ops, load_table().ops)
+    assert int(np.argmax(table.test_accuracy)) == index and table.ranks[index] == 1
+    assert table.test_accuracy[index] == pytest.approx(accuracy, abs=1e-6)
+    assert cli.main(["nasbench201", "query", "--best", "--dataset", dataset, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["index"] == index and out["dataset"] == dataset and out["rank_by_test_accuracy"] == 1
+    if arch:
+        assert out["arch"] == arch
+    result = TableEvaluator201(dataset=dataset).evaluate(table.arch(index), seed=0)
+    assert result.objectives["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_the_labels_differ_as_data_sets_do():
+    c10, c100, im = (load_table(dataset=d).test_accuracy for d in ("cifar10", "cifar100", "imagenet16-120"))
+    assert np.median(c10) > np.median(c100) > np.median(im)  # 10 classes, 100, 120 at 16x16
+    assert cli.main(["nasbench201", "query", "--index", "6111", "--dataset", "cifar1000"]) == 2
+
+
+def test_search_on_another_data_set(tmp_path, capsys):
+    run = tmp_path / "c100"
+    assert cli.main(["search", "nasbench201", "--strategy", "evolution", "--dataset", "cifar100", "--seed", "1",
+                     "--max-evals", "40", "--quiet", "--json", "--run", str(run)]) == 0
+    final = json.loads(capsys.readouterr().out)["final"]
+    assert final["dataset"] == "cifar100" and final["table_best_accuracy"] == pytest.approx(0.735133, abs=1e-6)
+    assert final["best_accuracy"] == pytest.approx(
+        float(load_table(dataset="cifar100").test_accuracy[final["best_index"]]))
+    assert cli.main(["resume", str(run), "--max-evals", "50", "--quiet"]) == 0  # the data set is part of the run
+
+
+@pytest.mark.skipif(not (SHARED / "nats_bench_tss_3datasets.csv").is_file(), reason="needs ../shared/data/nasbench201")
+def test_the_bundled_table_is_the_shared_data(tmp_path):
+    built = build(SHARED / "nasbench201_cifar10.json", tmp_path / "t.npz", SHARED / "nats_bench_tss_3datasets.csv",
+                  SHARED / "nasbench201_cifar10valid_test.csv")
+    assert np.array_equal(built.ops, load_table().ops)
+    for dataset in DATASETS:
+        assert np.array_equal(load_table(str(tmp_path / "t.npz"), dataset).test_accuracy,
+                              load_table(dataset=dataset).test_accuracy)
