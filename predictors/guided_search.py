@@ -7,8 +7,7 @@ predictor, query its top k.
    pool and ask the `top_k` best-predicted cells not yet queried.
 3. Repeat step 2 `rounds` times (each round refits on everything queried so far). Only the first
    fit ranks the whole pool; it keeps its `shortlist` best-predicted cells and later rounds rank
-   those (ranking every cell of NAS-Bench-101 is about half of a round's time, and later picks come
-   from far inside the first fit's best 20,000).
+   those (ranking every cell of NAS-Bench-101 is about half of a ReNAS round's time on a CPU).
 
 The state is JSON: the queried table rows with their results, the queue, the round counter and the
 RNG state. No weights are stored: a refit uses a seed derived from (strategy seed, round), so
