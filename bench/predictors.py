@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from searchlab.evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig  # noqa: E402
 from searchlab.predictors.graph_transformer import GraphTransformerPredictor  # noqa: E402
 from searchlab.predictors.graph_transformer_config import GraphTransformerConfig  # noqa: E402
+from searchlab.predictors.guided_search import GuidedSearchConfig  # noqa: E402
 from searchlab.predictors.metrics import kendall_tau, precision_at_k, spearman_rho  # noqa: E402
 from searchlab.predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
 from searchlab.predictors.semi_gcn import SemiGCNConfig, SemiGCNPredictor  # noqa: E402
@@ -120,12 +121,13 @@ def part_search(args, table, y) -> list[dict]:
     from searchlab.search_spaces.nasbench101 import spec as nb_spec
     from searchlab.search_spaces.nasbench101.space import NasBench101Space
     from searchlab.evolvers.random_search import RandomSearch
-    from searchlab.predictors.guided_search import GuidedSearch, GuidedSearchConfig
+    from searchlab.predictors.guided_search import GuidedSearch
 
     space = NasBench101Space(table=table.table)
     order = np.sort(y)[::-1]
     top_tenth = order[len(y) // 1000 - 1]  # the accuracy of the 423rd-best cell
-    guided = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, pool=args.pool)
+    guided = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, pool=args.pool,
+                                shortlist=args.shortlist)
     budget = guided.planned_queries
     evolution = AgingEvolutionConfig(population=args.evolution_population, sample_size=args.evolution_sample)
 
@@ -218,6 +220,7 @@ def summarise(results: dict) -> None:
         for r in results["search"]:
             groups.setdefault(r["strategy"], []).append(r)
         random = groups.get("random")
+        evolution = {r["seed"]: r["best_accuracy"] for r in groups.get("evolution", [])}
         for name, rs in groups.items():
             acc = np.array([r["best_accuracy"] for r in rs])
             pct = np.array([r["rank_percentile"] for r in rs])
@@ -227,6 +230,10 @@ def summarise(results: dict) -> None:
             print(f"{name:10s} seeds {len(rs):2d}  acc {acc.mean():.4f} +- {acc.std():.4f}  top "
                   f"{pct.mean():.3f}% +- {pct.std():.3f}%  {ratio}"
                   f"median rank {np.median([r['rank'] for r in rs]):.0f}  queries in the top 0.1% {hits:.1f}")
+            paired = [(r["best_accuracy"], evolution[r["seed"]]) for r in rs if r["seed"] in evolution]
+            if paired and not name.startswith("evolution"):
+                print(f"{'':10s} against evolution (same seed): better on {sum(a > b for a, b in paired)}, "
+                      f"level on {sum(a == b for a, b in paired)} of {len(paired)}")
 
 
 def main() -> None:
@@ -261,6 +268,8 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1, help="guided search: fit -> top-k rounds (budget = initial + rounds x top-k)")
     ap.add_argument("--pool", type=int, default=0, help="guided-search candidate pool (0 = all cells)")
+    ap.add_argument("--shortlist", type=int, default=GuidedSearchConfig.shortlist,
+                    help="guided search: later rounds rank the first fit's N best-predicted cells (0 = the whole pool)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--label-noise", type=float, default=0.0,
                     help="add seeded Gaussian noise of this standard deviation (accuracy as a fraction) to the "

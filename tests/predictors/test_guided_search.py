@@ -11,10 +11,11 @@ from searchlab.protocols import Result
 from searchlab.search_spaces.nasbench101 import spec as nb_spec
 
 CFG = GuidedSearchConfig(initial=24, top_k=4, rounds=2, pool=1500)
+SHORT = GuidedSearchConfig(initial=24, top_k=4, rounds=3, pool=1500, shortlist=200)
 
 
-def make(table, seed=5):
-    return GuidedSearch([(ReNASPredictor, ReNASConfig(renas_epochs=4))], CFG, seed=seed,
+def make(table, seed=5, config=CFG):
+    return GuidedSearch([(ReNASPredictor, ReNASConfig(renas_epochs=4))], config, seed=seed,
                         objectives={"accuracy": "max"}, table=table)
 
 
@@ -100,16 +101,36 @@ def test_ask_waits_for_tells_before_refitting(table):
     assert len(s.ask(10)) == 4
 
 
-@pytest.mark.parametrize("cut", [10, 24, 26])
-def test_state_roundtrips_through_json_and_resumes_identically(table, cut):
-    reference, _ = run(make(table), table)
-    s = make(table)
+@pytest.mark.parametrize("config,cut", [(CFG, 10), (CFG, 24), (CFG, 26), (SHORT, 26), (SHORT, 30)])
+def test_state_roundtrips_through_json_and_resumes_identically(table, config, cut):
+    reference, _ = run(make(table, config=config), table)
+    s = make(table, config=config)
     head, pending = run(s, table, stop_after=cut)
     state = json.loads(json.dumps(s.state_dict()))
-    resumed = make(table, seed=99)  # the seed comes back from the state
+    resumed = make(table, seed=99, config=config)  # the seed comes back from the state
     resumed.load_state_dict(state)
     tail, _ = run(resumed, table, pending=pending)
     assert head + [nb_spec.spec_hash(g) for g in pending] + tail == reference
+
+
+def test_later_rounds_rank_the_first_fits_shortlist(table):
+    s = make(table, config=SHORT)
+    first = s.ask(24)
+    for g in first:
+        s.tell(g, answer(table, g))
+    pool = s.pool_rows()
+    scores = s.fit_predictors()[0].predict(table.cells.take(pool)).astype(np.float64)  # the first fit's seed
+    scores[np.isin(pool, [int(table.table.index_of(nb_spec.spec_hash(g))) for g in first])] = -np.inf
+    shortlist = set(pool[np.argsort(-scores, kind="stable")[:200]].tolist())
+    asked, _ = run(s, table)
+    later = [int(table.table.index_of(h)) for h in asked[4:]]  # rounds 2 and 3
+    assert len(later) == 8 and set(later) <= shortlist
+    assert sorted(s.candidates().tolist()) == sorted(shortlist)
+
+
+def test_shortlist_smaller_than_the_rounds_queries_is_refused():
+    with pytest.raises(ConfigError, match="shortlist"):
+        GuidedSearchConfig(initial=50, top_k=10, rounds=3, shortlist=20)
 
 
 def test_failed_results_are_not_trained_on(table):

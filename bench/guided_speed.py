@@ -1,0 +1,100 @@
+"""Where a predictor-guided NAS-Bench-101 search spends its time, and what the shortlist changes.
+
+  python bench/guided_speed.py --seed 0 --shortlist 0        # rank the whole table every round
+  python bench/guided_speed.py --seed 0                       # the default shortlist
+
+Runs the `renas` strategy's default plan (200 random cells + 6 rounds of 39) in-process, answering
+from the table, and prints every fit's and prediction's wall and CPU seconds, the whole search's,
+and the best cell's rank. With --shortlist 0 every round's ranking of the whole table is kept, and
+for each later round it prints where its picks sat in the first fit's ranking of the unqueried
+cells: a pick at position >= N is one a shortlist of N would have missed (the run would differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from searchlab.predictors.guided_search import GuidedSearch, GuidedSearchConfig  # noqa: E402
+from searchlab.predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
+from searchlab.predictors.table import load_predictor_table  # noqa: E402
+from searchlab.protocols import Result  # noqa: E402
+from searchlab.search_spaces.nasbench101 import spec as nb_spec  # noqa: E402
+
+
+class TimedReNAS(ReNASPredictor):
+    """ReNAS that logs the seconds of each fit and prediction, and keeps whole-table scores."""
+
+    log: list = []
+    whole_table: list = []
+    table_size = 0
+
+    def fit(self, cells, y, unlabeled=None):
+        t, c = time.perf_counter(), time.process_time()
+        out = super().fit(cells, y, unlabeled)
+        self.log.append({"fit_cells": len(cells), "wall_s": round(time.perf_counter() - t, 2),
+                         "cpu_s": round(time.process_time() - c, 2)})
+        return out
+
+    def predict(self, cells, *args, **kwargs):
+        t, c = time.perf_counter(), time.process_time()
+        scores = super().predict(cells, *args, **kwargs)
+        self.log.append({"predict_cells": len(cells), "wall_s": round(time.perf_counter() - t, 2),
+                         "cpu_s": round(time.process_time() - c, 2)})
+        if len(cells) == self.table_size:
+            self.whole_table.append(scores.astype(np.float64))
+        return scores
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shortlist", type=int, default=GuidedSearchConfig.shortlist)
+    ap.add_argument("--initial", type=int, default=200)
+    ap.add_argument("--top-k", type=int, default=39)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--renas-epochs", type=int, default=ReNASConfig.renas_epochs)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    table = load_predictor_table()
+    y = table.target("test_accuracy")
+    TimedReNAS.table_size = len(table)
+    plan = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, shortlist=args.shortlist)
+    search = GuidedSearch([(TimedReNAS, ReNASConfig(renas_epochs=args.renas_epochs))], plan, seed=args.seed,
+                          table=table)
+    rows: list[int] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    while not search.finished():
+        for genome in search.ask(1):
+            row = int(table.table.index_of(nb_spec.spec_hash(genome)))
+            search.tell(genome, Result("ok", {"accuracy": float(y[row])}))
+            rows.append(row)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    for entry in TimedReNAS.log:
+        print(json.dumps(entry))
+    best = max(y[rows])
+    print(json.dumps({"seed": args.seed, "shortlist": args.shortlist, "threads": args.threads,
+                      "search_wall_s": round(wall, 1), "search_cpu_s": round(cpu, 1), "best_accuracy": float(best),
+                      "rank": int((y > best).sum()) + 1}))
+    if len(TimedReNAS.whole_table) == plan.rounds:  # the first fit's ranking of the cells not yet queried
+        first = TimedReNAS.whole_table[0].copy()
+        first[rows[:plan.initial]] = -np.inf
+        place = np.empty(len(first), np.int64)
+        place[np.argsort(-first, kind="stable")] = np.arange(len(first))
+        for r in range(1, plan.rounds):
+            picks = np.array(rows[plan.initial + plan.top_k * r: plan.initial + plan.top_k * (r + 1)])
+            print(json.dumps({"round": r + 1, "picks_max_place_in_first_fit": int(place[picks].max()),
+                              "picks_median_place_in_first_fit": float(np.median(place[picks]))}))
+
+
+if __name__ == "__main__":
+    main()
