@@ -1,3 +1,4 @@
+# Just over 400 lines: ask, evaluate, tell and record form one loop whose order is the resume contract.
 """The run loop: ask, record `asked`, evaluate, tell in trial order, record result + snapshot.
 
 Determinism: trial j is asked only once trials up to j - W have been told (W = the run's window,

@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: every write and every checked read of the run file in one place (DESIGN.md, "A run").
 """The run store: one SQLite file (WAL mode) that is the single source of truth of a run.
 
 Tables (see DESIGN.md, "A run"): `meta` (schema version), `run` (resolved configuration),
