@@ -37,10 +37,10 @@ class TimedReNAS(ReNASPredictor):
     whole_table: list = []
     table_size = 0
 
-    def fit(self, cells, y, unlabeled=None):
+    def _fit_from(self, net, cells, y, costs, epochs):
         t, c = time.perf_counter(), time.process_time()
-        out = super().fit(cells, y, unlabeled)
-        self.log.append({"fit_cells": len(cells), "wall_s": round(time.perf_counter() - t, 2),
+        out = super()._fit_from(net, cells, y, costs, epochs)
+        self.log.append({"fit_cells": len(cells), "epochs": epochs, "wall_s": round(time.perf_counter() - t, 2),
                          "cpu_s": round(time.process_time() - c, 2)})
         return out
 
@@ -62,13 +62,16 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=39)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--renas-epochs", type=int, default=ReNASConfig.renas_epochs)
+    ap.add_argument("--refit-epochs", type=int, default=GuidedSearchConfig.refit_epochs,
+                    help="epochs of the later rounds' fine-tuning of the first fit (0 = fresh fits)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     table = load_predictor_table()
     y = table.target("test_accuracy")
     TimedReNAS.table_size = len(table)
-    plan = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, shortlist=args.shortlist)
+    plan = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, shortlist=args.shortlist,
+                              refit_epochs=args.refit_epochs)
     search = GuidedSearch([(TimedReNAS, ReNASConfig(renas_epochs=args.renas_epochs))], plan, seed=args.seed,
                           table=table)
     rows: list[int] = []
@@ -82,7 +85,8 @@ def main() -> None:
     for entry in TimedReNAS.log:
         print(json.dumps(entry))
     best = max(y[rows])
-    print(json.dumps({"seed": args.seed, "shortlist": args.shortlist, "threads": args.threads,
+    print(json.dumps({"seed": args.seed, "shortlist": args.shortlist, "refit_epochs": args.refit_epochs,
+                      "threads": args.threads,
                       "search_wall_s": round(wall, 1), "search_cpu_s": round(cpu, 1), "best_accuracy": float(best),
                       "rank": int((y > best).sum()) + 1}))
     if len(TimedReNAS.whole_table) == plan.rounds:  # the first fit's ranking of the cells not yet queried

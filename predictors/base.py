@@ -81,6 +81,25 @@ class Predictor:
     def predict(self, cells: Cells) -> np.ndarray:
         raise NotImplementedError
 
+    def calibrate(self, scores: np.ndarray, y: torch.Tensor) -> None:
+        """Fit the least-squares line from raw scores to targets that puts predictions in the target's
+        units (kept only when increasing, so the ranking never changes) and the range of fractional targets."""
+        self.calibration = torch.tensor([1.0, 0.0])
+        if np.ptp(scores) > 0:
+            slope, intercept = np.polyfit(scores, y.cpu().numpy().astype(np.float64), 1)
+            if slope > 0:
+                self.calibration = torch.tensor([slope, intercept])
+        lo, hi = float(y.min()), float(y.max())
+        self.target_range = torch.tensor([lo, hi], dtype=torch.float64) if 0 < lo <= hi < 1 else None
+
+    # Predictors that can start from a fitted one of their kind set this to a number of epochs handled by
+    # `fine_tune`; guided search then refits later rounds that way (a fraction of a fresh fit's time).
+    fine_tunes: ClassVar[bool] = False
+
+    def fine_tune(self, start: "Predictor", cells: Cells, y: np.ndarray, epochs: int) -> "Predictor":
+        """Fit on (cells, y) starting from the fitted predictor `start`, for `epochs` epochs."""
+        raise NotImplementedError
+
     def tensors(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

@@ -218,14 +218,7 @@ class GraphTransformerPredictor(Predictor):
         self.score_stats = torch.zeros(len(self.members), 2)
         for m, scores in enumerate(self._member_scores(enc)):
             self.score_stats[m] = torch.tensor([float(scores.mean()), float(scores.std()) or 1.0])
-        scores = self._combine(self._member_scores(enc)).astype(np.float64)
-        self.calibration = torch.tensor([1.0, 0.0])
-        if np.ptp(scores) > 0:
-            slope, intercept = np.polyfit(scores, y.cpu().numpy().astype(np.float64), 1)
-            if slope > 0:
-                self.calibration = torch.tensor([slope, intercept])
-        lo, hi = float(y.min()), float(y.max())
-        self.target_range = torch.tensor([lo, hi], dtype=torch.float64) if 0 < lo <= hi < 1 else None
+        self.calibrate(self._combine(self._member_scores(enc)).astype(np.float64), y)
         self.meta.setdefault("train_size", len(cells))
         return self
 

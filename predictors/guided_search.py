@@ -8,11 +8,13 @@ predictor, query its top k.
 3. Repeat step 2 `rounds` times (each round refits on everything queried so far). Only the first
    fit ranks the whole pool; it keeps its `shortlist` best-predicted cells and later rounds rank
    those (ranking every cell of NAS-Bench-101 is about half of a ReNAS round's time on a CPU).
+   Predictors that can (ReNAS) refit later rounds by training a copy of the first fit for
+   `refit_epochs` epochs on everything queried so far, instead of from scratch.
 
 The state is JSON: the queried table rows with their results, the queue, the round counter and the
 RNG state. No weights are stored: a refit uses a seed derived from (strategy seed, round), so
-resuming replans exactly what the uninterrupted run would have (the shortlist is rebuilt by repeating
-the first fit). Works with any `Predictor`.
+resuming replans exactly what the uninterrupted run would have (the first fit, the shortlist's source
+and the refits' start, is rebuilt by repeating it). Works with any `Predictor`.
 
 With several predictors (the `consensus` strategy: ReNAS and the assessor), each ranks the pool
 and a cell's place is its worse place of the two; the picks are the cells both rank highest. Two
@@ -46,12 +48,15 @@ class GuidedSearchConfig:
     pool: int = opt(0, help="candidate pool: 0 = every cell of the table, N = a seeded random sample of N cells")
     shortlist: int = opt(20000, help="the first fit ranks the whole pool; later rounds rank only its N best-predicted "
                                      "cells (0 = the whole pool every round)")
+    refit_epochs: int = opt(60, help="later rounds train a copy of the first fit for this many epochs on every query so "
+                                     "far, where the predictor can (ReNAS); 0 = a fresh fit every round")
 
     def __post_init__(self) -> None:
         if self.initial < 2:
             raise ConfigError(f"--initial must be >= 2 (the predictor needs cells to learn from), got {self.initial}")
-        if self.top_k < 1 or self.rounds < 0 or self.pool < 0 or self.shortlist < 0:
-            raise ConfigError("--top-k must be >= 1, --rounds >= 0, --pool >= 0 and --shortlist >= 0")
+        if self.top_k < 1 or self.rounds < 0 or self.pool < 0 or self.shortlist < 0 or self.refit_epochs < 0:
+            raise ConfigError("--top-k must be >= 1, --rounds >= 0, --pool >= 0, --shortlist >= 0 and "
+                              "--refit-epochs >= 0")
         if 0 < self.shortlist < self.top_k * self.rounds:
             raise ConfigError(f"--shortlist {self.shortlist} is smaller than the cells the rounds query "
                               f"({self.rounds} x {self.top_k}); raise it or use 0 (rank the whole pool every round)")
@@ -100,7 +105,9 @@ class GuidedSearch(Strategy):
         self.history: list[list] = []  # [row, value or None] in tell order
         self.last_fit: dict[str, Any] = {}
         self.shortlist_from: int | None = None  # queries the shortlist-building first fit saw
+        self.first_fit_from: int | None = None  # queries the first fit saw (absent in older runs: fresh refits)
         self._shortlist: np.ndarray | None = None  # rebuilt on resume, never stored
+        self._first: list[Predictor] | None = None  # the first fit; rebuilt on resume, never stored
 
     # ---- pool ---------------------------------------------------------------------------------
     def pool_rows(self) -> np.ndarray:
@@ -133,9 +140,10 @@ class GuidedSearch(Strategy):
         self.queue = [int(r) for r in self.plan_top_k()]
         self.round += 1
 
-    def fit_predictors(self, history: list[list] | None = None, round_: int | None = None) -> list[Predictor]:
-        """Fit fresh predictors on every successful query so far (or of `history`), seeds derived
-        from the round."""
+    def fit_predictors(self, history: list[list] | None = None, round_: int | None = None,
+                       start: list[Predictor] | None = None) -> list[Predictor]:
+        """Fit predictors on every successful query so far (or of `history`), seeds derived from the
+        round: fresh, or those that can fine-tune from their member of `start`."""
         history = self.history if history is None else history
         round_ = self.round if round_ is None else round_
         done = [(r, v) for r, v in history if v is not None]
@@ -155,8 +163,27 @@ class GuidedSearch(Strategy):
         for i, (cls, predictor_config) in enumerate(self.predictors):
             seed = fit_seed if i == 0 else int(np.random.SeedSequence([self.seed, round_, i])
                                                 .generate_state(1)[0] % (2**31))
-            fitted.append(cls(predictor_config, seed=seed).fit(self.table.cells.take(rows), y, unlabeled))
+            member = cls(predictor_config, seed=seed)
+            if start is not None and cls.fine_tunes:
+                fitted.append(member.fine_tune(start[i], self.table.cells.take(rows), y, self.config.refit_epochs))
+            else:
+                fitted.append(member.fit(self.table.cells.take(rows), y, unlabeled))
         return fitted
+
+    def first_fit(self) -> list[Predictor]:
+        """The first round's fitted predictors (the shortlist's source, the refits' start); a resumed run
+        rebuilds them by repeating the first fit on the same queries with the same seeds."""
+        if self._first is None:
+            from searchlab import progress
+
+            history = self.history[:self.first_fit_from if self.first_fit_from is not None else self.shortlist_from]
+            with progress.step(f"repeating the first fit on {len(history):,} cells"):
+                self._first = self.fit_predictors(history, 0)
+        return self._first
+
+    def _fine_tuning(self) -> bool:
+        return (self.round > 0 and self.config.refit_epochs > 0 and self.first_fit_from is not None
+                and any(cls.fine_tunes for cls, _ in self.predictors))
 
     def _shortlisting(self, pool: np.ndarray) -> bool:
         return 0 < self.config.shortlist < len(pool)
@@ -170,9 +197,9 @@ class GuidedSearch(Strategy):
         if self._shortlist is None:
             from searchlab import progress
 
-            history = self.history[:self.shortlist_from]
-            with progress.step(f"rebuilding the shortlist: repeating the first fit on {len(history):,} cells"):
-                order, _ = self._ranked(pool, self.fit_predictors(history, 0), [r for r, _ in history],
+            fitted = self.first_fit()
+            with progress.step(f"rebuilding the shortlist: ranking {len(pool):,} cells"):
+                order, _ = self._ranked(pool, fitted, [r for r, _ in self.history[:self.shortlist_from]],
                                         self.config.shortlist)
                 self._shortlist = np.sort(pool[order])
         return self._shortlist
@@ -201,7 +228,9 @@ class GuidedSearch(Strategy):
         queried = {int(r) for r, _ in self.history} | set(self.outstanding)
         with progress.step(f"round {self.round + 1}: fitting {names} on {labelled:,} queried cells, ranking "
                            f"{len(rows):,}"):
-            fitted = self.fit_predictors()
+            fitted = self.fit_predictors(start=self.first_fit() if self._fine_tuning() else None)
+            if self.round == 0:
+                self._first, self.first_fit_from = fitted, len(self.history)
             keep = self.config.shortlist if self.round == 0 and self._shortlisting(pool) else self.config.top_k
             order, scores = self._ranked(rows, fitted, queried, max(keep, self.config.top_k))
         if self.round == 0 and self._shortlisting(pool):  # in row order, as the pool: ties break alike
@@ -236,7 +265,7 @@ class GuidedSearch(Strategy):
         return {"seed": self.seed, "rng": rng_state(self.rng), "started": self.started, "round": self.round,
                 "queue": list(self.queue), "outstanding": list(self.outstanding),
                 "history": [list(h) for h in self.history], "last_fit": dict(self.last_fit),
-                "shortlist_from": self.shortlist_from}
+                "shortlist_from": self.shortlist_from, "first_fit_from": self.first_fit_from}
 
     def load_state_dict(self, state: dict) -> None:
         self.seed = int(state["seed"])
@@ -248,6 +277,8 @@ class GuidedSearch(Strategy):
         self.last_fit = dict(state.get("last_fit", {}))
         shortlist_from = state.get("shortlist_from")  # absent in runs that ranked the whole pool every round
         self.shortlist_from, self._shortlist = None if shortlist_from is None else int(shortlist_from), None
+        first_fit_from = state.get("first_fit_from")  # absent in runs made before refits fine-tuned
+        self.first_fit_from, self._first = None if first_fit_from is None else int(first_fit_from), None
 
 
 def strategy_factory(*predictor_classes: type[Predictor]):

@@ -111,28 +111,38 @@ class ReNASPredictor(Predictor):
         raw = torch.from_numpy(feature_tensor(cells, costs))
         self.mean = raw.mean(dim=(0, 2, 3))
         self.std = raw.std(dim=(0, 2, 3)).clamp_min(1e-6)
-        x = self._encode(cells, costs)
-        y = y.to(self.device)
         net = seeded_init(self.seed, lambda: ReNASNet(self.config.renas_dropout, enc.channels,
                                                       enc.vertices)).to(self.device)
+        return self._fit_from(net, cells, y, costs, self.config.renas_epochs)
+
+    fine_tunes = True
+
+    def fine_tune(self, start: "ReNASPredictor", cells: Cells, y, epochs: int) -> "ReNASPredictor":
+        """Train a copy of `start`'s network on (cells, y) for `epochs` epochs, on `start`'s input
+        standardisation (the scale its weights learnt); the learning rate and averaging as in `fit`."""
+        if start.net is None or start.space != cells.space:
+            raise ConfigError("fine_tune needs a ReNAS predictor fitted on cells of the same space")
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        if len(cells) < 2 or len(y) != len(cells):
+            raise ConfigError(f"ReNAS needs at least 2 labelled cells with one target each, got "
+                              f"{len(cells)} cells and {len(y)} targets")
+        self.space, self.mean, self.std = cells.space, start.mean.clone(), start.std.clone()
+        net = copy.deepcopy(start.net).to(self.device)
+        return self._fit_from(net, cells, y, costs_of(cells), epochs)
+
+    def _fit_from(self, net: ReNASNet, cells: Cells, y: torch.Tensor, costs, epochs: int) -> "ReNASPredictor":
+        x = self._encode(cells, costs)
+        y = y.to(self.device)
         with seeded_torch(self.seed, self.device):  # dropout draws from it
-            net = self._train(net, x, y, cells)
+            net = self._train(net, x, y, cells, epochs)
         self.net = net.eval()
-        # A least-squares line from scores to targets puts predictions in the target's units
-        # (monotone, so the ranking is unchanged).
-        self.calibration = torch.tensor([1.0, 0.0])
-        scores = self.predict(cells).astype(np.float64)
-        if np.ptp(scores) > 0:
-            slope, intercept = np.polyfit(scores, y.cpu().numpy().astype(np.float64), 1)
-            if slope > 0:
-                self.calibration = torch.tensor([slope, intercept])
-        lo, hi = float(y.min()), float(y.max())
-        self.target_range = torch.tensor([lo, hi], dtype=torch.float64) if 0 < lo <= hi < 1 else None
+        self.calibration, self.target_range = torch.tensor([1.0, 0.0]), None  # raw scores to calibrate on
+        self.calibrate(self.predict(cells).astype(np.float64), y)
         self.meta.setdefault("train_size", len(cells))
         self.meta["space"] = self.space
         return self
 
-    def _train(self, net: ReNASNet, x: torch.Tensor, y: torch.Tensor, cells: Cells) -> ReNASNet:
+    def _train(self, net: ReNASNet, x: torch.Tensor, y: torch.Tensor, cells: Cells, epochs: int) -> ReNASNet:
         """Adam on the pairwise ranking loss; with augmentation every batch is seen in fresh random
         topological vertex orders, so the position-sensitive tensor stops memorising one order.
 
@@ -145,7 +155,6 @@ class ReNASPredictor(Predictor):
         gen = torch.Generator().manual_seed(self.seed)
         orders_rng = np.random.default_rng(self.seed)
         bs = self.config.renas_batch or len(cells)
-        epochs = self.config.renas_epochs
         average_from = min(epochs, max(1, round(self.config.renas_average_from * epochs)))
         averaged = AveragedModel(net) if average_from < epochs else None
         net.train()

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from searchlab.predictors.guided_search import GuidedSearch, GuidedSearchConfig
 from searchlab.predictors.renas import ReNASConfig, ReNASPredictor
@@ -154,3 +155,45 @@ def test_budget_note_says_when_max_evals_cuts_the_plan_short():
     assert "every query is random" in config.budget_note(424)
     assert "before the last predicted picks" in config.budget_note(430)
     assert "= 434 queries" in config.budget_note(5)
+
+
+def test_refits_fine_tune_the_first_fit_and_leave_it_unchanged(table, monkeypatch):
+    s = make(table, config=SHORT)
+    for g in s.ask(24):
+        s.tell(g, answer(table, g))
+    for g in s.ask(4):  # the first fit
+        s.tell(g, answer(table, g))
+    start = s.first_fit()[0]
+    before = {k: v.clone() for k, v in start.net.state_dict().items()}
+    tuned = []
+    original = ReNASPredictor.fine_tune
+    monkeypatch.setattr(ReNASPredictor, "fine_tune", lambda self, *a: tuned.append(a) or original(self, *a))
+    assert len(s.ask(4)) == 4  # round 2 starts from the first fit
+    assert len(tuned) == 1 and tuned[0][0] is start and tuned[0][3] == SHORT.refit_epochs
+    assert all(torch.equal(before[k], v) for k, v in start.net.state_dict().items())
+
+
+def test_fine_tune_starts_from_the_given_weights(table):
+    rows = np.arange(0, 1500, 25)
+    cells, y = table.cells.take(rows), table.target("test_accuracy")[rows]
+    start = ReNASPredictor(ReNASConfig(renas_epochs=20), seed=1).fit(cells, y)
+    probe = table.cells.take(np.arange(1, 1500, 7))
+    tuned = ReNASPredictor(ReNASConfig(renas_lr=1e-7), seed=2).fine_tune(start, cells, y, 1)
+    fresh = ReNASPredictor(ReNASConfig(renas_lr=1e-7, renas_epochs=1), seed=2).fit(cells, y)
+    rho = lambda a, b: np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1]
+    assert rho(tuned.predict(probe), start.predict(probe)) > 0.99
+    assert rho(fresh.predict(probe), start.predict(probe)) < 0.9
+
+
+def test_runs_stored_before_fine_tuning_refit_from_scratch(table, monkeypatch):
+    s = make(table, config=SHORT)
+    for g in s.ask(24):
+        s.tell(g, answer(table, g))
+    for g in s.ask(4):
+        s.tell(g, answer(table, g))
+    state = json.loads(json.dumps(s.state_dict()))
+    del state["first_fit_from"]  # as an older searchlab stored it
+    resumed = make(table, config=SHORT)
+    resumed.load_state_dict(state)
+    monkeypatch.setattr(ReNASPredictor, "fine_tune", lambda *a: pytest.fail("an old run must refit as it did"))
+    assert len(resumed.ask(4)) == 4
