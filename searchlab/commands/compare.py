@@ -41,7 +41,8 @@ def add_commands(sub) -> None:
     p.add_argument("--max-evals", type=positive_int, metavar="N",
                    help="unique cells each run may query (the 'queries' of NAS papers)")
     p.add_argument("--baseline", metavar="STRATEGY",
-                   help="the strategy others are counted against, seed by seed (default: the first one)")
+                   help="the strategy others are counted against, seed by seed: as written in --strategies, "
+                        "or its bare name where only one has it (default: the first one)")
     p.add_argument("--out", required=True, metavar="DIR", help="experiment folder: one run folder per strategy x seed")
     p.add_argument("--jobs", type=positive_int,
                    help="runs at once, each in its own process (default: the number of CPU cores)")

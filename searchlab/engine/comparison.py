@@ -99,6 +99,9 @@ def make_plan(space: str, strategies: list[str], seeds: list[int], max_evals: in
         run_config.resolve(space, {**values, "seed": seeds[0], "max_evals": max_evals}, strategy=name,
                            where=f"strategy {spec}")
     baseline = strategies[0] if baseline is None else str(baseline)
+    same_name = [s for s in strategies if parse_strategy(s)[0] == baseline]
+    if baseline not in strategies and len(same_name) == 1:  # a bare name stands for its one spec
+        baseline = same_name[0]
     if baseline not in strategies:
         raise ConfigError(f"the baseline {baseline!r} is not among the strategies compared: {', '.join(strategies)}")
     return Plan(space, tuple(strategies), tuple(dict.fromkeys(seeds)), int(max_evals), baseline)

@@ -145,3 +145,10 @@ def test_ctrl_c_stops_the_comparison_not_just_the_run_it_reaches(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         _tiny(tmp_path / "cmp", plot=False)
     assert len(seen) == 2 and not (tmp_path / "cmp" / "summary.json").exists()
+
+
+def test_a_baseline_named_without_its_options_is_its_one_strategy():
+    plan = comparison.make_plan("nasbench201", STRATEGIES, [0], 8, "evolution")
+    assert plan.baseline == "evolution:population=4,sample_size=2"
+    with pytest.raises(ConfigError, match="not among the strategies"):
+        comparison.make_plan("nasbench201", [*STRATEGIES, "evolution:population=6,sample_size=2"], [0], 8, "evolution")
