@@ -1,6 +1,6 @@
 """ReNAS training steps (the demo's predictor fit) with 1 and 2 torch threads, idle OpenMP threads spinning
-(OMP_WAIT_POLICY=ACTIVE, libgomp's default) or sleeping (PASSIVE, the command line's default): wall and
-CPU seconds and the load average, one process per setting (OpenMP reads the policy when torch loads).
+without end (OMP_WAIT_POLICY=ACTIVE; libgomp's default spins a while, then sleeps) or sleeping (PASSIVE, the
+command line's default): wall and CPU seconds and the load average, one process per setting (OpenMP reads the policy when torch loads).
 
     python bench/cpu_threads.py [--steps 20]
 
