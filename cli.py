@@ -28,7 +28,8 @@ from pathlib import Path
 # Idle OpenMP threads sleep instead of spinning (torch reads this when it loads). Spinning threads burn
 # the cores that other work on the machine needs: on 2 busy cores two spinning threads of a ReNAS fit
 # used 3.5x the CPU seconds and 2.5x the wall time of the same threads sleeping (docs/benchmarks.md,
-# "CPU threads on a busy machine").
+# "CPU threads on a busy machine"). On an idle machine it costs about an eighth of a ReNAS round's time
+# against libgomp's default (spin a while, then sleep); set OMP_WAIT_POLICY yourself to choose.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import searchlab  # noqa: E402 - after the OpenMP setting
