@@ -18,6 +18,7 @@ Results are printed and, with --out, written as JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -29,6 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from searchlab.evolvers.aging_evolution import AgingEvolution, AgingEvolutionConfig  # noqa: E402
+from searchlab.predictors.blend import BlendPredictor  # noqa: E402
+from searchlab.predictors.configs import BlendConfig  # noqa: E402
 from searchlab.predictors.graph_transformer import GraphTransformerPredictor  # noqa: E402
 from searchlab.predictors.graph_transformer_config import GraphTransformerConfig  # noqa: E402
 from searchlab.predictors.guided_search import GuidedSearchConfig  # noqa: E402
@@ -55,10 +58,15 @@ def gcn_config(args) -> SemiGCNConfig:
 
 
 def gt_config(args) -> GraphTransformerConfig:
-    return GraphTransformerConfig(gt_ensemble=args.gt_ensemble, gt_epochs=args.gt_epochs)
+    return GraphTransformerConfig(gt_ensemble=args.gt_ensemble, gt_epochs=args.gt_epochs, gt_batch=args.gt_batch,
+                                  gt_lr=args.gt_lr, gt_encoder_lr_scale=args.gt_encoder_lr_scale)
 
 
 def make_predictor(kind: str, seed: int, args, n_labels: int):
+    if kind == "blend":
+        gt, gcn = gt_config(args), gcn_config(args)
+        return BlendPredictor(BlendConfig(**dataclasses.asdict(gt), **dataclasses.asdict(gcn),
+                                          blend_weight=args.blend_weight), seed=seed)
     if kind == "renas":
         return ReNASPredictor(renas_config(args, n_labels), seed=seed)
     if kind == "graph-transformer":
@@ -78,7 +86,7 @@ def part_kendall(args, table, y) -> list[dict]:
                     np.random.default_rng(seed + 1000).choice(rest, args.test_cells, replace=False))
                 pred = make_predictor(kind, seed, args, n)
                 unl = None
-                if kind == "semi-gcn":
+                if kind in ("semi-gcn", "blend"):
                     unl = table.cells.take(rest[-args.unlabeled:])  # never the held-out-100 cells below
                 t0, c0 = time.perf_counter(), time.process_time()
                 pred.fit(table.cells.take(train), y[train], unl)
@@ -256,6 +264,14 @@ def main() -> None:
                     help="graph transformer: networks in the ensemble")
     ap.add_argument("--gt-epochs", type=int, default=GraphTransformerConfig.gt_epochs,
                     help="graph transformer: fine-tuning epochs")
+    ap.add_argument("--gt-batch", type=int, default=GraphTransformerConfig.gt_batch,
+                    help="graph transformer: cells per fine-tuning batch")
+    ap.add_argument("--gt-lr", type=float, default=GraphTransformerConfig.gt_lr,
+                    help="graph transformer: fine-tuning learning rate")
+    ap.add_argument("--gt-encoder-lr-scale", type=float, default=GraphTransformerConfig.gt_encoder_lr_scale,
+                    help="graph transformer: the encoder's learning rate over --gt-lr")
+    ap.add_argument("--blend-weight", type=float, default=BlendConfig.blend_weight,
+                    help="blend: the graph transformer's weight (the assessor's is 1 minus it)")
     ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")
     ap.add_argument("--evolution-population", type=int, default=AgingEvolutionConfig.population,
                     help="regularized evolution baseline: population size P")

@@ -12,18 +12,23 @@ _EXACT_HELP = ("float32 throughout (default: bfloat16 inference on a CPU that co
 
 
 def add_commands(sub) -> None:
-    from searchlab.predictors.configs import ReNASConfig, SemiGCNConfig
+    from searchlab.predictors.configs import BlendConfig, ReNASConfig, SemiGCNConfig
     from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
     from searchlab.options import add_flags
     from searchlab.search_spaces.nasbench201.table import DATASETS
 
     p = sub.add_parser(
-        "predictor", formatter_class=Formatter, help="train and evaluate NAS-Bench-101 performance predictors",
-        description="Performance predictors for NAS-Bench-101 cells: the ReNAS feature-tensor ranker and the\n"
-                    "semi-supervised GCN assessor, trained on cells sampled from the bundled table.\n\n"
+        "predictor", formatter_class=Formatter, help="train and evaluate NAS-Bench-101 and -201 performance predictors",
+        description="Performance predictors for NAS-Bench-101 and NAS-Bench-201 cells: the ReNAS feature-tensor\n"
+                    "ranker, the semi-supervised GCN assessor, the graph transformer (pretrained without labels on\n"
+                    "every cell; the best ranker from a few hundred labels) and the blend of the last two, trained\n"
+                    "on cells sampled from the bundled table.\n\n"
                     "Examples:\n"
                     "  searchlab predictor train --kind renas --labels 424 --seed 0 --out preds/renas\n"
                     "  searchlab predictor train --kind semi-gcn --labels 172 --unlabeled 10000 --out preds/gcn\n"
+                    "  searchlab predictor train --kind blend --labels 424 --out preds/blend\n"
+                    "  searchlab predictor train --kind graph-transformer --space nasbench201 --labels 469 "
+                    "--out preds/nb201\n"
                     "  searchlab predictor eval preds/renas --test 10000\n"
                     "  searchlab predict preds/renas --all --top 10\n")
     psub = p.add_subparsers(dest="predictor_command", metavar="COMMAND")
@@ -36,7 +41,7 @@ def add_commands(sub) -> None:
                                     "  searchlab predictor train --kind renas --labels 424 --seed 0 --out preds/renas\n"
                                     "  searchlab predictor train --kind semi-gcn --labels 100 --unlabeled 10000 "
                                     "--out preds/gcn\n")
-    t.add_argument("--kind", required=True, choices=["renas", "semi-gcn", "graph-transformer"],
+    t.add_argument("--kind", required=True, choices=["renas", "semi-gcn", "graph-transformer", "blend"],
                    help="which predictor")
     t.add_argument("--labels", type=int, default=424, help="labelled cells sampled from the table (default: 424)")
     t.add_argument("--seed", type=int, default=0, help="seed of the sample and of the training (default: 0)")
@@ -49,7 +54,7 @@ def add_commands(sub) -> None:
                    help="--space nasbench201: whose test accuracy to learn (default: cifar10; cifar10-valid is a "
                         "second CIFAR-10 label, networks trained on the 25,000-image cifar10-valid split)")
     t.add_argument("--json", action="store_true", help="print JSON for machines")
-    add_flags(t, [ReNASConfig, SemiGCNConfig, GraphTransformerConfig])
+    add_flags(t, [ReNASConfig, SemiGCNConfig, GraphTransformerConfig, BlendConfig])
     t.set_defaults(handler=_predictor_train)
 
     e = psub.add_parser("eval", formatter_class=Formatter, help="rank correlation on held-out cells + scatter plot",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from searchlab.errors import ConfigError
+from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 from searchlab.options import opt
 
 
@@ -77,3 +78,17 @@ class SemiGCNConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class BlendConfig(GraphTransformerConfig, SemiGCNConfig):
+    """Graph transformer + assessor blend options (each member's own options, and the weight)"""
+
+    blend_weight: float = opt(0.65, help="weight of the graph transformer's standardised prediction; the assessor's "
+                                         "is 1 minus it")
+
+    def __post_init__(self) -> None:
+        GraphTransformerConfig.__post_init__(self)
+        SemiGCNConfig.__post_init__(self)
+        if not 0 <= self.blend_weight <= 1:
+            raise ConfigError(f"--blend-weight must be in [0, 1], got {self.blend_weight}")

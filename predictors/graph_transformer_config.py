@@ -23,9 +23,9 @@ class GraphTransformerConfig:
                                     "model; NAS-Bench-101 cells only) to its token")
     gt_dropout: float = opt(0.1, help="dropout in the blocks and the regressor while fine-tuning")
     gt_epochs: int = opt(100, help="fine-tuning epochs on the labelled cells")
-    gt_batch: int = opt(128, help="ranking pairs are formed within a batch of this many cells; 0 = all")
-    gt_lr: float = opt(2e-3, help="AdamW learning rate of the regressor while fine-tuning")
-    gt_encoder_lr_scale: float = opt(1.0, help="the pretrained encoder learns at this times --gt-lr")
+    gt_batch: int = opt(32, help="ranking pairs are formed within a batch of this many cells; 0 = all")
+    gt_lr: float = opt(3e-3, help="AdamW learning rate of the regressor while fine-tuning")
+    gt_encoder_lr_scale: float = opt(3.0, help="the pretrained encoder learns at this times --gt-lr")
     gt_weight_decay: float = opt(1e-2, help="AdamW weight decay while fine-tuning")
     gt_ensemble: int = opt(3, help="networks fine-tuned with different seeds; their standardised scores are averaged")
     gt_pretrain_epochs: int = opt(4, help="label-free pretraining epochs over every cell of the table (done once, "

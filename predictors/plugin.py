@@ -1,10 +1,12 @@
-"""Registers the predictors `renas`, `semi-gcn` and `graph-transformer`, the guided-search strategies
-of the same names, and `consensus`, guided search with ReNAS and the assessor."""
+"""Registers the predictors `renas`, `semi-gcn`, `graph-transformer` and `blend`, the guided-search
+strategies of the same names, and `consensus`, guided search with ReNAS and the assessor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from searchlab.predictors.blend import BlendPredictor
+from searchlab.predictors.configs import BlendConfig
 from searchlab.predictors.graph_transformer import GraphTransformerPredictor
 from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 from searchlab.predictors.guided_search import GuidedSearchConfig, strategy_factory
@@ -90,3 +92,22 @@ registry.register_strategy(
     "graph-transformer", factory=strategy_factory(GraphTransformerPredictor), config=GraphTransformerSearchConfig,
     spaces=("nasbench101", "nasbench201"),
     help="query --initial random cells, fit the graph transformer, query its --top-k best predicted cells")
+
+
+@dataclass(frozen=True)
+class BlendSearchConfig(IterativeSearchConfig, BlendConfig):
+    """Guided search with the graph transformer + assessor blend"""
+
+    def __post_init__(self) -> None:
+        GuidedSearchConfig.__post_init__(self)
+        BlendConfig.__post_init__(self)
+
+
+registry.register_predictor(
+    "blend", cls=BlendPredictor,
+    help="the graph transformer and the semi-supervised GCN assessor, their standardised predictions averaged "
+         "(--blend-weight on the graph transformer)")
+registry.register_strategy(
+    "blend", factory=strategy_factory(BlendPredictor), config=BlendSearchConfig, spaces=("nasbench101", "nasbench201"),
+    help="query --initial random cells, fit the graph transformer + assessor blend, query its --top-k best "
+         "predicted cells")

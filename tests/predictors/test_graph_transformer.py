@@ -15,7 +15,7 @@ from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 from searchlab.predictors.metrics import kendall_tau
 
 HASH = "00005c142e6f48ac74fdcf73e3439874"
-SMALL = dict(gt_dim=16, gt_layers=2, gt_heads=2, gt_epochs=30, gt_ensemble=2, gt_pretrain_epochs=1,
+SMALL = dict(gt_dim=16, gt_layers=2, gt_heads=2, gt_epochs=30, gt_batch=128, gt_ensemble=2, gt_pretrain_epochs=1,
              gt_pretrain_cells=3000)
 
 
