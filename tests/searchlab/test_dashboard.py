@@ -222,8 +222,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def start_dashboard(run: Path, *flags: str) -> subprocess.Popen:
+    """The dashboard as a terminal starts it: Ctrl-C (SIGINT) at its default even where the test run itself
+    was started in the background by a shell, which makes its jobs ignore SIGINT (and Python keeps that)."""
+    import signal
+
     return subprocess.Popen([sys.executable, "-m", "searchlab.cli", "dashboard", str(run), "--port", "0", *flags],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_a_run_being_created_is_waited_for(tmp_path):
