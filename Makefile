@@ -21,7 +21,7 @@ demo: $(STAMP)
 	rm -rf demo-run
 	$(VENV)/bin/searchlab search nasbench101 --strategy renas --max-evals 434 --seed 0 --run demo-run
 
-# The tests run on every core (at most 4 processes): 5 min 46 s on the 2 idle development cores.
+# The tests run on every core (at most 4 processes): 5 min 57 s on the 2 idle development cores.
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto --maxprocesses 4
 
