@@ -23,6 +23,7 @@ The layers and the structure encodings are in `cell_transformer.py`; this module
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
@@ -213,16 +214,45 @@ class GraphTransformerPredictor(Predictor):
             if state is not None:
                 net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
             with seeded_torch(seed, self.device):
-                self._train(net, reg, enc, y, seed)
+                self._train(net, reg, enc, y, seed, c.gt_epochs)
             self.members.append((net.eval(), reg.eval()))
+        return self._settle(enc, y)
+
+    fine_tunes = True
+
+    def fine_tune(self, start: "GraphTransformerPredictor", cells: Cells, y, epochs: int) -> "GraphTransformerPredictor":
+        """Train copies of `start`'s fine-tuned networks on (cells, y) for `epochs` epochs, with `fit`'s
+        learning rates and schedule: a later round of guided search in a fraction of a fit's time."""
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        if not start.members or start.shape[0] != cells.adjacency.shape[1] or int(cells.ops.max()) >= start.shape[1]:
+            raise ConfigError("fine_tune needs a graph transformer fitted on cells of the same space")
+        if len(cells) < 2 or len(y) != len(cells):
+            raise ConfigError(f"the graph transformer needs at least 2 labelled cells with one target each, got "
+                              f"{len(cells)} cells and {len(y)} targets")
+        self.shape = start.shape
+        self.meta["pretraining"] = start.meta.get("pretraining")
+        enc = Encoded(cells, self.config.gt_pe, self.shape[2] > 0, self.device)
+        y = y.to(self.device)
+        self.members = []
+        for m, (net, reg) in enumerate(start.members):
+            net, reg = copy.deepcopy(net).to(self.device), copy.deepcopy(reg).to(self.device)
+            seed = self.seed + 1000 * m
+            with seeded_torch(seed, self.device):
+                self._train(net, reg, enc, y, seed, epochs)
+            self.members.append((net.eval(), reg.eval()))
+        return self._settle(enc, y)
+
+    def _settle(self, enc: Encoded, y: torch.Tensor) -> "GraphTransformerPredictor":
+        """Each member's score statistics and the calibration, on the training cells."""
         self.score_stats = torch.zeros(len(self.members), 2)
         for m, scores in enumerate(self._member_scores(enc)):
             self.score_stats[m] = torch.tensor([float(scores.mean()), float(scores.std()) or 1.0])
         self.calibrate(self._combine(self._member_scores(enc)).astype(np.float64), y)
-        self.meta.setdefault("train_size", len(cells))
+        self.meta.setdefault("train_size", len(enc))
         return self
 
-    def _train(self, net: CellTransformer, reg: nn.Sequential, enc: Encoded, y: torch.Tensor, seed: int) -> None:
+    def _train(self, net: CellTransformer, reg: nn.Sequential, enc: Encoded, y: torch.Tensor, seed: int,
+               epochs: int) -> None:
         """AdamW on the pairwise ranking loss in mini-batches, cosine-decayed learning rate; the
         pretrained encoder learns at `gt_encoder_lr_scale` times the head's rate."""
         c = self.config
@@ -230,11 +260,11 @@ class GraphTransformerPredictor(Predictor):
                                    {"params": reg.parameters(), "lr": c.gt_lr}], weight_decay=c.gt_weight_decay)
         bs = min(c.gt_batch or len(enc), len(enc))
         steps_per_epoch = math.ceil(len(enc) / bs)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=c.gt_epochs * steps_per_epoch)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=epochs * steps_per_epoch)
         gen = torch.Generator().manual_seed(seed)
         net.train()
         reg.train()
-        for _ in range(c.gt_epochs):
+        for _ in range(epochs):
             order = torch.randperm(len(enc), generator=gen).to(self.device)
             for start in range(0, len(enc), bs):
                 idx = order[start:start + bs]

@@ -8,8 +8,8 @@ predictor, query its top k.
 3. Repeat step 2 `rounds` times (each round refits on everything queried so far). Only the first
    fit ranks the whole pool; it keeps its `shortlist` best-predicted cells and later rounds rank
    those (ranking every cell of NAS-Bench-101 is about half of a ReNAS round's time on a CPU).
-   Predictors that can (ReNAS) refit later rounds by training a copy of the first fit for
-   `refit_epochs` epochs on everything queried so far, instead of from scratch.
+   Predictors that can (ReNAS, the graph transformer) refit later rounds by training a copy of the
+   first fit for `refit_epochs` epochs on everything queried so far, instead of from scratch.
 
 The state is JSON: the queried table rows with their results, the queue, the round counter and the
 RNG state. No weights are stored: a refit uses a seed derived from (strategy seed, round), so
@@ -49,7 +49,7 @@ class GuidedSearchConfig:
     shortlist: int = opt(20000, help="the first fit ranks the whole pool; later rounds rank only its N best-predicted "
                                      "cells (0 = the whole pool every round)")
     refit_epochs: int = opt(60, help="later rounds train a copy of the first fit for this many epochs on every query so "
-                                     "far, where the predictor can (ReNAS); 0 = a fresh fit every round")
+                                     "far, where the predictor can (ReNAS, graph-transformer); 0 = a fresh fit every round")
 
     def __post_init__(self) -> None:
         if self.initial < 2:

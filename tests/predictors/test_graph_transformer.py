@@ -47,6 +47,22 @@ def test_learns_a_ranking(table, sample, trained):
     assert trained.meta["pretraining"]["pretrain_cells"] == 3000
 
 
+def test_fine_tune_starts_from_the_fitted_networks_and_leaves_them_unchanged(table, sample, trained):
+    cells, y, _ = sample(table, 400, seed=1)
+    held, held_y, _ = sample(table, 800, seed=0, offset=300)
+    before = trained.predict(held)
+    same = GraphTransformerPredictor(trained.config, seed=5, device="cpu").fine_tune(trained, cells, y, 0)
+    for (net, reg), (net0, reg0) in zip(same.members, trained.members):  # 0 epochs: the same networks
+        assert all(np.array_equal(v.numpy(), w.numpy()) for v, w in zip(net.state_dict().values(),
+                                                                        net0.state_dict().values()))
+    tuned = GraphTransformerPredictor(trained.config, seed=5, device="cpu").fine_tune(trained, cells, y, 5)
+    assert np.array_equal(trained.predict(held), before)  # the start is copied, never trained
+    assert kendall_tau(held_y, tuned.predict(held)) > 0.4
+    assert not np.array_equal(tuned.predict(held), before)
+    with pytest.raises(ConfigError, match="fitted on cells of the same space"):
+        GraphTransformerPredictor(trained.config).fine_tune(GraphTransformerPredictor(trained.config), cells, y, 5)
+
+
 def test_pretraining_is_cached_and_a_damaged_cache_is_retrained(table, sample, tmp_path, monkeypatch):
     monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "c"))
     config = GraphTransformerConfig(**SMALL | {"gt_pretrain_cells": 500})
