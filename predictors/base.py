@@ -49,6 +49,22 @@ def seeded_torch(seed: int, device: torch.device | None = None):
         yield
 
 
+@contextmanager
+def one_cpu_thread(device: torch.device):
+    """Run a block on one CPU thread. Training steps on a few dozen cells are too small to split: with
+    threads that sleep between operations (the command line's OMP_WAIT_POLICY=PASSIVE) a second thread
+    costs more than it gives (docs/benchmarks.md, "Guided search with the graph transformer")."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def seeded_init(seed: int, build):
     """Build a module with parameters drawn from `seed`, leaving the global torch RNG as it was."""
     with seeded_torch(seed):

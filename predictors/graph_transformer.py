@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from searchlab import io
-from searchlab.predictors.base import Predictor, bend_into_unit_interval, seeded_init, seeded_torch
+from searchlab.predictors.base import Predictor, bend_into_unit_interval, one_cpu_thread, seeded_init, seeded_torch
 from searchlab.predictors.cell_transformer import CellTransformer, Encoded, has_costs, head
 from searchlab.predictors.features import Cells
 from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
@@ -213,7 +213,7 @@ class GraphTransformerPredictor(Predictor):
             net, reg = self._build(seed)
             if state is not None:
                 net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-            with seeded_torch(seed, self.device):
+            with seeded_torch(seed, self.device), one_cpu_thread(self.device):
                 self._train(net, reg, enc, y, seed, c.gt_epochs)
             self.members.append((net.eval(), reg.eval()))
         return self._settle(enc, y)
@@ -237,7 +237,7 @@ class GraphTransformerPredictor(Predictor):
         for m, (net, reg) in enumerate(start.members):
             net, reg = copy.deepcopy(net).to(self.device), copy.deepcopy(reg).to(self.device)
             seed = self.seed + 1000 * m
-            with seeded_torch(seed, self.device):
+            with seeded_torch(seed, self.device), one_cpu_thread(self.device):
                 self._train(net, reg, enc, y, seed, epochs)
             self.members.append((net.eval(), reg.eval()))
         return self._settle(enc, y)

@@ -197,3 +197,28 @@ def test_runs_stored_before_fine_tuning_refit_from_scratch(table, monkeypatch):
     resumed.load_state_dict(state)
     monkeypatch.setattr(ReNASPredictor, "fine_tune", lambda *a: pytest.fail("an old run must refit as it did"))
     assert len(resumed.ask(4)) == 4
+
+
+def test_graph_transformer_refits_fine_tune_and_a_resumed_run_matches(table):
+    from searchlab.predictors.graph_transformer import GraphTransformerPredictor
+    from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
+
+    small = GraphTransformerConfig(gt_dim=16, gt_layers=1, gt_heads=2, gt_epochs=5, gt_ensemble=1,
+                                   gt_pretrain_epochs=1, gt_pretrain_cells=500)
+    plan = GuidedSearchConfig(initial=24, top_k=4, rounds=3, pool=1500, shortlist=200, refit_epochs=3)
+
+    def gt(seed=5):
+        return GuidedSearch([(GraphTransformerPredictor, small)], plan, seed=seed, table=table)
+
+    tuned = []
+    original = GraphTransformerPredictor.fine_tune
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GraphTransformerPredictor, "fine_tune", lambda self, *a: tuned.append(a[3]) or original(self, *a))
+        reference, _ = run(gt(), table)
+    assert tuned == [3, 3]  # rounds 2 and 3 start from the first fit
+    s = gt()
+    head, pending = run(s, table, stop_after=30)
+    resumed = gt(seed=99)
+    resumed.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    tail, _ = run(resumed, table, pending=pending)
+    assert head + [nb_spec.spec_hash(g) for g in pending] + tail == reference
