@@ -2,10 +2,11 @@
 
   python bench/guided_speed.py --seed 0 --shortlist 0        # rank the whole table every round
   python bench/guided_speed.py --seed 0                       # the default shortlist
+  python bench/guided_speed.py --seed 0 --predictor graph-transformer --refit-epochs 30
 
-Runs the `renas` strategy's default plan (200 random cells + 6 rounds of 39) in-process, answering
-from the table, and prints every fit's and prediction's wall and CPU seconds, the whole search's,
-and the best cell's rank. With --shortlist 0 every round's ranking of the whole table is kept, and
+Runs the guided strategies' default plan (200 random cells + 6 rounds of 39) in-process with the
+strategy's predictor options, answering from the table, and prints every fit's and prediction's wall
+and CPU seconds, the whole search's, and the best cell's rank. With --shortlist 0 every round's ranking of the whole table is kept, and
 for each later round it prints where its picks sat in the first fit's ranking of the unqueried
 cells: a pick at position >= N is one a shortlist of N would have missed (the run would differ).
 """
@@ -23,35 +24,44 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from searchlab.predictors.graph_transformer import GraphTransformerPredictor  # noqa: E402
+from searchlab.predictors.graph_transformer_config import GraphTransformerConfig  # noqa: E402
 from searchlab.predictors.guided_search import GuidedSearch, GuidedSearchConfig  # noqa: E402
+from searchlab.predictors.plugin import GraphTransformerSearchConfig  # noqa: E402
 from searchlab.predictors.renas import ReNASConfig, ReNASPredictor  # noqa: E402
 from searchlab.predictors.table import load_predictor_table  # noqa: E402
 from searchlab.protocols import Result  # noqa: E402
 from searchlab.search_spaces.nasbench101 import spec as nb_spec  # noqa: E402
 
 
-class TimedReNAS(ReNASPredictor):
-    """ReNAS that logs the seconds of each fit and prediction, and keeps whole-table scores."""
+def timed(cls):
+    """The predictor class with every fit, fine-tuning and prediction timed, and whole-table scores kept."""
 
-    log: list = []
-    whole_table: list = []
-    table_size = 0
+    class Timed(cls):
+        log: list = []
+        whole_table: list = []
+        table_size = 0
 
-    def _fit_from(self, net, cells, y, costs, epochs):
-        t, c = time.perf_counter(), time.process_time()
-        out = super()._fit_from(net, cells, y, costs, epochs)
-        self.log.append({"fit_cells": len(cells), "epochs": epochs, "wall_s": round(time.perf_counter() - t, 2),
-                         "cpu_s": round(time.process_time() - c, 2)})
-        return out
+        def _timed(self, what, call, cells, *args):
+            t, c = time.perf_counter(), time.process_time()
+            out = call(self, cells) if what == "predict_cells" else call(self, *args)
+            self.log.append({what: len(cells), "wall_s": round(time.perf_counter() - t, 2),
+                             "cpu_s": round(time.process_time() - c, 2)})
+            return out
 
-    def predict(self, cells, *args, **kwargs):
-        t, c = time.perf_counter(), time.process_time()
-        scores = super().predict(cells, *args, **kwargs)
-        self.log.append({"predict_cells": len(cells), "wall_s": round(time.perf_counter() - t, 2),
-                         "cpu_s": round(time.process_time() - c, 2)})
-        if len(cells) == self.table_size:
-            self.whole_table.append(scores.astype(np.float64))
-        return scores
+        def fit(self, cells, y, unlabeled=None):
+            return self._timed("fit_cells", cls.fit, cells, cells, y, unlabeled)
+
+        def fine_tune(self, start, cells, y, epochs):
+            return self._timed("fine_tune_cells", cls.fine_tune, cells, start, cells, y, epochs)
+
+        def predict(self, cells, *args, **kwargs):
+            scores = self._timed("predict_cells", lambda p, c: cls.predict(p, c, *args, **kwargs), cells)
+            if len(cells) == self.table_size:
+                self.whole_table.append(scores.astype(np.float64))
+            return scores
+
+    return Timed
 
 
 def main() -> None:
@@ -61,7 +71,9 @@ def main() -> None:
     ap.add_argument("--initial", type=int, default=200)
     ap.add_argument("--top-k", type=int, default=39)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--predictor", choices=["renas", "graph-transformer"], default="renas")
     ap.add_argument("--renas-epochs", type=int, default=ReNASConfig.renas_epochs)
+    ap.add_argument("--gt-ensemble", type=int, default=GraphTransformerSearchConfig.gt_ensemble)
     ap.add_argument("--refit-epochs", type=int, default=GuidedSearchConfig.refit_epochs,
                     help="epochs of the later rounds' fine-tuning of the first fit (0 = fresh fits)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -69,11 +81,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     table = load_predictor_table()
     y = table.target("test_accuracy")
-    TimedReNAS.table_size = len(table)
+    if args.predictor == "renas":
+        predictor, options = timed(ReNASPredictor), ReNASConfig(renas_epochs=args.renas_epochs)
+    else:
+        predictor, options = timed(GraphTransformerPredictor), GraphTransformerConfig(gt_ensemble=args.gt_ensemble)
+    predictor.table_size = len(table)
     plan = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, shortlist=args.shortlist,
                               refit_epochs=args.refit_epochs)
-    search = GuidedSearch([(TimedReNAS, ReNASConfig(renas_epochs=args.renas_epochs))], plan, seed=args.seed,
-                          table=table)
+    search = GuidedSearch([(predictor, options)], plan, seed=args.seed, table=table)
     rows: list[int] = []
     t0, c0 = time.perf_counter(), time.process_time()
     while not search.finished():
@@ -82,15 +97,16 @@ def main() -> None:
             search.tell(genome, Result("ok", {"accuracy": float(y[row])}))
             rows.append(row)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    for entry in TimedReNAS.log:
+    for entry in predictor.log:
         print(json.dumps(entry))
     best = max(y[rows])
-    print(json.dumps({"seed": args.seed, "shortlist": args.shortlist, "refit_epochs": args.refit_epochs,
+    print(json.dumps({"seed": args.seed, "predictor": args.predictor, "shortlist": args.shortlist,
+                      "refit_epochs": args.refit_epochs,
                       "threads": args.threads,
                       "search_wall_s": round(wall, 1), "search_cpu_s": round(cpu, 1), "best_accuracy": float(best),
                       "rank": int((y > best).sum()) + 1}))
-    if len(TimedReNAS.whole_table) == plan.rounds:  # the first fit's ranking of the cells not yet queried
-        first = TimedReNAS.whole_table[0].copy()
+    if len(predictor.whole_table) == plan.rounds:  # the first fit's ranking of the cells not yet queried
+        first = predictor.whole_table[0].copy()
         first[rows[:plan.initial]] = -np.inf
         place = np.empty(len(first), np.int64)
         place[np.argsort(-first, kind="stable")] = np.arange(len(first))

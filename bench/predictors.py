@@ -59,7 +59,8 @@ def gcn_config(args) -> SemiGCNConfig:
 
 def gt_config(args) -> GraphTransformerConfig:
     return GraphTransformerConfig(gt_ensemble=args.gt_ensemble, gt_epochs=args.gt_epochs, gt_batch=args.gt_batch,
-                                  gt_lr=args.gt_lr, gt_encoder_lr_scale=args.gt_encoder_lr_scale)
+                                  gt_lr=args.gt_lr, gt_encoder_lr_scale=args.gt_encoder_lr_scale,
+                                  gt_min_steps=args.gt_min_steps)
 
 
 def make_predictor(kind: str, seed: int, args, n_labels: int):
@@ -270,6 +271,8 @@ def main() -> None:
                     help="graph transformer: fine-tuning learning rate")
     ap.add_argument("--gt-encoder-lr-scale", type=float, default=GraphTransformerConfig.gt_encoder_lr_scale,
                     help="graph transformer: the encoder's learning rate over --gt-lr")
+    ap.add_argument("--gt-min-steps", type=int, default=GraphTransformerConfig.gt_min_steps,
+                    help="graph transformer: at least this many fine-tuning steps")
     ap.add_argument("--blend-weight", type=float, default=BlendConfig.blend_weight,
                     help="blend: the graph transformer's weight (the assessor's is 1 minus it)")
     ap.add_argument("--large-batch", type=int, default=0, help="ReNAS batch above 1,000 labels (0 = whole set)")

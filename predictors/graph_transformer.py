@@ -207,6 +207,8 @@ class GraphTransformerPredictor(Predictor):
             self.meta["pretraining"] = info
         enc = Encoded(cells, c.gt_pe, costs, self.device)
         y = y.to(self.device)
+        steps_per_epoch = math.ceil(len(enc) / min(c.gt_batch or len(enc), len(enc)))
+        epochs = max(c.gt_epochs, math.ceil(c.gt_min_steps / steps_per_epoch))
         self.members = []
         for m in range(c.gt_ensemble):
             seed = self.seed + 1000 * m
@@ -214,7 +216,7 @@ class GraphTransformerPredictor(Predictor):
             if state is not None:
                 net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
             with seeded_torch(seed, self.device), one_cpu_thread(self.device):
-                self._train(net, reg, enc, y, seed, c.gt_epochs)
+                self._train(net, reg, enc, y, seed, epochs)
             self.members.append((net.eval(), reg.eval()))
         return self._settle(enc, y)
 

@@ -22,7 +22,9 @@ class GraphTransformerConfig:
     gt_costs: bool = opt(False, help="add each vertex's FLOPs and parameters in the 9 network cells (the ReNAS cost "
                                     "model; NAS-Bench-101 cells only) to its token")
     gt_dropout: float = opt(0.1, help="dropout in the blocks and the regressor while fine-tuning")
-    gt_epochs: int = opt(100, help="fine-tuning epochs on the labelled cells")
+    gt_epochs: int = opt(100, help="fine-tuning epochs on the labelled cells (at least; see --gt-min-steps)")
+    gt_min_steps: int = opt(1200, help="fine-tuning runs at least this many optimizer steps, so small label sets get "
+                                       "more epochs (100 labels in batches of 32: 300)", old_default=0)
     gt_batch: int = opt(32, help="ranking pairs are formed within a batch of this many cells; 0 = all")
     gt_lr: float = opt(3e-3, help="AdamW learning rate of the regressor while fine-tuning")
     gt_encoder_lr_scale: float = opt(3.0, help="the pretrained encoder learns at this times --gt-lr")
@@ -44,6 +46,7 @@ class GraphTransformerConfig:
                   (1 <= self.gt_pe <= 8, f"--gt-pe must be from 1 to 8 (a cell has at most 8 vertices), got {self.gt_pe}"),
                   (0 <= self.gt_dropout < 1, f"--gt-dropout must be in [0, 1), got {self.gt_dropout}"),
                   (self.gt_epochs >= 1, f"--gt-epochs must be >= 1, got {self.gt_epochs}"),
+                  (self.gt_min_steps >= 0, f"--gt-min-steps must be >= 0, got {self.gt_min_steps}"),
                   (self.gt_batch >= 0, f"--gt-batch must be >= 0 (0 = all), got {self.gt_batch}"),
                   (self.gt_lr > 0 and self.gt_pretrain_lr > 0, "--gt-lr and --gt-pretrain-lr must be > 0"),
                   (self.gt_encoder_lr_scale >= 0, "--gt-encoder-lr-scale must be >= 0"),

@@ -108,6 +108,7 @@ class GuidedSearch(Strategy):
         self.first_fit_from: int | None = None  # queries the first fit saw (absent in older runs: fresh refits)
         self._shortlist: np.ndarray | None = None  # rebuilt on resume, never stored
         self._first: list[Predictor] | None = None  # the first fit; rebuilt on resume, never stored
+        self.fine_tunes = any(cls.fine_tunes for cls, _ in self.predictors)  # whether later rounds may fine-tune
 
     # ---- pool ---------------------------------------------------------------------------------
     def pool_rows(self) -> np.ndarray:
@@ -182,8 +183,7 @@ class GuidedSearch(Strategy):
         return self._first
 
     def _fine_tuning(self) -> bool:
-        return (self.round > 0 and self.config.refit_epochs > 0 and self.first_fit_from is not None
-                and any(cls.fine_tunes for cls, _ in self.predictors))
+        return self.round > 0 and self.config.refit_epochs > 0 and self.first_fit_from is not None and self.fine_tunes
 
     def _shortlisting(self, pool: np.ndarray) -> bool:
         return 0 < self.config.shortlist < len(pool)
@@ -265,7 +265,8 @@ class GuidedSearch(Strategy):
         return {"seed": self.seed, "rng": rng_state(self.rng), "started": self.started, "round": self.round,
                 "queue": list(self.queue), "outstanding": list(self.outstanding),
                 "history": [list(h) for h in self.history], "last_fit": dict(self.last_fit),
-                "shortlist_from": self.shortlist_from, "first_fit_from": self.first_fit_from}
+                "shortlist_from": self.shortlist_from, "first_fit_from": self.first_fit_from,
+                "fine_tunes": self.fine_tunes}
 
     def load_state_dict(self, state: dict) -> None:
         self.seed = int(state["seed"])
@@ -279,6 +280,9 @@ class GuidedSearch(Strategy):
         self.shortlist_from, self._shortlist = None if shortlist_from is None else int(shortlist_from), None
         first_fit_from = state.get("first_fit_from")  # absent in runs made before refits fine-tuned
         self.first_fit_from, self._first = None if first_fit_from is None else int(first_fit_from), None
+        fine_tunes = state.get("fine_tunes")  # absent in runs made when only ReNAS fine-tuned its refits
+        self.fine_tunes = bool(fine_tunes) if fine_tunes is not None else \
+            any(cls.fine_tunes and cls.kind == "renas" for cls, _ in self.predictors)
 
 
 def strategy_factory(*predictor_classes: type[Predictor]):

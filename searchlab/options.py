@@ -5,7 +5,8 @@ field into a flag (`lam` -> `--lam`), a config file fills the same fields, and t
 stored in the run as JSON so `resume` rebuilds exactly the same objects. Field metadata:
 `help` (text), `choices`, `parse` (a str -> value function, e.g. `parse_duration`), `flag` (a name
 other than the default), `aliases` (old field names still accepted, as flags and in stored configs:
-{old name: function turning an old value into the field's value}).
+{old name: function turning an old value into the field's value}), `old_default` (for a field added
+later: the value runs stored before it existed ran with, so they resume as they started).
 """
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ def add_flags(parser: argparse.ArgumentParser, configs: list[type], seen: set[st
                                        help=f"old name of {_flag(f)}, still accepted", **alias)
 
 
-def build(cls: type | None, values: dict[str, Any], where: str = "options") -> Any:
-    """Instantiate config `cls` from the keys of `values` that it knows (others are ignored)."""
+def build(cls: type | None, values: dict[str, Any], where: str = "options", stored: bool = False) -> Any:
+    """Instantiate config `cls` from the keys of `values` that it knows (others are ignored). With
+    `stored` (a run's stored config, which names every field it had) a missing field takes its `old_default`."""
     if cls is None:
         return None
     kwargs = {}
@@ -126,6 +128,9 @@ def build(cls: type | None, values: dict[str, Any], where: str = "options") -> A
             if old in values:
                 kwargs[f.name] = coerce(f, tp, convert(values[old]) if convert else values[old], where)
                 break
+        else:
+            if stored and "old_default" in f.metadata:
+                kwargs[f.name] = f.metadata["old_default"]
     try:
         return cls(**kwargs)
     except TypeError as exc:

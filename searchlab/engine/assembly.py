@@ -17,20 +17,23 @@ from searchlab.protocols import Context, Result
 
 def build_space(config: dict, ctx: Context) -> Any:
     entry = registry.space(config["space"])
-    return entry.factory(options.build(entry.config, config.get("space_config", {}), f"{entry.name} options"), ctx)
+    return entry.factory(options.build(entry.config, config.get("space_config", {}), f"{entry.name} options",
+                                         stored=True), ctx)
 
 
 def build_evaluator(space: Any, config: dict, ctx: Context) -> Any:
     entry = registry.evaluator(config["evaluator"])
     registry.check_compatible(config["space"], entry, "evaluator")
-    cfg = options.build(entry.config, config.get("evaluator_config", {}), f"{entry.name} evaluator options")
+    cfg = options.build(entry.config, config.get("evaluator_config", {}), f"{entry.name} evaluator options",
+                        stored=True)
     return entry.factory(space, cfg, ctx)
 
 
 def build_strategy(space: Any, config: dict, objectives: dict[str, str], seed: int) -> Any:
     entry = registry.strategy(config["strategy"])
     registry.check_compatible(config["space"], entry, "strategy")
-    cfg = options.build(entry.config, config.get("strategy_config", {}), f"{entry.name} strategy options")
+    cfg = options.build(entry.config, config.get("strategy_config", {}), f"{entry.name} strategy options",
+                        stored=True)
     return entry.factory(space, cfg, seed=seed, objectives=objectives)
 
 

@@ -203,7 +203,7 @@ def test_graph_transformer_refits_fine_tune_and_a_resumed_run_matches(table):
     from searchlab.predictors.graph_transformer import GraphTransformerPredictor
     from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 
-    small = GraphTransformerConfig(gt_dim=16, gt_layers=1, gt_heads=2, gt_epochs=5, gt_ensemble=1,
+    small = GraphTransformerConfig(gt_dim=16, gt_layers=1, gt_heads=2, gt_epochs=5, gt_min_steps=0, gt_ensemble=1,
                                    gt_pretrain_epochs=1, gt_pretrain_cells=500)
     plan = GuidedSearchConfig(initial=24, top_k=4, rounds=3, pool=1500, shortlist=200, refit_epochs=3)
 
@@ -222,3 +222,10 @@ def test_graph_transformer_refits_fine_tune_and_a_resumed_run_matches(table):
     resumed.load_state_dict(json.loads(json.dumps(s.state_dict())))
     tail, _ = run(resumed, table, pending=pending)
     assert head + [nb_spec.spec_hash(g) for g in pending] + tail == reference
+    # a run stored when only ReNAS fine-tuned (no "fine_tunes" in its state) goes on with fresh refits
+    old = {k: v for k, v in s.state_dict().items() if k != "fine_tunes"}
+    resumed = gt()
+    resumed.load_state_dict(json.loads(json.dumps(old)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GraphTransformerPredictor, "fine_tune", lambda *a: pytest.fail("an old run must refit as it did"))
+        run(resumed, table, pending=pending)

@@ -49,6 +49,20 @@ def test_old_flag_names_parse_like_the_new_ones():
     assert options.build(Renamed, ns) == Renamed(elite=1, share="0.25")
 
 
+@dataclass(frozen=True)
+class Added:
+    """options with a field added later"""
+
+    steps: int = opt(1200, help="new", old_default=0)
+
+
+def test_a_field_added_later_keeps_its_old_value_in_stored_configs():
+    assert options.build(Added, {}).steps == 1200  # flags, config files: the default
+    assert options.build(Added, {}, stored=True).steps == 0  # a run stored before the field existed
+    assert options.build(Added, {"steps": 7}, stored=True).steps == 7
+    assert options.build(Added, options.to_dict(options.build(Added, {})), stored=True).steps == 1200
+
+
 def test_build_checks_types_and_choices():
     with pytest.raises(ConfigError, match="lam should be float"):
         options.build(Demo, {"lam": "much"})
