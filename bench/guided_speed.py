@@ -6,9 +6,11 @@
 
 Runs the guided strategies' default plan (200 random cells + 6 rounds of 39) in-process with the
 strategy's predictor options, answering from the table, and prints every fit's and prediction's wall
-and CPU seconds, the whole search's, and the best cell's rank. With --shortlist 0 every round's ranking of the whole table is kept, and
-for each later round it prints where its picks sat in the first fit's ranking of the unqueried
-cells: a pick at position >= N is one a shortlist of N would have missed (the run would differ).
+and CPU seconds, the whole search's, and the best cell's rank. With --shortlist 0 every round's
+ranking of the whole table is kept, and for each later round it prints where its picks sat in the
+first fit's ranking of the unqueried cells: a pick at position >= N is one a shortlist of N would
+have missed (the run would differ). The graph transformer's pretraining must be cached (any fit
+of it does that).
 """
 
 from __future__ import annotations

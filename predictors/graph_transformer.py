@@ -222,7 +222,8 @@ class GraphTransformerPredictor(Predictor):
 
     fine_tunes = True
 
-    def fine_tune(self, start: "GraphTransformerPredictor", cells: Cells, y, epochs: int) -> "GraphTransformerPredictor":
+    def fine_tune(self, start: "GraphTransformerPredictor", cells: Cells, y,
+                  epochs: int) -> "GraphTransformerPredictor":
         """Train copies of `start`'s fine-tuned networks on (cells, y) for `epochs` epochs, with `fit`'s
         learning rates and schedule: a later round of guided search in a fraction of a fit's time."""
         y = torch.as_tensor(np.asarray(y, dtype=np.float32))

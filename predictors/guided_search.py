@@ -49,7 +49,8 @@ class GuidedSearchConfig:
     shortlist: int = opt(20000, help="the first fit ranks the whole pool; later rounds rank only its N best-predicted "
                                      "cells (0 = the whole pool every round)")
     refit_epochs: int = opt(60, help="later rounds train a copy of the first fit for this many epochs on every query so "
-                                     "far, where the predictor can (ReNAS, graph-transformer); 0 = a fresh fit every round")
+                                     "far, where the predictor can (ReNAS, graph-transformer); 0 = a fresh fit every "
+                                     "round")
 
     def __post_init__(self) -> None:
         if self.initial < 2:

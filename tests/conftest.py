@@ -22,3 +22,10 @@ def one_torch_thread():
     """The tests train tiny networks, which run fastest on one thread and then leave the other core free."""
     import torch
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """A cache folder for the tests of one session (one per xdist worker), never the user's: the table's
+    per-vertex costs and the small pretrainings are built once per worker instead of once per test."""
+    return tmp_path_factory.mktemp("searchlab-cache")

@@ -9,9 +9,12 @@ from searchlab.cli import main
 HASH = "00005c142e6f48ac74fdcf73e3439874"
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path):
-    monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+@pytest.fixture(scope="module", autouse=True)
+def _test_cache(shared_cache):
+    """Every fixture and test here uses the session's cache folder, never the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEARCHLAB_CACHE_DIR", str(shared_cache))
+        yield
 
 
 @pytest.fixture(scope="module")

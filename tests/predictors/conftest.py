@@ -9,9 +9,12 @@ from searchlab.predictors.features import Cells
 from searchlab.predictors.table import load_predictor_table
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("SEARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+@pytest.fixture(scope="module", autouse=True)
+def _test_cache(shared_cache):
+    """Every fixture and test here uses the session's cache folder (tests of the cache set their own)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEARCHLAB_CACHE_DIR", str(shared_cache))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from searchlab.predictors.blend import BlendPredictor
 from searchlab.predictors.configs import BlendConfig
 from searchlab.predictors.metrics import kendall_tau
 
-SMALL = dict(gt_dim=16, gt_layers=2, gt_heads=2, gt_epochs=20, gt_min_steps=0, gt_batch=128, gt_ensemble=1, gt_pretrain_epochs=1,
-             gt_pretrain_cells=3000, embed_dim=16, hidden=32, gcn_epochs=40, unlabeled=400)
+SMALL = dict(gt_dim=16, gt_layers=2, gt_heads=2, gt_epochs=20, gt_min_steps=0, gt_batch=128, gt_ensemble=1,
+             gt_pretrain_epochs=1, gt_pretrain_cells=3000, embed_dim=16, hidden=32, gcn_epochs=40, unlabeled=400)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from searchlab.predictors.graph_transformer_config import GraphTransformerConfig
 from searchlab.predictors.metrics import kendall_tau
 
 HASH = "00005c142e6f48ac74fdcf73e3439874"
-SMALL = dict(gt_dim=16, gt_layers=2, gt_heads=2, gt_epochs=30, gt_min_steps=0, gt_batch=128, gt_ensemble=2, gt_pretrain_epochs=1,
-             gt_pretrain_cells=3000)
+SMALL = dict(gt_dim=16, gt_layers=2, gt_heads=2, gt_epochs=30, gt_min_steps=0, gt_batch=128, gt_ensemble=2,
+             gt_pretrain_epochs=1, gt_pretrain_cells=3000)
 
 
 def test_path_relations_and_laplacian_of_a_chain():
@@ -114,7 +114,8 @@ def test_cli_train_predict_and_bad_input(tmp_path, capsys, monkeypatch):
     out = tmp_path / "gt"
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]
     assert main(["predictor", "train", "--kind", "graph-transformer", "--labels", "120", "--seed", "1",
-                 "--out", str(out), "--json", *flags, "--gt-epochs", "5", "--gt-min-steps", "0", "--gt-ensemble", "1"]) == 0
+                 "--out", str(out), "--json", *flags, "--gt-epochs", "5", "--gt-min-steps", "0",
+                 "--gt-ensemble", "1"]) == 0
     assert json.loads((out / "predictor.json").read_text())["kind"] == "graph-transformer"
     capsys.readouterr()
     assert main(["predict", str(out), "--hash", HASH, "--json"]) == 0

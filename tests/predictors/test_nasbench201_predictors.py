@@ -151,7 +151,8 @@ def test_the_labels_of_each_data_set(table):
 def test_graph_transformer_on_nasbench201_trains_on_one_label_and_scores_on_another(tmp_path, capsys):
     """Pretrained on (a sample of) the 15,625 cells' costs and ops, fine-tuned on cifar10-valid, scored on cifar10."""
     out = tmp_path / "gt"
-    small = ["--gt-dim", "16", "--gt-layers", "2", "--gt-heads", "2", "--gt-epochs", "30", "--gt-min-steps", "0", "--gt-batch", "128", "--gt-ensemble", "2",
+    small = ["--gt-dim", "16", "--gt-layers", "2", "--gt-heads", "2", "--gt-epochs", "30", "--gt-min-steps", "0",
+             "--gt-batch", "128", "--gt-ensemble", "2",
              "--gt-pretrain-epochs", "1", "--gt-pretrain-cells", "3000"]
     assert cli.main(["predictor", "train", "--kind", "graph-transformer", "--space", "nasbench201", "--dataset",
                      "cifar10-valid", "--labels", "156", "--out", str(out), *small, "--json"]) == 0
