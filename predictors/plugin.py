@@ -80,10 +80,13 @@ registry.register_strategy(
 class GraphTransformerSearchConfig(IterativeSearchConfig, GraphTransformerConfig):
     """Guided search with the graph-transformer ranker"""
 
-    # One network per fit and refits of 30 epochs from the first fit: 434 queries in about a minute, ahead of
-    # regularized evolution on 19 of 20 seeds (median rank 2; docs/benchmarks.md). The predictor's own default
-    # of 3 networks ranks a little better on a fixed split; inside the rounds, speed buys more refits.
+    # One network per fit, 100 epochs however few the labels, and refits of 30 epochs from the first fit: 434
+    # queries in about a minute, ahead of regularized evolution on 19 of 20 seeds (median rank 2), 150 queries on
+    # 18 of 20. The predictor's own defaults (3 networks, at least 1,200 steps) rank better on a fixed split, but
+    # in the rounds they did worse: at least 1,200 steps, 17 and 14 of 20 (docs/benchmarks.md).
     gt_ensemble: int = opt(1, help="networks fine-tuned with different seeds; their standardised scores are averaged")
+    gt_min_steps: int = opt(0, help="fine-tuning runs at least this many optimizer steps (0: --gt-epochs alone)",
+                            old_default=0)
     refit_epochs: int = opt(30, help="later rounds train a copy of the first fit for this many epochs on every query "
                                      "so far; 0 = a fresh fit every round")
 
