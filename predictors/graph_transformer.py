@@ -167,6 +167,14 @@ def _pretrain(config: GraphTransformerConfig, cells: Cells, costs: np.ndarray, n
         {f"cost_head.{k}": v.detach() for k, v in cost_head.state_dict().items()}
 
 
+def _labels(cells: Cells, y) -> torch.Tensor:
+    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    if len(cells) < 2 or len(y) != len(cells):
+        raise ConfigError(f"the graph transformer needs at least 2 labelled cells with one target each, got "
+                          f"{len(cells)} cells and {len(y)} targets")
+    return y
+
+
 # ---- the predictor -------------------------------------------------------------------------------
 class GraphTransformerPredictor(Predictor):
     """Ranks cells with an ensemble of fine-tuned graph transformers (see the module docstring)."""
@@ -192,10 +200,7 @@ class GraphTransformerPredictor(Predictor):
     def fit(self, cells: Cells, y, unlabeled: Cells | None = None) -> "GraphTransformerPredictor":
         """Fine-tune `gt_ensemble` networks from the pretrained encoder (unlabelled cells are not used:
         the pretraining has seen every cell of the space)."""
-        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-        if len(cells) < 2 or len(y) != len(cells):
-            raise ConfigError(f"the graph transformer needs at least 2 labelled cells with one target each, got "
-                              f"{len(cells)} cells and {len(y)} targets")
+        y = _labels(cells, y)
         c = self.config
         corpus = pretraining_corpus(cells) if c.gt_pretrain_epochs else None
         n_ops = int(max(cells.ops.max(), corpus[0].ops.max() if corpus else 0)) + 1
@@ -205,20 +210,13 @@ class GraphTransformerPredictor(Predictor):
         if corpus is not None:
             state, info = pretrained_encoder(c, corpus, n_ops, self.device)
             self.meta["pretraining"] = info
-        enc = Encoded(cells, c.gt_pe, costs, self.device)
-        y = y.to(self.device)
-        steps_per_epoch = math.ceil(len(enc) / min(c.gt_batch or len(enc), len(enc)))
-        epochs = max(c.gt_epochs, math.ceil(c.gt_min_steps / steps_per_epoch))
-        self.members = []
-        for m in range(c.gt_ensemble):
-            seed = self.seed + 1000 * m
-            net, reg = self._build(seed)
-            if state is not None:
+        members = [self._build(self.seed + 1000 * m) for m in range(c.gt_ensemble)]
+        if state is not None:
+            for net, _ in members:
                 net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-            with seeded_torch(seed, self.device), one_cpu_thread(self.device):
-                self._train(net, reg, enc, y, seed, epochs)
-            self.members.append((net.eval(), reg.eval()))
-        return self._settle(enc, y)
+        enc = Encoded(cells, c.gt_pe, costs, self.device)
+        steps_per_epoch = math.ceil(len(enc) / min(c.gt_batch or len(enc), len(enc)))
+        return self._train_members(members, enc, y, max(c.gt_epochs, math.ceil(c.gt_min_steps / steps_per_epoch)))
 
     fine_tunes = True
 
@@ -226,31 +224,29 @@ class GraphTransformerPredictor(Predictor):
                   epochs: int) -> "GraphTransformerPredictor":
         """Train copies of `start`'s fine-tuned networks on (cells, y) for `epochs` epochs, with `fit`'s
         learning rates and schedule: a later round of guided search in a fraction of a fit's time."""
-        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
         if not start.members or start.shape[0] != cells.adjacency.shape[1] or int(cells.ops.max()) >= start.shape[1]:
             raise ConfigError("fine_tune needs a graph transformer fitted on cells of the same space")
-        if len(cells) < 2 or len(y) != len(cells):
-            raise ConfigError(f"the graph transformer needs at least 2 labelled cells with one target each, got "
-                              f"{len(cells)} cells and {len(y)} targets")
+        y = _labels(cells, y)
         self.shape = start.shape
         self.meta["pretraining"] = start.meta.get("pretraining")
+        members = [(copy.deepcopy(net).to(self.device), copy.deepcopy(reg).to(self.device))
+                   for net, reg in start.members]
         enc = Encoded(cells, self.config.gt_pe, self.shape[2] > 0, self.device)
+        return self._train_members(members, enc, y, epochs)
+
+    def _train_members(self, members: list, enc: Encoded, y: torch.Tensor, epochs: int) -> "GraphTransformerPredictor":
+        """Train each member with its own seed, then each member's score statistics and the calibration
+        on the training cells."""
         y = y.to(self.device)
         self.members = []
-        for m, (net, reg) in enumerate(start.members):
-            net, reg = copy.deepcopy(net).to(self.device), copy.deepcopy(reg).to(self.device)
+        for m, (net, reg) in enumerate(members):
             seed = self.seed + 1000 * m
             with seeded_torch(seed, self.device), one_cpu_thread(self.device):
                 self._train(net, reg, enc, y, seed, epochs)
             self.members.append((net.eval(), reg.eval()))
-        return self._settle(enc, y)
-
-    def _settle(self, enc: Encoded, y: torch.Tensor) -> "GraphTransformerPredictor":
-        """Each member's score statistics and the calibration, on the training cells."""
-        self.score_stats = torch.zeros(len(self.members), 2)
-        for m, scores in enumerate(self._member_scores(enc)):
-            self.score_stats[m] = torch.tensor([float(scores.mean()), float(scores.std()) or 1.0])
-        self.calibrate(self._combine(self._member_scores(enc)).astype(np.float64), y)
+        scores = self._member_scores(enc)
+        self.score_stats = torch.stack([torch.tensor([float(s.mean()), float(s.std()) or 1.0]) for s in scores])
+        self.calibrate(self._combine(scores).astype(np.float64), y)
         self.meta.setdefault("train_size", len(enc))
         return self
 
