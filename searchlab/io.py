@@ -15,11 +15,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from searchlab.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:  # torch is imported where it is used: commands that never touch a tensor start without it
+    import torch
 
 SAVE_HINT = "save one with torch.save(model.state_dict(), PATH)"
 MAX_JSON_DEPTH = 64  # the deepest JSON searchlab writes (a genome inside a snapshot) nests under 10 levels
@@ -141,12 +142,16 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Path
 
 def save_torch(obj: Any, path: str | Path) -> Path:
     """`torch.save` (of tensors and plain values, readable weights-only), atomically."""
+    import torch
+
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
     """The name -> tensor mapping of a safetensors file or a weights-only torch file (a `{"state_dict": ...}`
     wrapper is unwrapped). `what` names the file in errors (e.g. "--weights")."""
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{what} {p} does not exist; pass a state dict saved with torch.save(model.state_dict(), PATH)")
@@ -185,6 +190,8 @@ def load_into(model: torch.nn.Module, path: str | Path, what: str = "--weights")
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cpu', 'cuda', 'cuda:N' are honoured (checked)."""
+    import torch
+
     if isinstance(device, torch.device):
         device = str(device)
     name = (device or "auto").strip().lower()

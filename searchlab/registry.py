@@ -3,7 +3,9 @@
 The engine knows no particular space or strategy: plug-in modules register themselves here when
 imported. Every plug-in, searchlab's own included, is declared as an entry point of the
 `searchlab.plugins` group (each names a module to import; searchlab's are in pyproject.toml), and a user can
-name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS. A run folder
+name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS. An entry point
+named after a name its module registers lets a lookup import that module alone; a name no entry point
+carries imports them all. A run folder
 records the modules its run used, but is never what decides that a module gets imported
 (`trusted_plugins`).
 """
@@ -72,6 +74,7 @@ _PREDICTORS: dict[str, PredictorEntry] = {}
 _LOADED: set[str] = set()
 
 
+
 def _caller_module() -> str:
     """The module calling a register_* function: the plug-in a run using the name must load again."""
     return sys._getframe(2).f_globals.get("__name__", "")
@@ -110,7 +113,8 @@ def register_predictor(name: str, *, cls: type, help: str = "") -> None:
 
 def builtin_plugins() -> list[str]:
     """searchlab's own plug-in modules: the `searchlab.plugins` entry points its package declares."""
-    found = [ep.value for ep in entry_points(group=PLUGIN_GROUP) if ep.dist is not None and ep.dist.name == "searchlab"]
+    found = list(dict.fromkeys(ep.value for ep in entry_points(group=PLUGIN_GROUP)
+                               if ep.dist is not None and ep.dist.name == "searchlab"))
     if not found:
         raise ConfigError("searchlab's plug-ins are not registered (the package is not installed); "
                           "install it with `pip install -e .` in the checkout, or `make install`")
@@ -118,12 +122,18 @@ def builtin_plugins() -> list[str]:
 
 
 def load_builtins() -> None:
-    """Register searchlab's own spaces, strategies, evaluators and predictors (and installed plug-ins):
-    lookups do this on a miss, so the Python API needs no command line to find them."""
-    load_plugins(builtin_plugins())
+    """Import every installed plug-in (searchlab's own included) and $SEARCHLAB_PLUGINS, for listings; a
+    lookup imports only the module of the entry point named after what it looks for."""
+    load_plugins()
+    for ep in entry_points(group=PLUGIN_GROUP):
+        _import(ep.value)
 
 
 def _lookup(table: dict, kind: str, name: str):
+    if name not in table:
+        load_plugins()
+        for ep in entry_points(group=PLUGIN_GROUP, name=name):
+            _import(ep.value)
     if name not in table:
         load_builtins()
     if name not in table:
@@ -219,16 +229,22 @@ def trusted_plugins(stored: Any, given: Iterable[str] = ()) -> list[str]:
 
 
 def load_plugins(modules: Iterable[str] = ()) -> None:
-    """Import the given modules, every `searchlab.plugins` entry point and $SEARCHLAB_PLUGINS (each once)."""
-    extra = _named()
-    names = list(modules) + _installed_and_named()
-    for module in names:
-        if module in _LOADED:
-            continue
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            if module in extra:
-                raise ConfigError(f"plug-in module {module!r} from SEARCHLAB_PLUGINS cannot be imported: {exc}") from None
-            raise
-        _LOADED.add(module)
+    """Import the given modules and $SEARCHLAB_PLUGINS (each once). Modules of `searchlab.plugins` entry
+    points wait until a name they register is looked up: an entry point is named after one (most import
+    torch, seconds each, so a command pays only for the plug-ins it uses)."""
+    declared = {ep.value for ep in entry_points(group=PLUGIN_GROUP)}
+    for module in [*modules, *_named()]:
+        if module not in declared:
+            _import(module)
+
+
+def _import(module: str) -> None:
+    if module in _LOADED:
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        if module in _named():
+            raise ConfigError(f"plug-in module {module!r} from SEARCHLAB_PLUGINS cannot be imported: {exc}") from None
+        raise
+    _LOADED.add(module)

@@ -14,16 +14,12 @@ count as BOPs, everything else as FLOPs.
 Batch-norm, pooling and element-wise operations are not counted.
 """
 
-from searchlab.search_spaces.binary_widths.layers import (ACTIVATIONS, binarize_activation, binarize_weight,
-                                                          BinaryConv2d)
-from searchlab.search_spaces.binary_widths.networks import (NETS, DEFAULT_RATIOS, VGG_BASE, RESNET_STAGES, PRESETS,
-                                                            VGGSmall, BasicBlock, ResNet18, num_ratios, widths_for,
-                                                            build_network, preset_ratios)
-from searchlab.search_spaces.binary_widths.accounting import (conv_linear_macs, account, layer_table, table_cost,
-                                                              account_ratios)
-from searchlab.search_spaces.binary_widths.space import BinarySpaceConfig, BinaryWidthSpace
+from searchlab.lazy import lazy_exports
 
-__all__ = ["ACTIVATIONS", "BasicBlock", "BinaryConv2d", "BinarySpaceConfig", "BinaryWidthSpace", "DEFAULT_RATIOS",
-           "NETS", "PRESETS", "RESNET_STAGES", "ResNet18", "VGGSmall", "VGG_BASE", "account", "account_ratios",
-           "binarize_activation", "binarize_weight", "build_network", "conv_linear_macs", "layer_table",
-           "num_ratios", "preset_ratios", "table_cost", "widths_for"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "layers": ["ACTIVATIONS", "binarize_activation", "binarize_weight", "BinaryConv2d"],
+    "networks": ["NETS", "DEFAULT_RATIOS", "VGG_BASE", "RESNET_STAGES", "PRESETS", "VGGSmall", "BasicBlock",
+        "ResNet18", "num_ratios", "widths_for", "build_network", "preset_ratios"],
+    "accounting": ["conv_linear_macs", "account", "layer_table", "table_cost", "account_ratios"],
+    "space": ["BinarySpaceConfig", "BinaryWidthSpace"],
+})

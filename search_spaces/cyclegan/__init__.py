@@ -12,23 +12,15 @@ One module a job: `networks` (generator, discriminator, their cost), `checkpoint
 (the search space and its configuration) and `plugin` (registers the space).
 """
 
-from searchlab.search_spaces.cyclegan.networks import (SIDES, ResnetBlock, ResnetGenerator, PatchDiscriminator,
-                                                       count_params, param_count, size_mb, count_flops,
-                                                       describe_generator)
-from searchlab.search_spaces.cyclegan.checkpoints import (read_state_dict, generator_from_state_dict,
-                                                          discriminator_from_state_dict, load_generator,
-                                                          load_discriminator, find_checkpoints)
-from searchlab.search_spaces.cyclegan.masks import (segment_sizes, genome_length, split_mask, layer_masks,
-                                                    channels_pruned, full_mask, masked, prune, read_mask_file,
-                                                    mask_params, pruned_shape, repair, mut_flip_segment)
-from searchlab.search_spaces.cyclegan.images import (center_crop, read_unpaired, random_crops, to_unit, to_uint8,
-                                                     compare_outputs)
-from searchlab.search_spaces.cyclegan.space import CycleganConfig, CycleganSpace
+from searchlab.lazy import lazy_exports
 
-__all__ = ["CycleganConfig", "CycleganSpace", "PatchDiscriminator", "ResnetBlock", "ResnetGenerator", "SIDES",
-           "center_crop", "channels_pruned", "compare_outputs", "count_flops", "count_params", "describe_generator",
-           "discriminator_from_state_dict", "find_checkpoints", "full_mask", "generator_from_state_dict",
-           "genome_length", "layer_masks", "load_discriminator", "load_generator", "mask_params", "masked",
-           "mut_flip_segment", "param_count", "prune", "pruned_shape", "random_crops", "read_mask_file",
-           "read_state_dict", "read_unpaired", "repair", "segment_sizes", "size_mb", "split_mask", "to_uint8",
-           "to_unit"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "networks": ["SIDES", "ResnetBlock", "ResnetGenerator", "PatchDiscriminator", "count_params", "param_count",
+        "size_mb", "count_flops", "describe_generator"],
+    "checkpoints": ["read_state_dict", "generator_from_state_dict", "discriminator_from_state_dict",
+        "load_generator", "load_discriminator", "find_checkpoints"],
+    "masks": ["segment_sizes", "genome_length", "split_mask", "layer_masks", "channels_pruned", "full_mask",
+        "masked", "prune", "read_mask_file", "mask_params", "pruned_shape", "repair", "mut_flip_segment"],
+    "images": ["center_crop", "read_unpaired", "random_crops", "to_unit", "to_uint8", "compare_outputs"],
+    "space": ["CycleganConfig", "CycleganSpace"],
+})

@@ -14,17 +14,18 @@ consumer (dense convolution or Linear): removed channels then contribute nothing
 what removing them does, so `prune_model` (physical pruning) gives a smaller module whose outputs
 equal the masked network's to float tolerance.
 
-One module a job: `analysis` (the coupled channel groups), `encoding` (genome <-> bits), `cost`
+One module a job: `analysis` (the coupled channel groups), `encoding` (genome <-> bits), `costs`
 (FLOPs and parameters), `prune` (physical pruning), `masked` (masked execution) and `space` (the
 search space).
 """
 
-from searchlab.search_spaces.filter_masks.analysis import ModuleUse, PruningPlan
-from searchlab.search_spaces.filter_masks.cost import analyse, cost, measured_flops
-from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
-from searchlab.search_spaces.filter_masks.masked import MaskedNetwork
-from searchlab.search_spaces.filter_masks.prune import prune_model
-from searchlab.search_spaces.filter_masks.space import FilterMaskSpace
+from searchlab.lazy import lazy_exports
 
-__all__ = ["FilterMaskSpace", "Genome", "MaskedNetwork", "ModuleUse", "PruningPlan", "analyse", "bits_of", "cost",
-           "genome_of", "measured_flops", "prune_model"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "analysis": ["ModuleUse", "PruningPlan"],
+    "costs": ["analyse", "cost", "measured_flops"],
+    "encoding": ["Genome", "bits_of", "genome_of"],
+    "masked": ["MaskedNetwork"],
+    "prune": ["prune_model"],
+    "space": ["FilterMaskSpace"],
+})

@@ -21,7 +21,7 @@ import torch.nn as nn
 from searchlab import io, progress
 from searchlab.errors import ConfigError, DataError
 from searchlab.protocols import Context
-from searchlab.search_spaces.filter_masks.cost import analyse
+from searchlab.search_spaces.filter_masks.costs import analyse
 from searchlab.search_spaces.filter_masks.config import PruneConfig
 from searchlab.search_spaces.filter_masks.space import FilterMaskSpace
 

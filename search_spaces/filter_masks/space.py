@@ -9,7 +9,7 @@ import numpy as np
 import torch.nn as nn
 
 from searchlab.search_spaces.filter_masks.analysis import PruningPlan
-from searchlab.search_spaces.filter_masks.cost import cost
+from searchlab.search_spaces.filter_masks.costs import cost
 from searchlab.search_spaces.filter_masks.encoding import Genome, bits_of, genome_of
 from searchlab.errors import ConfigError, InvalidArchitecture
 from searchlab.size_target import SizeBudget, SizeTarget, flag, human

@@ -11,8 +11,9 @@ from searchlab.errors import ConfigError
 
 
 def load_plugins() -> None:
-    """Import the plug-in modules; only the commands that need the registry pay for it."""
-    registry.load_builtins()
+    """Import the installed and named plug-in modules; searchlab's own load when a name of theirs is
+    looked up (only the commands that need the registry pay for it)."""
+    registry.load_plugins()
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):

@@ -67,7 +67,10 @@ def _add_output_flags(p: argparse.ArgumentParser) -> None:
                    help="skip the space's final step (e.g. fine-tuning the best) after the search")
 
 
-def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> argparse.ArgumentParser:
+def _search_parser(space_name: str, strategy_name: str, evaluator_name: str,
+                   listing: bool = True) -> argparse.ArgumentParser:
+    """The flags of one space + strategy + evaluator. `listing`: name every known strategy and evaluator
+    in the help (imports every plug-in, so only when the help is printed)."""
     from searchlab import options
     space = registry.space(space_name)
     strat = registry.strategy(strategy_name)
@@ -79,11 +82,12 @@ def _search_parser(space_name: str, strategy_name: str, evaluator_name: str) -> 
                     f"Example:\n  searchlab search {space_name} --strategy {strategy_name} --max-evals {example_budget} "
                     f"--seed 0 --run runs/{space_name}\n")
     g = p.add_argument_group("run")
+    known_strategies = ", ".join(registry.strategies()) if listing else "see `searchlab list`"
+    known_evaluators = ", ".join(registry.evaluators()) if listing else "see `searchlab list`"
     g.add_argument("--strategy", default=space.default_strategy,
-                   help=f"search strategy (default: {space.default_strategy}); known: {', '.join(registry.strategies())}")
+                   help=f"search strategy (default: {space.default_strategy}); known: {known_strategies}")
     g.add_argument("--evaluator", default=space.default_evaluator,
-                   help=f"how candidates are scored (default: {space.default_evaluator}); known: "
-                        f"{', '.join(registry.evaluators())}")
+                   help=f"how candidates are scored (default: {space.default_evaluator}); known: {known_evaluators}")
     g.add_argument("--seed", type=int, default=0, help="run seed; every trial's seed derives from it (default: 0)")
     g.add_argument("--run", metavar="DIR", help="run directory (default: runs/SPACE-STRATEGY-TIME)")
     g.add_argument("--backend", default="local", choices=["local", "processes", "ray"],
@@ -126,7 +130,7 @@ def _cmd_search(args) -> int:
     strat_entry, eval_entry = registry.strategy(strategy_name), registry.evaluator(evaluator_name)
     registry.check_compatible(args.space, strat_entry, "strategy")
     registry.check_compatible(args.space, eval_entry, "evaluator")
-    parser = _search_parser(args.space, strategy_name, evaluator_name)
+    parser = _search_parser(args.space, strategy_name, evaluator_name, listing=args.want_help)
     flags = vars(parser.parse_args(rest))
     given = {k for k in flags if any(a.lstrip("-").replace("-", "_").split("=")[0] == k for a in rest)}
     unknown = sorted(set(file_values) - ENGINE_FLAGS - run_config.option_names(args.space, strategy_name,

@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import ctypes
 import multiprocessing as mp
 import os
+import sys
 import signal
 import warnings
 from collections import deque
@@ -118,8 +119,9 @@ def _worker_init(plugins: list[str], config: dict, run_dir: str, seed: int, devi
                  parent_pid: int, threads: int) -> None:
     _die_with_parent(parent_pid)
     if "OMP_NUM_THREADS" not in os.environ:  # a user's explicit setting wins
-        import torch
-        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # what torch reads when a plug-in imports it
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -240,6 +242,8 @@ def default_devices(device: str) -> list[str]:
     """`auto` -> every CUDA device when present (one per worker, round-robin), else the CPU."""
     if device != "auto":
         return [d.strip() for d in device.split(",") if d.strip()]
+    if sys.platform == "linux" and not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/kfd")):
+        return ["cpu"]  # no GPU driver (NVIDIA or ROCm): no need to import torch (seconds) to learn it
     try:
         import torch
         if torch.cuda.is_available():
