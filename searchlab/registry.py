@@ -5,9 +5,8 @@ imported. Every plug-in, searchlab's own included, is declared as an entry point
 `searchlab.plugins` group (each names a module to import; searchlab's are in pyproject.toml), and a user can
 name extra modules, comma-separated, in the environment variable SEARCHLAB_PLUGINS. An entry point
 named after a name its module registers lets a lookup import that module alone; a name no entry point
-carries imports them all. A run folder
-records the modules its run used, but is never what decides that a module gets imported
-(`trusted_plugins`).
+carries imports them all. A run folder records the modules its run used, but is never what decides
+that a module gets imported (`trusted_plugins`).
 """
 
 from __future__ import annotations
@@ -72,7 +71,6 @@ _STRATEGIES: dict[str, StrategyEntry] = {}
 _EVALUATORS: dict[str, EvaluatorEntry] = {}
 _PREDICTORS: dict[str, PredictorEntry] = {}
 _LOADED: set[str] = set()
-
 
 
 def _caller_module() -> str:
