@@ -179,9 +179,12 @@ def part_speed(args, table, y) -> dict:
     from searchlab.predictors.table import table_vertex_costs
 
     out = {}
-    t0 = time.perf_counter()
-    vertex_costs(table.cells.adjacency, table.cells.ops)
-    out["encode_all_from_scratch_s"] = time.perf_counter() - t0
+    times = []
+    for _ in range(2):  # the best of two: the first call also pays for first touching the table's pages
+        t0 = time.perf_counter()
+        vertex_costs(table.cells.adjacency, table.cells.ops)
+        times.append(time.perf_counter() - t0)
+    out["encode_all_from_scratch_s"] = min(times)
     table_vertex_costs()  # warm the on-disk cache
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(table))

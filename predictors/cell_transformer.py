@@ -21,21 +21,21 @@ def real_vertices(adjacency: np.ndarray) -> np.ndarray:
 def path_relations(adjacency: np.ndarray) -> np.ndarray:
     """(N, V, V) int64 relation of vertex j to vertex i: 0 unrelated, 1 itself, 1 + d when j is d edges
     after i on a shortest path, V + d when j is d edges before i (d = 1 .. V - 1)."""
-    adj = adjacency.astype(bool)
+    adj = torch.from_numpy(adjacency.astype(np.float32))
     n, v = adj.shape[:2]
-    dist = np.zeros((n, v, v), np.int64)  # forward shortest-path distances, 0 = not reachable
-    frontier = adj.copy()
-    reached = np.zeros_like(adj)
+    dist = torch.zeros((n, v, v), dtype=torch.int64)  # forward shortest-path distances, 0 = not reachable
+    frontier = adj > 0
+    reached = torch.zeros_like(frontier)
     for d in range(1, v):
         new = frontier & ~reached
         dist[new] = d
         reached |= new
-        frontier = (frontier.astype(np.uint8) @ adj.astype(np.uint8)).astype(bool)
-    rel = np.where(dist > 0, 1 + dist, 0)
-    back = dist.transpose(0, 2, 1)
-    rel = np.where(back > 0, v + back, rel)
-    rel[:, np.arange(v), np.arange(v)] = 1
-    return rel
+        frontier = torch.bmm(frontier.float(), adj) > 0  # batched float products: numpy's integer @ is slow
+    rel = torch.where(dist > 0, 1 + dist, 0)
+    back = dist.transpose(1, 2)
+    rel = torch.where(back > 0, v + back, rel)
+    rel[:, torch.arange(v), torch.arange(v)] = 1
+    return rel.numpy()
 
 
 def laplacian_encoding(adjacency: np.ndarray, k: int) -> np.ndarray:
