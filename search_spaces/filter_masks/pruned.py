@@ -10,8 +10,7 @@ import torch.nn as nn
 
 from searchlab import io
 from searchlab.errors import ConfigError, DataError
-from searchlab.search_spaces.filter_masks.costs import analyse
-from searchlab.search_spaces.filter_masks.costs import measured_flops
+from searchlab.search_spaces.filter_masks.costs import analyse, measured_flops
 from searchlab.search_spaces.filter_masks.prune import prune_model
 from searchlab.search_spaces.filter_masks.setup import build_model
 
