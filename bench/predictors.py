@@ -60,7 +60,8 @@ def gcn_config(args) -> SemiGCNConfig:
 def gt_config(args) -> GraphTransformerConfig:
     return GraphTransformerConfig(gt_ensemble=args.gt_ensemble, gt_epochs=args.gt_epochs, gt_batch=args.gt_batch,
                                   gt_lr=args.gt_lr, gt_encoder_lr_scale=args.gt_encoder_lr_scale,
-                                  gt_min_steps=args.gt_min_steps, gt_pretrain_epochs=args.gt_pretrain_epochs)
+                                  gt_min_steps=args.gt_min_steps, gt_pretrain_epochs=args.gt_pretrain_epochs,
+                                  gt_dropout=args.gt_dropout, gt_weight_decay=args.gt_weight_decay)
 
 
 def make_predictor(kind: str, seed: int, args, n_labels: int):
@@ -278,6 +279,8 @@ def main() -> None:
                     help="graph transformer: fine-tuning learning rate")
     ap.add_argument("--gt-encoder-lr-scale", type=float, default=GraphTransformerConfig.gt_encoder_lr_scale,
                     help="graph transformer: the encoder's learning rate over --gt-lr")
+    ap.add_argument("--gt-dropout", type=float, default=GraphTransformerConfig.gt_dropout)
+    ap.add_argument("--gt-weight-decay", type=float, default=GraphTransformerConfig.gt_weight_decay)
     ap.add_argument("--gt-pretrain-epochs", type=int, default=GraphTransformerConfig.gt_pretrain_epochs,
                     help="label-free pretraining epochs (each value is pretrained once and cached)")
     ap.add_argument("--gt-min-steps", type=int, default=GraphTransformerConfig.gt_min_steps,
