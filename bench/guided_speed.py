@@ -87,7 +87,8 @@ def main() -> None:
         predictor, options = timed(ReNASPredictor), ReNASConfig(renas_epochs=args.renas_epochs)
     else:
         predictor = timed(GraphTransformerPredictor)
-        options = GraphTransformerConfig(gt_ensemble=args.gt_ensemble, gt_min_steps=GraphTransformerSearchConfig.gt_min_steps)
+        options = GraphTransformerConfig(gt_ensemble=args.gt_ensemble,
+                                         gt_min_steps=GraphTransformerSearchConfig.gt_min_steps)
     predictor.table_size = len(table)
     plan = GuidedSearchConfig(initial=args.initial, top_k=args.top_k, rounds=args.rounds, shortlist=args.shortlist,
                               refit_epochs=args.refit_epochs)

@@ -85,8 +85,7 @@ class GraphTransformerSearchConfig(IterativeSearchConfig, GraphTransformerConfig
     # 18 of 20. The predictor's own defaults (3 networks, at least 1,200 steps) rank better on a fixed split, but
     # in the rounds they did worse: at least 1,200 steps, 17 and 14 of 20 (docs/benchmarks.md).
     gt_ensemble: int = opt(1, help="networks fine-tuned with different seeds; their standardised scores are averaged")
-    gt_min_steps: int = opt(0, help="fine-tuning runs at least this many optimizer steps (0: --gt-epochs alone)",
-                            old_default=0)
+    gt_min_steps: int = opt(0, help="fine-tuning runs at least this many optimizer steps (0: --gt-epochs alone)")
     refit_epochs: int = opt(30, help="later rounds train a copy of the first fit for this many epochs on every query "
                                      "so far; 0 = a fresh fit every round")
 
